@@ -1,0 +1,65 @@
+package io.bundlevisor.core.internal.task;
+
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A driver that names a target VP gets its own platform thread, named after the driver, with its own ring;
+ * drivers without a target share the default thread.
+ */
+final class ThreadDriverBackend implements Backend {
+
+    static final String NAME = "thread";
+    static final String DEFAULT_THREAD_NAME = "bundlevisor-default";
+
+    private final RingFactory rings;
+    private final VpReadiness readiness;
+    private final ExecutorThread defaultExecutor;
+    private final Driver defaultDriver;
+    private final Set<Driver> dedicated = ConcurrentHashMap.newKeySet();
+    private volatile boolean shutDown;
+
+    ThreadDriverBackend(RingFactory rings, VpReadiness readiness) {
+        this.rings = rings;
+        this.readiness = readiness;
+        this.defaultExecutor = rings.newExecutor(DEFAULT_THREAD_NAME);
+        this.defaultDriver = new Driver("default", OptionalInt.empty(), false, defaultExecutor, false, readiness,
+                d -> { });
+        defaultExecutor.start(defaultDriver);
+    }
+
+    @Override
+    public Driver defaultDriver() {
+        return defaultDriver;
+    }
+
+    @Override
+    public Driver build(String name, OptionalInt targetVp, boolean runOnTarget) {
+        if (targetVp.isEmpty()) {
+            return new Driver(name, targetVp, runOnTarget, defaultExecutor, false, readiness, d -> { });
+        }
+        if (shutDown) {
+            throw new IllegalStateException("the thread task backend is shut down");
+        }
+        ExecutorThread executor = rings.newExecutor(name);
+        Driver driver = new Driver(name, targetVp, runOnTarget, executor, true, readiness, dedicated::remove);
+        dedicated.add(driver);
+        executor.start(driver);
+        return driver;
+    }
+
+    @Override
+    public void shutdown() {
+        shutDown = true;
+        for (Driver driver : dedicated) {
+            driver.close();
+        }
+        defaultExecutor.shutdown();
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+}

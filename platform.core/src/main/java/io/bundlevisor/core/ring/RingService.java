@@ -1,0 +1,39 @@
+package io.bundlevisor.core.ring;
+
+import java.util.List;
+import java.util.Optional;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * Creates {@link Ring}s and says whether io_uring works here at all. Registered by the platform even when
+ * io_uring is unavailable, so that the platform stays up and can say why.
+ */
+@ProviderType
+public interface RingService {
+
+    /** Whether io_uring can be used on this host. */
+    boolean isAvailable();
+
+    /** When unavailable, why, in one sentence; empty when available. */
+    Optional<String> unavailabilityCause();
+
+    /**
+     * Whether the running kernel supports {@code opcode} (asked with {@code IORING_REGISTER_PROBE}).
+     *
+     * @throws RingUnavailableException if io_uring is unavailable
+     */
+    boolean probe(Opcode opcode);
+
+    /**
+     * Creates a ring with at least {@code entries} submission entries (rounded up to a power of two, at most
+     * 32768), named for diagnostics.
+     *
+     * @throws RingUnavailableException if io_uring is unavailable
+     * @throws IllegalArgumentException for a bad size
+     */
+    Ring create(String name, int entries);
+
+    /** The open rings this service created, for diagnostics. */
+    List<Ring> rings();
+}

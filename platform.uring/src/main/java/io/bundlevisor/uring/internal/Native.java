@@ -1,0 +1,249 @@
+package io.bundlevisor.uring.internal;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout.PathElement;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import io.bundlevisor.uring.host.SyscallException;
+
+/**
+ * The libc functions and raw system calls this bundle uses, as FFM downcalls that capture errno. Each method
+ * returns the call's result, or {@code -errno} on failure, so hot paths can handle EINTR/EBUSY without
+ * exceptions; {@link #check} turns a failure into a {@link SyscallException} naming the operation.
+ *
+ * <p>Restricted methods ({@code Linker.downcallHandle}, {@code MemorySegment.reinterpret}) are called only in
+ * this bundle; the JVM must enable native access for it ({@code --enable-native-access=ALL-UNNAMED}).
+ */
+public final class Native {
+
+    /** x86_64 and aarch64 share these numbers (the generic syscall table, since Linux 5.1). */
+    static final long SYS_IO_URING_SETUP = 425;
+    static final long SYS_IO_URING_ENTER = 426;
+    static final long SYS_IO_URING_REGISTER = 427;
+
+    // <asm-generic/fcntl.h> (x86_64 and aarch64 differ only in O_DIRECT: 0x4000 vs 0x10000)
+    public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
+    public static final int O_RDWR = 2;
+    public static final int O_CREAT = 0x40;
+    public static final int O_TRUNC = 0x200;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int O_CLOEXEC = 0x80000;
+    public static final int O_DIRECT = isAarch64() ? 0x10000 : 0x4000;
+
+    // <sys/mman.h>
+    static final int PROT_READ = 1;
+    static final int PROT_WRITE = 2;
+    static final int MAP_SHARED = 1;
+    static final int MAP_POPULATE = 0x8000;
+    static final long MAP_FAILED = -1L;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(PathElement.groupElement("errno"));
+    /** One errno capture buffer per thread, so a call allocates nothing. */
+    private static final ThreadLocal<MemorySegment> CAPTURE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
+
+    private static final MethodHandle SYSCALL = downcall("syscall",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                    JAVA_LONG),
+            Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle OPEN = downcall("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle READ = downcall("read",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = downcall("write",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle LSEEK = downcall("lseek",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FTRUNCATE = downcall("ftruncate",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle EVENTFD = downcall("eventfd",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PIPE2 = downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle MMAP = downcall("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+
+    private Native() {
+    }
+
+    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        Linker.Option[] all = new Linker.Option[options.length + 1];
+        System.arraycopy(options, 0, all, 0, options.length);
+        all[options.length] = Linker.Option.captureCallState("errno");
+        MemorySegment symbol = LINKER.defaultLookup().find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        return LINKER.downcallHandle(symbol, descriptor, all);
+    }
+
+    private static boolean isAarch64() {
+        return "aarch64".equals(System.getProperty("os.arch"));
+    }
+
+    private static int errno(MemorySegment capture) {
+        return (int) ERRNO.get(capture, 0L);
+    }
+
+    /** Returns {@code result} if it is not negative, else throws the errno it carries. */
+    public static long check(String operation, long result) throws SyscallException {
+        if (result < 0) {
+            throw new SyscallException(operation, (int) -result);
+        }
+        return result;
+    }
+
+    /** A raw system call with up to six arguments; {@code -errno} on failure. */
+    static long syscall(long number, long a, long b, long c, long d, long e, long f) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) SYSCALL.invokeExact(capture, number, a, b, c, d, e, f);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** open(2) on a path; the file descriptor, or {@code -errno}. */
+    public static int open(String path, int flags, int mode) {
+        if (path.indexOf('\0') >= 0) {
+            return -22; // EINVAL: a NUL would silently cut the path
+        }
+        MemorySegment capture = CAPTURE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            int r = (int) OPEN.invokeExact(capture, arena.allocateFrom(path), flags, mode);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int close(int fd) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) CLOSE.invokeExact(capture, fd);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long read(int fd, MemorySegment buffer, long length) {
+        checkBounds(buffer, length);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) READ.invokeExact(capture, fd, buffer, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long write(int fd, MemorySegment buffer, long length) {
+        checkBounds(buffer, length);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) WRITE.invokeExact(capture, fd, buffer, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long lseek(int fd, long offset, int whence) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) LSEEK.invokeExact(capture, fd, offset, whence);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int ftruncate(int fd, long length) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) FTRUNCATE.invokeExact(capture, fd, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int eventfd(int initval, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) EVENTFD.invokeExact(capture, initval, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** pipe2(2) into {@code fds} (two ints: read end, write end); 0 or {@code -errno}. */
+    public static int pipe2(MemorySegment fds, int flags) {
+        checkBounds(fds, 8);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) PIPE2.invokeExact(capture, fds, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** mmap(2) of a shared read-write mapping of {@code fd}; the mapping sized to {@code length}. */
+    static MemorySegment mmapShared(String what, int fd, long length, long offset) throws SyscallException {
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment address;
+        try {
+            address = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length,
+                    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (address.address() == MAP_FAILED) {
+            throw new SyscallException("mmap " + what, errno(capture));
+        }
+        // SAFETY: the kernel just mapped exactly `length` bytes at this address; the segment spans no more.
+        return address.reinterpret(length);
+    }
+
+    static int munmap(MemorySegment mapping) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) MUNMAP.invokeExact(capture, mapping, mapping.byteSize());
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static void checkBounds(MemorySegment buffer, long length) {
+        if (length < 0 || length > buffer.byteSize()) {
+            throw new IndexOutOfBoundsException(length + " bytes do not fit in a " + buffer.byteSize()
+                    + "-byte segment");
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException e) {
+            return e;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException(t);
+    }
+}
