@@ -10,8 +10,6 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
-import org.osgi.service.component.annotations.ReferenceCardinality;
-import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.metatype.annotations.AttributeDefinition;
 import org.osgi.service.metatype.annotations.Designate;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
@@ -21,10 +19,11 @@ import org.slf4j.LoggerFactory;
 /**
  * Publishes the {@link TaskDriverSource} with the backend that configuration (PID {@value TaskDriverSource#PID})
  * asks for. A configuration change reactivates the component: the old backend's threads stop after their queued
- * tasks, and the service comes back with the new backend. The ring service is optional and greedy, so executor
- * threads gain rings as soon as it appears.
+ * tasks, and the service comes back with the new backend. The ring service is always registered by platform.uring
+ * (even where io_uring is unavailable: then executors run tasks and refuse IO, and the ring service has said why).
+ * Immediate: the executor threads exist from start-up, not first use.
  */
-@Component(service = TaskDriverSource.class, configurationPid = TaskDriverSource.PID,
+@Component(service = TaskDriverSource.class, immediate = true, configurationPid = TaskDriverSource.PID,
         configurationPolicy = ConfigurationPolicy.OPTIONAL)
 @Designate(ocd = TaskDriverSourceComponent.Config.class)
 public final class TaskDriverSourceComponent implements TaskDriverSource {
@@ -45,9 +44,7 @@ public final class TaskDriverSourceComponent implements TaskDriverSource {
     private final TaskDriverSourceImpl source;
 
     @Activate
-    public TaskDriverSourceComponent(Config config,
-            @Reference(cardinality = ReferenceCardinality.OPTIONAL, policyOption = ReferencePolicyOption.GREEDY)
-            RingService rings) {
+    public TaskDriverSourceComponent(Config config, @Reference RingService rings) {
         RingFactory factory = new RingFactory(rings, config.ring_entries());
         TaskDriverSourceImpl created;
         try {
@@ -57,9 +54,6 @@ public final class TaskDriverSourceComponent implements TaskDriverSource {
             created = new TaskDriverSourceImpl(ThreadDriverBackend.NAME, factory);
         }
         this.source = created;
-        if (rings == null || !rings.isAvailable()) {
-            LOG.warn("task drivers run without io_uring: {}", factory.whyNone());
-        }
         LOG.info("task-driver source active with the {} backend", source.backend());
     }
 

@@ -1,0 +1,190 @@
+package io.bundlevisor.core.internal.task;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import io.bundlevisor.core.ring.RingUnavailableException;
+import io.bundlevisor.core.task.TaskDriver;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Task-driver semantics, with executors that have no ring (no ring service here: platform.uring depends on this
+ * bundle, not the other way round). The ring-backed executor loop is tested in-framework by the distro's Pax Exam
+ * tests.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class TaskDriverSourceTest {
+
+    private final List<TaskDriverSourceImpl> sources = new ArrayList<>();
+
+    private TaskDriverSourceImpl source(String backend) {
+        TaskDriverSourceImpl s = new TaskDriverSourceImpl(backend, new RingFactory(null, 8));
+        sources.add(s);
+        return s;
+    }
+
+    @AfterEach
+    void shutdown() {
+        sources.forEach(TaskDriverSourceImpl::shutdown);
+    }
+
+    private static Thread threadOf(TaskDriver driver) throws Exception {
+        return driver.spawn("which thread", Thread::currentThread).get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void threadBackendGivesTargetedDriversTheirOwnNamedThread() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        assertEquals("thread", source.backend());
+        TaskDriver simple = source.simple();
+        assertEquals("default", simple.name());
+        Thread defaultThread = threadOf(simple);
+        assertEquals(ThreadDriverBackend.DEFAULT_THREAD_NAME, defaultThread.getName());
+        assertFalse(defaultThread.isVirtual());
+
+        TaskDriver vp2 = source.builder().targetVp(2).build("blk0-q2");
+        Thread vp2Thread = threadOf(vp2);
+        assertEquals("blk0-q2", vp2Thread.getName());
+        assertNotSame(defaultThread, vp2Thread);
+        assertSame(vp2Thread, threadOf(vp2), "a driver's tasks always run on the same thread");
+        assertEquals(OptionalInt.of(2), vp2.targetVp());
+
+        TaskDriver untargeted = source.builder().build("misc");
+        assertSame(defaultThread, threadOf(untargeted), "no target VP: the default thread");
+    }
+
+    @Test
+    void singleBackendRunsEverythingOnOneThread() throws Exception {
+        TaskDriverSourceImpl source = source("single");
+        Thread t = threadOf(source.simple());
+        assertEquals(SingleDriverBackend.THREAD_NAME, t.getName());
+        assertSame(t, threadOf(source.builder().targetVp(0).build("a")));
+        assertSame(t, threadOf(source.builder().targetVp(5).runOnTarget(true).build("b")));
+    }
+
+    @Test
+    void currentDispatchesToTheCallingThreadsDriver() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        TaskDriver vp1 = source.builder().targetVp(1).build("net0-rx");
+        assertSame(vp1, vp1.spawn("current", source::current).get());
+        assertSame(source.simple(), source.simple().spawn("current", source::current).get());
+        assertSame(source.simple(), source.current(), "outside any executor thread: the default driver");
+
+        // A thread of another source does not count as one of ours.
+        TaskDriverSourceImpl other = source("thread");
+        TaskDriver foreign = other.builder().targetVp(1).build("foreign");
+        assertSame(source.simple(), foreign.spawn("current", source::current).get());
+    }
+
+    @Test
+    void retargetAndReadiness() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        assertTrue(source.simple().isTargetVpReady(), "no target: always ready");
+
+        TaskDriver d = source.builder().targetVp(3).build("d");
+        assertFalse(d.isTargetVpReady());
+        CompletableFuture<Void> ready3 = d.waitTargetVpReady().toCompletableFuture();
+        assertFalse(ready3.isDone());
+        assertEquals(7, d.spawn("still usable", () -> 7).get(), "a driver works while its VP is not ready");
+
+        source.setVpReady(3, true);
+        ready3.get(5, TimeUnit.SECONDS);
+        assertTrue(d.isTargetVpReady());
+
+        d.retargetVp(4);
+        assertEquals(OptionalInt.of(4), d.targetVp());
+        assertFalse(d.isTargetVpReady(), "readiness follows the new target");
+        CompletableFuture<Void> ready4 = d.waitTargetVpReady().toCompletableFuture();
+        source.setVpReady(4, true);
+        ready4.get(5, TimeUnit.SECONDS);
+
+        source.setVpReady(4, false);
+        assertFalse(d.isTargetVpReady(), "a VP can stop being ready");
+        assertThrows(IllegalArgumentException.class, () -> d.retargetVp(-1));
+        assertThrows(IllegalArgumentException.class, () -> source.builder().targetVp(-2));
+    }
+
+    @Test
+    void spawnPropagatesFailures() {
+        TaskDriver d = source("thread").simple();
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> d.spawn("fails", () -> { throw new IllegalStateException("boom"); }).get());
+        assertEquals("boom", e.getCause().getMessage());
+    }
+
+    @Test
+    void shutdownRunsQueuedTasksThenStopsEveryThread() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        TaskDriver a = source.builder().targetVp(0).build("a");
+        TaskDriver b = source.builder().targetVp(1).build("b");
+        Thread ta = threadOf(a);
+        Thread tb = threadOf(b);
+        Thread td = threadOf(source.simple());
+        CountDownLatch gate = new CountDownLatch(1);
+        List<Integer> ran = new ArrayList<>();
+        a.execute(() -> {
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        for (int i = 0; i < 5; i++) {
+            int n = i;
+            a.execute(() -> ran.add(n));
+        }
+        gate.countDown();
+        source.shutdown();
+        assertEquals(List.of(0, 1, 2, 3, 4), ran, "queued tasks run before the thread stops");
+        for (Thread t : List.of(ta, tb, td)) {
+            assertFalse(t.isAlive(), t.getName() + " stopped");
+        }
+        assertThrows(RejectedExecutionException.class, () -> a.execute(() -> { }));
+        assertThrows(IllegalStateException.class, () -> source.builder().targetVp(2).build("late"));
+    }
+
+    @Test
+    void closingADedicatedDriverStopsOnlyItsThread() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        TaskDriver a = source.builder().targetVp(0).build("a");
+        Thread ta = threadOf(a);
+        a.close();
+        a.close();
+        assertFalse(ta.isAlive());
+        assertTrue(threadOf(source.simple()).isAlive());
+        TaskDriver shared = source.builder().build("shared");
+        shared.close();
+        assertEquals(1, shared.spawn("x", () -> 1).get(), "closing a shared driver closes nothing");
+    }
+
+    @Test
+    void withoutARingServiceIoSaysWhy() {
+        TaskDriver d = source("thread").simple();
+        RingUnavailableException e = assertThrows(RingUnavailableException.class, d::ring);
+        assertTrue(e.getMessage().contains("platform.uring"), e.getMessage());
+    }
+
+    @Test
+    void unknownBackendIsRejectedWithItsName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new TaskDriverSourceImpl("fibers", new RingFactory(null, 8)));
+        assertEquals("task backend 'fibers' is not one of: single, thread", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> source("thread").builder().build(" "));
+    }
+}
