@@ -1,0 +1,265 @@
+package io.bundlevisor.distro;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertSame;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Dictionary;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import javax.inject.Inject;
+
+import io.bundlevisor.core.ring.IoMemory;
+import io.bundlevisor.core.ring.Ring;
+import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.task.TaskDriver;
+import io.bundlevisor.core.task.TaskDriverSource;
+import io.bundlevisor.uring.host.HostFile;
+
+import org.apache.felix.service.command.CommandProcessor;
+import org.apache.felix.service.command.CommandSession;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerMethod;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.Constants;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.util.tracker.ServiceTracker;
+
+/**
+ * The platform inside a real Felix framework: every bundle active, IO through the ring service and through task
+ * drivers on real io_uring, the shell command, backend reconfiguration, and platform.uring going and coming back.
+ * Each test gets a fresh framework, so no test depends on another's leftovers.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerMethod.class)
+public class PlatformIT {
+
+    @Inject
+    private BundleContext context;
+
+    @Inject
+    private RingService rings;
+
+    @Inject
+    private TaskDriverSource tasks;
+
+    @Configuration
+    public Option[] config() throws Exception {
+        return PlatformConfiguration.options();
+    }
+
+    @Test
+    public void everyBundleIsActive() {
+        List<String> notActive = new ArrayList<>();
+        for (Bundle b : context.getBundles()) {
+            boolean fragment = b.getHeaders().get(Constants.FRAGMENT_HOST) != null;
+            if (!fragment && b.getState() != Bundle.ACTIVE) {
+                notActive.add(b.getSymbolicName() + " state " + b.getState());
+            }
+        }
+        assertTrue("bundles not active: " + notActive, notActive.isEmpty());
+        assertTrue(rings.unavailabilityCause().orElse(""), rings.isAvailable());
+    }
+
+    @Test
+    public void ringServiceDoesRealIo() throws Exception {
+        Path file = Files.createTempFile("bundlevisor-itest", ".img");
+        byte[] data = new byte[4096];
+        new Random(7).nextBytes(data);
+        try (Ring ring = rings.create("itest", 16);
+                HostFile f = HostFile.open(file, HostFile.READ_WRITE | HostFile.DIRECT);
+                Arena arena = Arena.ofShared()) {
+            assertTrue(rings.rings().contains(ring));
+            MemorySegment out = arena.allocate(4096, 4096);
+            MemorySegment.copy(data, 0, out, JAVA_BYTE, 0, data.length);
+            Sqe sqe = new Sqe();
+            CompletableFuture<Integer> write = ring.submitAsync(sqe.write(f.fd(), out, 0), IoMemory.NONE);
+            complete(ring, write);
+            assertEquals(4096, (int) write.get());
+            MemorySegment in = arena.allocate(4096, 4096);
+            CompletableFuture<Integer> read = ring.submitAsync(sqe.read(f.fd(), in, 0), IoMemory.NONE);
+            complete(ring, read);
+            assertEquals(4096, (int) read.get());
+            assertArrayEquals(data, in.toArray(JAVA_BYTE));
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    private static void complete(Ring ring, CompletableFuture<?> f) {
+        while (!f.isDone()) {
+            ring.submitAndWait(1);
+            ring.processCompletions();
+        }
+    }
+
+    @Test
+    public void driverIoCompletesOnTheDriversOwnThread() throws Exception {
+        assertEquals("thread", tasks.backend());
+        TaskDriver driver = tasks.builder().targetVp(0).build("itest-vp0");
+        try (Arena arena = Arena.ofShared()) {
+            Path file = Files.createTempFile("bundlevisor-itest", ".img");
+            Files.write(file, "hello from the ring".getBytes(StandardCharsets.US_ASCII));
+            try (HostFile f = HostFile.open(file, HostFile.READ_ONLY)) {
+                MemorySegment buf = arena.allocate(19);
+                CompletableFuture<String> thread = new CompletableFuture<>();
+                // Submitted from the test thread, completed on the driver's thread.
+                driver.ring().submit(new Sqe().read(f.fd(), buf, 0), IoMemory.NONE, (io, res, flags) -> {
+                    thread.complete(Thread.currentThread().getName() + ":" + res);
+                });
+                driver.ring().flush();
+                driver.execute(() -> { }); // wakes the driver if it is idle
+                assertEquals("itest-vp0:19", thread.get(10, TimeUnit.SECONDS));
+                assertEquals("hello from the ring", new String(buf.toArray(JAVA_BYTE), StandardCharsets.US_ASCII));
+
+                assertEquals(0, (int) driver.submit(new Sqe().nop(), IoMemory.NONE).get(10, TimeUnit.SECONDS));
+                assertSame(driver, driver.spawn("current", tasks::current).get(10, TimeUnit.SECONDS));
+            } finally {
+                Files.delete(file);
+            }
+        } finally {
+            driver.close();
+        }
+        assertNull("closing the driver stops its thread", findThread("itest-vp0"));
+    }
+
+    @Test
+    public void ringListCommandShowsEachRingsCounters() throws Exception {
+        TaskDriver driver = tasks.builder().targetVp(3).build("itest-vp3");
+        try {
+            driver.submit(new Sqe().nop(), IoMemory.NONE).get(10, TimeUnit.SECONDS);
+            String out = runCommand("ring:list");
+            assertTrue(out, out.contains("task:bundlevisor-default"));
+            String line = out.lines().filter(l -> l.startsWith("task:itest-vp3")).findFirst().orElse("");
+            assertTrue(out, line.matches("task:itest-vp3\\s+256\\s+512\\s+0\\s+0\\s+0\\s+1\\s+0"));
+            assertTrue(runCommand("ring:probe").contains("READV          supported"));
+        } finally {
+            driver.close();
+        }
+    }
+
+    private String runCommand(String command) throws Exception {
+        ServiceTracker<CommandProcessor, CommandProcessor> tracker =
+                new ServiceTracker<>(context, CommandProcessor.class, null);
+        tracker.open();
+        try {
+            CommandProcessor processor = tracker.waitForService(10_000);
+            assertNotNull("gogo runtime", processor);
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+            try (CommandSession session = processor.createSession(new ByteArrayInputStream(new byte[0]), out, out)) {
+                Object result = session.execute(command);
+                return result == null ? bytes.toString(StandardCharsets.UTF_8) : result.toString();
+            }
+        } finally {
+            tracker.close();
+        }
+    }
+
+    @Test
+    public void configurationSwitchesTheBackend() throws Exception {
+        assertNotNull(findThread("bundlevisor-default"));
+        ConfigurationAdmin cm = service(ConfigurationAdmin.class);
+        org.osgi.service.cm.Configuration config = cm.getConfiguration(TaskDriverSource.PID, "?");
+        Dictionary<String, Object> props = new Hashtable<>();
+        props.put(TaskDriverSource.BACKEND, "single");
+        config.update(props);
+
+        TaskDriverSource single = awaitBackend("single");
+        TaskDriver a = single.builder().targetVp(0).build("a");
+        TaskDriver b = single.builder().targetVp(1).build("b");
+        Thread ta = a.spawn("t", Thread::currentThread).get(10, TimeUnit.SECONDS);
+        assertSame(ta, b.spawn("t", Thread::currentThread).get(10, TimeUnit.SECONDS));
+        assertEquals("bundlevisor-tasks", ta.getName());
+        assertNull("the thread backend's threads stopped", findThread("bundlevisor-default"));
+        assertEquals(0, (int) a.submit(new Sqe().nop(), IoMemory.NONE).get(10, TimeUnit.SECONDS));
+
+        config.delete();
+        awaitBackend("thread");
+        assertNull("the single backend's thread stopped", findThread("bundlevisor-tasks"));
+    }
+
+    @Test
+    public void uringBundleCanStopAndStartAtRuntime() throws Exception {
+        Bundle uring = bundle("io.bundlevisor.platform.uring");
+        uring.stop();
+        assertNull("task drivers need the ring service", context.getServiceReference(TaskDriverSource.class));
+        assertNull(findThread("bundlevisor-default"));
+        uring.start();
+        TaskDriverSource again = awaitBackend("thread");
+        assertEquals(0, (int) again.simple().submit(new Sqe().nop(), IoMemory.NONE).get(10, TimeUnit.SECONDS));
+        RingService ringsAgain = service(RingService.class);
+        assertTrue(ringsAgain.rings().stream().anyMatch(r -> r.name().equals("task:bundlevisor-default")));
+    }
+
+    private Bundle bundle(String symbolicName) {
+        for (Bundle b : context.getBundles()) {
+            if (symbolicName.equals(b.getSymbolicName())) {
+                return b;
+            }
+        }
+        throw new AssertionError("no bundle " + symbolicName);
+    }
+
+    /** The service, held (not ungotten) for the rest of the test: some services die with their last unget. */
+    private <T> T service(Class<T> type) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            var ref = context.getServiceReference(type);
+            T s = ref == null ? null : context.getService(ref);
+            if (s != null) {
+                return s;
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no " + type.getSimpleName() + " within 10 s");
+    }
+
+    private TaskDriverSource awaitBackend(String backend) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            var ref = context.getServiceReference(TaskDriverSource.class);
+            if (ref != null) {
+                TaskDriverSource s = context.getService(ref);
+                if (s != null && backend.equals(s.backend())) {
+                    return s;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no task-driver source with the " + backend + " backend within 10 s");
+    }
+
+    private static Thread findThread(String name) {
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().equals(name) && t.isAlive()) {
+                return t;
+            }
+        }
+        return null;
+    }
+}
