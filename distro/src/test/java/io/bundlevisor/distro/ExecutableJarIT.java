@@ -1,0 +1,78 @@
+package io.bundlevisor.distro;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+import org.junit.Test;
+
+/**
+ * The exported jar as a person starts it: a plain {@code java -jar} (plus the one flag the launcher script adds
+ * for Felix's use of sun.misc.Unsafe) reaches the Gogo prompt with every bundle active, FFM enabled by the
+ * manifest alone ({@code --illegal-native-access=deny} would fail a bundle that lacked it), and nothing printed
+ * as a warning or error.
+ */
+public class ExecutableJarIT {
+
+    /** {@code aQute.launcher.constants.LauncherConstants.STOPPED}; the launcher script maps it to 0. */
+    private static final int STOPPED = 117;
+    private static final Pattern BUNDLE_LINE = Pattern.compile("^\\s*\\d+\\|(\\w+)\\s*\\|.*$");
+
+    @Test(timeout = 120_000)
+    public void reachesThePromptWithEveryBundleActive() throws Exception {
+        Path jar = Path.of("target", "bundlevisor.jar");
+        assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(java, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
+                "-jar", jar.toString())
+                .redirectErrorStream(true)
+                .start();
+        CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try (OutputStream in = p.getOutputStream()) {
+            // The shell starts last (start level 1000): by the time it reads, the platform is up.
+            Thread.sleep(3000);
+            send(in, "lb");
+            send(in, "ring:list");
+            Thread.sleep(1000);
+            send(in, "stop 0");
+        }
+        assertTrue("the JVM exits after stop 0", p.waitFor(60, TimeUnit.SECONDS));
+        String out = output.get(10, TimeUnit.SECONDS);
+
+        List<String> bundles = out.lines().filter(l -> BUNDLE_LINE.matcher(l).matches()).toList();
+        assertEquals(out, 19, bundles.size());
+        for (String line : bundles) {
+            assertTrue(line, line.contains("|Active"));
+        }
+        assertTrue(out, out.contains("Bundlevisor platform core"));
+        assertTrue(out, out.contains("Bundlevisor io_uring"));
+        assertTrue(out, out.lines().anyMatch(l -> l.startsWith("task:bundlevisor-default")));
+        assertFalse(out, out.contains("WARNING"));
+        assertFalse(out, out.contains(" WARN "));
+        assertFalse(out, out.contains("ERROR"));
+        assertFalse(out, out.contains("Exception"));
+        assertEquals("bnd launcher's STOPPED: the framework was stopped in order", STOPPED, p.exitValue());
+    }
+
+    private static void send(OutputStream in, String line) throws IOException, InterruptedException {
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
+        Thread.sleep(500);
+    }
+}
