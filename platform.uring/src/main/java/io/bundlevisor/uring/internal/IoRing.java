@@ -54,6 +54,8 @@ final class IoRing implements Ring {
     private long completed;
     private long dropped;
     private boolean closed;
+    /** Set once the rings are unmapped; checked before touching them (the shared arena backs this up). */
+    private volatile boolean unmapped;
 
     // completer only: one batch of CQEs, copied out of the ring
     private final long[] batchId = new long[BATCH];
@@ -163,6 +165,7 @@ final class IoRing implements Ring {
 
     @Override
     public int flush() {
+        requireMapped();
         lock.lock();
         try {
             drainOverflow();
@@ -203,6 +206,7 @@ final class IoRing implements Ring {
         if (minCompletions < 0 || minCompletions > uring.cqEntries) {
             throw new IllegalArgumentException("minCompletions must be 0.." + uring.cqEntries);
         }
+        requireMapped();
         lock.lock();
         try {
             drainOverflow();
@@ -262,6 +266,12 @@ final class IoRing implements Ring {
         enterSubmit();
     }
 
+    private void requireMapped() {
+        if (unmapped) {
+            throw new IllegalStateException("ring " + name + " is closed");
+        }
+    }
+
     private IllegalStateException enterFailed(int r) {
         return new IllegalStateException("ring " + name, new SyscallException("io_uring_enter", -r));
     }
@@ -272,6 +282,7 @@ final class IoRing implements Ring {
     public int processCompletions() {
         completer.lock();
         try {
+            requireMapped();
             int total = 0;
             while (true) {
                 int n = reapBatch();
@@ -533,11 +544,28 @@ final class IoRing implements Ring {
             } finally {
                 lock.unlock();
             }
+            wakeWaiter();
+            unmapped = true;
             uring.close();
         } finally {
             completer.unlock();
             onClose.accept(this);
         }
+    }
+
+    /** A thread blocked in submitAndWait would sleep forever once the ring is gone: post it one completion. */
+    private void wakeWaiter() {
+        lock.lock();
+        try {
+            if (sqSpace() == 0) {
+                return; // the SQ is full, so the kernel has work that completes and wakes any waiter anyway
+            }
+            uring.writeSqe(sqTail, Opcode.NOP.code(), 0, -1, 0, 0, 0, 0, WAKEUP);
+            uring.sqTailRelease(++sqTail);
+        } finally {
+            lock.unlock();
+        }
+        enterSubmit();
     }
 
     private int[] waitingSlots() {

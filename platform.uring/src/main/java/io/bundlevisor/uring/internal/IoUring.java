@@ -28,6 +28,8 @@ final class IoUring implements AutoCloseable {
     private static final VarHandle INT = JAVA_INT.varHandle();
 
     final int fd;
+    /** Owns the three mappings; closing it unmaps them. */
+    private final Arena mappings;
     final int sqEntries;
     final int cqEntries;
     final int features;
@@ -43,8 +45,10 @@ final class IoUring implements AutoCloseable {
     private final long cqOverflowOff;
     private final long cqesOff;
 
-    private IoUring(int fd, MemorySegment params, MemorySegment sqRing, MemorySegment cqRing, MemorySegment sqes) {
+    private IoUring(int fd, Arena mappings, MemorySegment params, MemorySegment sqRing, MemorySegment cqRing,
+            MemorySegment sqes) {
         this.fd = fd;
+        this.mappings = mappings;
         this.sqEntries = params.get(JAVA_INT, PARAMS_SQ_ENTRIES);
         this.cqEntries = params.get(JAVA_INT, PARAMS_CQ_ENTRIES);
         this.features = params.get(JAVA_INT, PARAMS_FEATURES);
@@ -102,26 +106,22 @@ final class IoUring implements AutoCloseable {
         int features = params.get(JAVA_INT, PARAMS_FEATURES);
         long sqSize = params.get(JAVA_INT, PARAMS_SQ_OFF + SQOFF_ARRAY) + 4L * sqEntries;
         long cqSize = params.get(JAVA_INT, PARAMS_CQ_OFF + CQOFF_CQES) + CQE_SIZE * cqEntries;
-        MemorySegment sqRing = null;
-        MemorySegment cqRing = null;
+        Arena mappings = Arena.ofShared();
         try {
+            MemorySegment sqRing;
+            MemorySegment cqRing;
             if ((features & FEAT_SINGLE_MMAP) != 0) {
                 // One mapping serves both rings (Linux 5.4+).
-                sqRing = Native.mmapShared("io_uring rings", fd, Math.max(sqSize, cqSize), OFF_SQ_RING);
+                sqRing = Native.mmapShared("io_uring rings", fd, Math.max(sqSize, cqSize), OFF_SQ_RING, mappings);
                 cqRing = sqRing;
             } else {
-                sqRing = Native.mmapShared("io_uring SQ ring", fd, sqSize, OFF_SQ_RING);
-                cqRing = Native.mmapShared("io_uring CQ ring", fd, cqSize, OFF_CQ_RING);
+                sqRing = Native.mmapShared("io_uring SQ ring", fd, sqSize, OFF_SQ_RING, mappings);
+                cqRing = Native.mmapShared("io_uring CQ ring", fd, cqSize, OFF_CQ_RING, mappings);
             }
-            MemorySegment sqes = Native.mmapShared("io_uring SQEs", fd, SQE_SIZE * sqEntries, OFF_SQES);
-            return new IoUring(fd, params, sqRing, cqRing, sqes);
+            MemorySegment sqes = Native.mmapShared("io_uring SQEs", fd, SQE_SIZE * sqEntries, OFF_SQES, mappings);
+            return new IoUring(fd, mappings, params, sqRing, cqRing, sqes);
         } catch (SyscallException | RuntimeException e) {
-            if (cqRing != null && cqRing != sqRing) {
-                Native.munmap(cqRing);
-            }
-            if (sqRing != null) {
-                Native.munmap(sqRing);
-            }
+            mappings.close();
             throw e;
         }
     }
@@ -242,13 +242,13 @@ final class IoUring implements AutoCloseable {
         }
     }
 
+    /**
+     * Unmaps the rings (waiting out any access in progress on another thread; later accesses throw
+     * IllegalStateException) and closes the file descriptor.
+     */
     @Override
     public void close() {
-        Native.munmap(sqes);
-        if (cqRing != sqRing) {
-            Native.munmap(cqRing);
-        }
-        Native.munmap(sqRing);
+        mappings.close();
         Native.close(fd);
     }
 }

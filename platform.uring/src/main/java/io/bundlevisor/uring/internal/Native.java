@@ -203,8 +203,12 @@ public final class Native {
         }
     }
 
-    /** mmap(2) of a shared read-write mapping of {@code fd}; the mapping sized to {@code length}. */
-    static MemorySegment mmapShared(String what, int fd, long length, long offset) throws SyscallException {
+    /**
+     * mmap(2) of a shared read-write mapping of {@code fd}, as a segment of {@code arena}: closing the arena unmaps
+     * it. A shared arena makes a racing access after close throw instead of touching unmapped memory.
+     */
+    static MemorySegment mmapShared(String what, int fd, long length, long offset, Arena arena)
+            throws SyscallException {
         MemorySegment capture = CAPTURE.get();
         MemorySegment address;
         try {
@@ -216,14 +220,16 @@ public final class Native {
         if (address.address() == MAP_FAILED) {
             throw new SyscallException("mmap " + what, errno(capture));
         }
-        // SAFETY: the kernel just mapped exactly `length` bytes at this address; the segment spans no more.
-        return address.reinterpret(length);
+        long start = address.address();
+        // SAFETY: the kernel just mapped exactly `length` bytes at this address; the segment spans no more, and
+        // it is unmapped only when its arena closes, after which no access can succeed.
+        return address.reinterpret(length, arena, unused -> munmap(start, length));
     }
 
-    static int munmap(MemorySegment mapping) {
+    private static int munmap(long address, long length) {
         MemorySegment capture = CAPTURE.get();
         try {
-            int r = (int) MUNMAP.invokeExact(capture, mapping, mapping.byteSize());
+            int r = (int) MUNMAP.invokeExact(capture, MemorySegment.ofAddress(address), length);
             return r == -1 ? -errno(capture) : r;
         } catch (Throwable t) {
             throw rethrow(t);

@@ -373,6 +373,28 @@ class IoRingTest {
     }
 
     @Test
+    void closeWakesABlockedCompleterWhichThenFailsCleanly() throws Exception {
+        Ring other = service.create("closing-under-a-waiter", 4);
+        java.util.concurrent.atomic.AtomicReference<Throwable> ended = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread completer = Thread.ofPlatform().start(() -> {
+            try {
+                while (true) {
+                    other.submitAndWait(1);
+                    other.processCompletions();
+                }
+            } catch (Throwable t) {
+                ended.set(t);
+            }
+        });
+        Thread.sleep(200);
+        other.close();
+        completer.join(10_000);
+        assertFalse(completer.isAlive(), "the blocked completer was woken");
+        assertTrue(ended.get() instanceof IllegalStateException, String.valueOf(ended.get()));
+        assertTrue(ended.get().getMessage().contains("closed"), ended.get().getMessage());
+    }
+
+    @Test
     void ioWorkerLimitsAndAffinity() {
         int[] previous = ring.setIoWorkerLimits(2, 2);
         assertEquals(2, previous.length);
