@@ -52,8 +52,8 @@ public final class Errno {
 
     /** The symbolic name of {@code errno} ({@code "EBADF"}), or {@code "errno 123"} for one without a name here. */
     public static String name(int errno) {
-        int e = Math.abs(errno);
-        String name = e < NAMES.length ? NAMES[e] : null;
+        long e = Math.abs((long) errno);
+        String name = e < NAMES.length ? NAMES[(int) e] : null;
         return name != null ? name : "errno " + e;
     }
 }

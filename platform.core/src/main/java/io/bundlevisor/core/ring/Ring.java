@@ -18,6 +18,12 @@ import org.osgi.annotation.versioning.ProviderType;
  * forgotten; without one its result waits to be {@link #take(long) taken} or the IO is {@link #drop(long)
  * dropped}. The {@link IoMemory} pushed with an IO is never released while the kernel may still touch it.
  *
+ * <p><b>Raw IOs</b> skip the ring's bookkeeping for hot paths that keep their own (a virtio queue packs its queue
+ * and descriptor index into the user data): {@link #submitRaw} takes a caller-chosen 63-bit user data, and every
+ * completion goes to the raw handler the ring was created with. The ring does not own a raw IO's memory: the
+ * caller keeps it valid until the raw handler has seen the IO's final completion. A {@link #batch()} pushes many
+ * entries under one lock, so a queue's burst costs one lock and one tail store.
+ *
  * <p><b>Programming errors</b> (taking an IO twice or after dropping it, dropping it twice, a completion for an
  * IO the ring does not know) throw {@link IllegalStateException}; they are never silent.
  */
@@ -49,6 +55,41 @@ public interface Ring extends AutoCloseable {
      * the ring until the kernel completes it. Allocates a future; hot paths use {@link #submit}.
      */
     CompletableFuture<Integer> submitAsync(Sqe sqe, IoMemory memory);
+
+    /** Largest user data a raw IO may carry: 63 bits, less one value the ring reserves. */
+    long MAX_RAW_USER_DATA = Long.MAX_VALUE - 1;
+
+    /**
+     * Queues a raw IO whose completions go to the ring's raw handler with {@code userData}. Thread-safe.
+     *
+     * @throws IllegalArgumentException if {@code userData} is negative or above {@link #MAX_RAW_USER_DATA}
+     * @throws IllegalStateException    if the ring has no raw handler, or is closed
+     */
+    void submitRaw(Sqe sqe, long userData);
+
+    /**
+     * Opens a batch: the caller holds the ring's submission lock until {@link Batch#close()}, so keep the batch
+     * short and close it in a finally (try-with-resources). Entries become visible to the kernel at close; they
+     * are handed over by the next {@link #flush()} or {@link #submitAndWait(int)}. Allocates nothing.
+     *
+     * @throws IllegalStateException if the ring is closed
+     */
+    Batch batch();
+
+    /** Entries pushed under one lock acquisition; valid on the opening thread until closed. */
+    @ProviderType
+    interface Batch extends AutoCloseable {
+
+        /** As {@link Ring#submit}. */
+        long submit(Sqe sqe, IoMemory memory, CompletionHandler handler);
+
+        /** As {@link Ring#submitRaw}. */
+        void submitRaw(Sqe sqe, long userData);
+
+        /** Publishes the batch's entries to the submission queue and releases the lock. Idempotent. */
+        @Override
+        void close();
+    }
 
     /** Hands queued entries to the kernel without waiting; returns how many it accepted. */
     int flush();

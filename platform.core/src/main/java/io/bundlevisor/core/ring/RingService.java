@@ -34,6 +34,14 @@ public interface RingService {
      */
     Ring create(String name, int entries);
 
+    /**
+     * Creates a ring that also carries raw IOs ({@link Ring#submitRaw}), whose completions all go to
+     * {@code rawHandler}, on the completing thread, with the caller's user data.
+     *
+     * @throws RingUnavailableException if io_uring is unavailable
+     */
+    Ring create(String name, int entries, CompletionHandler rawHandler);
+
     /** The open rings this service created, for diagnostics. */
     List<Ring> rings();
 }

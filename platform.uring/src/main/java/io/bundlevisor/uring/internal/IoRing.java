@@ -29,6 +29,9 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #lock} guards the slot table, the overflow queue, the SQ tail and the counters. Completion is
  * single-threaded ({@link #completer}); it copies a batch of CQEs out, updates slots under the lock, then runs
  * handlers and releases dropped memory outside it, so a handler may submit again without deadlock.
+ *
+ * <p>User data: an IO id (slot | generation &lt;&lt; 32, generation 1..2^31-1) is positive; a raw IO's user data
+ * has the top bit set; {@link #WAKEUP} (all ones) marks the ring's internal NOPs.
  */
 final class IoRing implements Ring {
 
@@ -36,12 +39,18 @@ final class IoRing implements Ring {
 
     /** user_data of internal NOPs that only wake the completing thread; no IO id has this value. */
     static final long WAKEUP = -1L;
+    /** Top bit of user_data: a raw IO, the rest is the caller's. */
+    private static final long RAW = Long.MIN_VALUE;
     private static final int BATCH = 256;
+    /** {@code IORING_ASYNC_CANCEL_ANY} (Linux 5.19): cancel every request, whatever its user data. */
+    private static final int ASYNC_CANCEL_ANY = 1 << 2;
     private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     private final String name;
     private final IoUring uring;
     private final Consumer<IoRing> onClose;
+    private final CompletionHandler rawHandler;
+    private final BatchImpl batch = new BatchImpl();
     private final ReentrantLock lock = new ReentrantLock();
     private final ReentrantLock completer = new ReentrantLock();
     private final IoSlots slots;
@@ -49,8 +58,15 @@ final class IoRing implements Ring {
 
     // under lock
     private int sqTail;
+    /** Free SQ entries known without asking the kernel; a lower bound, refreshed when it reaches 0. */
+    private int space;
     private int allocated;
+    /** Slot IOs in the submission queue or the kernel. */
     private int waiting;
+    /** Raw IOs written to the submission queue since creation. */
+    private long rawSubmitted;
+    /** Overflow length, readable without the lock so that flushes skip the lock when nothing overflowed. */
+    private volatile int queued;
     private long completed;
     private long dropped;
     private boolean closed;
@@ -63,11 +79,17 @@ final class IoRing implements Ring {
     private final int[] batchFlags = new int[BATCH];
     private final CompletionHandler[] batchHandler = new CompletionHandler[BATCH];
     private final IoMemory[] batchRelease = new IoMemory[BATCH];
+    /**
+     * Raw IOs finally completed since creation. Written by the completing thread alone, once per batch, so that a
+     * batch of raw completions takes no lock; volatile for {@link #counters()}.
+     */
+    private volatile long rawCompleted;
     private long handlerFailures;
 
-    IoRing(String name, IoUring uring, Consumer<IoRing> onClose) {
+    IoRing(String name, IoUring uring, CompletionHandler rawHandler, Consumer<IoRing> onClose) {
         this.name = name;
         this.uring = uring;
+        this.rawHandler = rawHandler;
         this.onClose = onClose;
         this.slots = new IoSlots(uring.sqEntries * 2);
         this.overflow = new IntQueue(uring.sqEntries);
@@ -93,28 +115,162 @@ final class IoRing implements Ring {
 
     @Override
     public long submit(Sqe sqe, IoMemory memory, CompletionHandler handler) {
-        if (memory == null) {
-            throw new NullPointerException("memory (use IoMemory.NONE for none)");
-        }
         lock.lock();
         try {
-            if (closed) {
-                throw new IllegalStateException("ring " + name + " is closed");
-            }
-            long id = slots.allocate(sqe, memory, handler);
-            int slot = (int) id;
-            allocated++;
-            if (overflow.isEmpty() && sqSpace() > 0) {
-                writeSqe(slot);
-            } else {
-                // Keep submission order: once anything waits in overflow, newcomers queue behind it.
-                slots.state[slot] = QUEUED;
-                overflow.add(slot);
-            }
+            long id = submitLocked(sqe, memory, handler);
+            publishTail();
             return id;
         } finally {
             lock.unlock();
         }
+    }
+
+    @Override
+    public void submitRaw(Sqe sqe, long userData) {
+        lock.lock();
+        try {
+            submitRawLocked(sqe, userData);
+            publishTail();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public Batch batch() {
+        lock.lock();
+        if (closed) {
+            lock.unlock();
+            throw new IllegalStateException("ring " + name + " is closed");
+        }
+        batch.open = true;
+        return batch;
+    }
+
+    /** The ring's one batch: only the lock holder can have it open, so a single instance serves every batch. */
+    private final class BatchImpl implements Batch {
+        boolean open;
+
+        @Override
+        public long submit(Sqe sqe, IoMemory memory, CompletionHandler handler) {
+            checkHolder();
+            return submitLocked(sqe, memory, handler);
+        }
+
+        @Override
+        public void submitRaw(Sqe sqe, long userData) {
+            checkHolder();
+            submitRawLocked(sqe, userData);
+        }
+
+        @Override
+        public void close() {
+            if (open && lock.isHeldByCurrentThread()) {
+                open = false;
+                publishTail();
+                lock.unlock();
+            }
+        }
+
+        private void checkHolder() {
+            if (!open || !lock.isHeldByCurrentThread()) {
+                throw new IllegalStateException("batch of ring " + name + " used after close or from another thread");
+            }
+        }
+    }
+
+    /** Under lock: queues a slot IO. */
+    private long submitLocked(Sqe sqe, IoMemory memory, CompletionHandler handler) {
+        if (memory == null) {
+            throw new NullPointerException("memory (use IoMemory.NONE for none)");
+        }
+        if (closed) {
+            throw new IllegalStateException("ring " + name + " is closed");
+        }
+        long id = slots.allocate(sqe, memory, handler);
+        int slot = (int) id;
+        allocated++;
+        if (overflow.isEmpty() && hasSpace()) {
+            writeSlot(slot);
+        } else {
+            // Keep submission order: once anything waits in overflow, newcomers queue behind it.
+            slots.state[slot] = QUEUED;
+            overflow.add(slot);
+            queued = overflow.size();
+        }
+        return id;
+    }
+
+    /** Under lock: queues a raw IO; one that does not fit borrows a slot to wait in overflow. */
+    private void submitRawLocked(Sqe sqe, long userData) {
+        if (rawHandler == null) {
+            throw new IllegalStateException("ring " + name + " was created without a raw completion handler");
+        }
+        if (userData < 0 || userData > MAX_RAW_USER_DATA) {
+            throw new IllegalArgumentException("raw user data must be 0.." + MAX_RAW_USER_DATA + ", got " + userData);
+        }
+        if (closed) {
+            throw new IllegalStateException("ring " + name + " is closed");
+        }
+        if (overflow.isEmpty() && hasSpace()) {
+            writeEntry(sqe.opcode().code(), sqe.flags(), sqe.fd(), sqe.off(), sqe.addr(), sqe.len(), sqe.opFlags(),
+                    RAW | userData);
+            rawSubmitted++;
+        } else {
+            int slot = (int) slots.allocate(sqe, IoMemory.NONE, null);
+            slots.raw[slot] = true;
+            slots.rawData[slot] = userData;
+            slots.state[slot] = QUEUED;
+            overflow.add(slot);
+            queued = overflow.size();
+        }
+    }
+
+    /** Under lock: whether the SQ has a free entry (asks the kernel only when the cached count ran out). */
+    private boolean hasSpace() {
+        return space > 0 || (space = sqSpace()) > 0;
+    }
+
+    /** Under lock: free SQ entries as the kernel sees them. */
+    private int sqSpace() {
+        return uring.sqEntries - (sqTail - uring.sqHeadAcquire());
+    }
+
+    /** Under lock, with {@link #hasSpace()} true: writes one entry; {@link #publishTail()} makes it visible. */
+    private void writeEntry(int opcode, int flags, int fd, long off, long addr, int len, int opFlags, long userData) {
+        uring.writeSqe(sqTail++, opcode, flags, fd, off, addr, len, opFlags, userData);
+        space--;
+    }
+
+    /** Under lock: release-stores the SQ tail, publishing every entry written before it. */
+    private void publishTail() {
+        uring.sqTailRelease(sqTail);
+    }
+
+    /** Under lock, with {@link #hasSpace()} true: moves a slot's IO into the submission queue. */
+    private void writeSlot(int slot) {
+        IoSlots s = slots;
+        if (s.raw[slot]) {
+            writeEntry(s.opcode[slot].code(), s.sqeFlags[slot], s.fd[slot], s.off[slot], s.addr[slot], s.len[slot],
+                    s.opFlags[slot], RAW | s.rawData[slot]);
+            s.release(slot); // a raw IO completes without its slot
+            rawSubmitted++;
+            return;
+        }
+        writeEntry(s.opcode[slot].code(), s.sqeFlags[slot], s.fd[slot], s.off[slot], s.addr[slot], s.len[slot],
+                s.opFlags[slot], s.id(slot));
+        s.state[slot] = WAITING;
+        waiting++;
+    }
+
+    /** Under lock: writes an internal entry (wakeup, cancel) if there is room; true if written. */
+    private boolean writeInternal(int opcode, long addr, int opFlags, long userData) {
+        if (!hasSpace()) {
+            return false;
+        }
+        writeEntry(opcode, 0, -1, 0, addr, 0, opFlags, userData);
+        publishTail();
+        return true;
     }
 
     @Override
@@ -139,39 +295,32 @@ final class IoRing implements Ring {
         return future;
     }
 
-    /** Under lock: free SQ entries as the kernel sees them. */
-    private int sqSpace() {
-        return uring.sqEntries - (sqTail - uring.sqHeadAcquire());
-    }
-
-    /** Under lock: copies a slot's SQE into the submission queue and publishes the tail. */
-    private void writeSqe(int slot) {
-        IoSlots s = slots;
-        uring.writeSqe(sqTail, s.opcode[slot].code(), s.sqeFlags[slot], s.fd[slot], s.off[slot], s.addr[slot],
-                s.len[slot], s.opFlags[slot], s.id(slot));
-        uring.sqTailRelease(++sqTail);
-        s.state[slot] = WAITING;
-        waiting++;
-    }
-
     /** Under lock: moves overflowed IOs into the submission queue, in order, as far as it has room. */
     private void drainOverflow() {
-        int space = sqSpace();
-        while (space > 0 && !overflow.isEmpty()) {
-            writeSqe(overflow.poll());
-            space--;
+        while (!overflow.isEmpty() && hasSpace()) {
+            writeSlot(overflow.poll());
         }
+        queued = overflow.size();
+        publishTail();
     }
 
-    @Override
-    public int flush() {
-        requireMapped();
+    /** Drains the overflow queue when it holds anything; the common empty case takes no lock. */
+    private void drainOverflowIfAny() {
+        if (queued == 0) {
+            return;
+        }
         lock.lock();
         try {
             drainOverflow();
         } finally {
             lock.unlock();
         }
+    }
+
+    @Override
+    public int flush() {
+        requireMapped();
+        drainOverflowIfAny();
         return enterSubmit();
     }
 
@@ -207,12 +356,7 @@ final class IoRing implements Ring {
             throw new IllegalArgumentException("minCompletions must be 0.." + uring.cqEntries);
         }
         requireMapped();
-        lock.lock();
-        try {
-            drainOverflow();
-        } finally {
-            lock.unlock();
-        }
+        drainOverflowIfAny();
         while (true) {
             int pending = sqPending();
             boolean ready = cqReady() >= minCompletions;
@@ -250,9 +394,7 @@ final class IoRing implements Ring {
                     return;
                 }
                 drainOverflow();
-                if (sqSpace() > 0) {
-                    uring.writeSqe(sqTail, Opcode.NOP.code(), 0, -1, 0, 0, 0, 0, WAKEUP);
-                    uring.sqTailRelease(++sqTail);
+                if (writeInternal(Opcode.NOP.code(), 0, 0, WAKEUP)) {
                     break;
                 }
             } finally {
@@ -284,39 +426,95 @@ final class IoRing implements Ring {
         try {
             requireMapped();
             int total = 0;
-            while (true) {
-                int n = reapBatch();
-                if (n == 0) {
-                    return total;
-                }
+            int n;
+            do {
+                n = reapBatch();
                 total += n;
-            }
+            } while (n == BATCH); // a short batch emptied the CQ; no need to look again
+            return total;
         } finally {
             completer.unlock();
         }
     }
 
-    /** Copies up to one batch of CQEs out, settles their slots under the lock, then calls back outside it. */
+    /**
+     * Copies up to one batch of CQEs out, settles slot IOs under the lock (skipped when the batch has none),
+     * then calls back outside it.
+     */
     private int reapBatch() {
         int head = uring.cqHead();
         int n = Math.min(uring.cqTailAcquire() - head, BATCH);
         if (n <= 0) {
             return 0;
         }
+        boolean slotIos = false;
         for (int i = 0; i < n; i++) {
-            batchId[i] = uring.cqeUserData(head + i);
+            long id = uring.cqeUserData(head + i);
+            batchId[i] = id;
             batchRes[i] = uring.cqeRes(head + i);
             batchFlags[i] = uring.cqeFlags(head + i);
+            slotIos |= id >= 0;
         }
         uring.cqHeadRelease(head + n);
+        String misuse = slotIos ? settleSlots(n) : null;
 
+        long rawFinals = 0;
+        for (int i = 0; i < n; i++) {
+            long id = batchId[i];
+            if (id < 0) {
+                if (id != WAKEUP) {
+                    if ((batchFlags[i] & CompletionHandler.F_MORE) == 0) {
+                        rawFinals++;
+                    }
+                    callRaw(id & ~RAW, batchRes[i], batchFlags[i]);
+                }
+                continue;
+            }
+            CompletionHandler h = batchHandler[i];
+            if (h != null) {
+                batchHandler[i] = null;
+                try {
+                    h.completed(id, batchRes[i], batchFlags[i]);
+                } catch (Throwable t) {
+                    if (handlerFailures++ < 10) {
+                        LOG.error("completion handler of ring {} failed", name, t);
+                    }
+                }
+            }
+            IoMemory m = batchRelease[i];
+            if (m != null) {
+                batchRelease[i] = null;
+                release(m);
+            }
+        }
+        if (rawFinals != 0) {
+            rawCompleted += rawFinals; // single writer: the completing thread
+        }
+        if (misuse != null) {
+            throw new IllegalStateException(misuse);
+        }
+        return n;
+    }
+
+    private void callRaw(long userData, int res, int flags) {
+        try {
+            rawHandler.completed(userData, res, flags);
+        } catch (Throwable t) {
+            if (handlerFailures++ < 10) {
+                LOG.error("raw completion handler of ring {} failed", name, t);
+            }
+        }
+    }
+
+    /** Under the completer: settles the batch's slot IOs under the lock; returns a misuse message or null. */
+    private String settleSlots(int n) {
         String misuse = null;
         lock.lock();
         try {
             for (int i = 0; i < n; i++) {
                 long id = batchId[i];
-                if (id == WAKEUP) {
-                    continue;
+                if (id < 0) {
+                    continue; // raw or wakeup
                 }
                 int slot = slots.slotOf(id);
                 if (slot < 0 || slots.state[slot] != WAITING) {
@@ -345,29 +543,7 @@ final class IoRing implements Ring {
         } finally {
             lock.unlock();
         }
-
-        for (int i = 0; i < n; i++) {
-            CompletionHandler h = batchHandler[i];
-            if (h != null) {
-                batchHandler[i] = null;
-                try {
-                    h.completed(batchId[i], batchRes[i], batchFlags[i]);
-                } catch (Throwable t) {
-                    if (handlerFailures++ < 10) {
-                        LOG.error("completion handler of ring {} failed", name, t);
-                    }
-                }
-            }
-            IoMemory m = batchRelease[i];
-            if (m != null) {
-                batchRelease[i] = null;
-                release(m);
-            }
-        }
-        if (misuse != null) {
-            throw new IllegalStateException(misuse);
-        }
-        return n;
+        return misuse;
     }
 
     /** Under lock: a waiting IO reached its final completion and leaves the ring. */
@@ -483,7 +659,9 @@ final class IoRing implements Ring {
     public RingCounters counters() {
         lock.lock();
         try {
-            return new RingCounters(allocated, overflow.size(), waiting, completed, dropped);
+            long raw = rawCompleted;
+            return new RingCounters(allocated, overflow.size(), waiting + (rawSubmitted - raw), completed + raw,
+                    dropped);
         } finally {
             lock.unlock();
         }
@@ -553,15 +731,27 @@ final class IoRing implements Ring {
         }
     }
 
+    /**
+     * Queues a NOP that carries an arbitrary user_data, bypassing the slot table: the kernel then completes
+     * something the ring did not issue. Tests use it to prove that a double or foreign completion is detected.
+     */
+    void submitRawNop(long userData) {
+        lock.lock();
+        try {
+            if (!writeInternal(Opcode.NOP.code(), 0, 0, userData)) {
+                throw new IllegalStateException("submission queue full");
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** A thread blocked in submitAndWait would sleep forever once the ring is gone: post it one completion. */
     private void wakeWaiter() {
         lock.lock();
         try {
-            if (sqSpace() == 0) {
-                return; // the SQ is full, so the kernel has work that completes and wakes any waiter anyway
-            }
-            uring.writeSqe(sqTail, Opcode.NOP.code(), 0, -1, 0, 0, 0, 0, WAKEUP);
-            uring.sqTailRelease(++sqTail);
+            // With the SQ full, the kernel has work whose completion wakes any waiter anyway.
+            writeInternal(Opcode.NOP.code(), 0, 0, WAKEUP);
         } finally {
             lock.unlock();
         }
@@ -591,6 +781,19 @@ final class IoRing implements Ring {
                     return;
                 }
                 slot = overflow.poll();
+                queued = overflow.size();
+                if (slots.raw[slot]) {
+                    long data = slots.rawData[slot];
+                    slots.release(slot); // raw IOs are never counted as allocated
+                    completed++;
+                    lock.unlock();
+                    try {
+                        rawHandler.completed(data, -Errno.ECANCELED, 0);
+                    } finally {
+                        lock.lock();
+                    }
+                    continue;
+                }
                 id = slots.id(slot);
                 h = slots.dropped[slot] ? null : slots.handler[slot];
                 if (slots.dropped[slot]) {
@@ -625,20 +828,21 @@ final class IoRing implements Ring {
                     continue;
                 }
                 long target = slots.id(slot);
-                while (sqSpace() == 0) {
-                    lock.unlock();
-                    try {
-                        enterSubmit();
-                        reapBatch();
-                    } finally {
-                        lock.lock();
-                    }
-                }
-                uring.writeSqe(sqTail, Opcode.ASYNC_CANCEL.code(), 0, -1, 0, target, 0, 0, WAKEUP);
-                uring.sqTailRelease(++sqTail);
+                makeRoomLocked();
+                writeInternal(Opcode.ASYNC_CANCEL.code(), target, 0, WAKEUP);
             } finally {
                 lock.unlock();
             }
+        }
+        lock.lock();
+        try {
+            if (rawSubmitted - rawCompleted > 0) {
+                // Raw IOs have no slots to name them: cancel everything still in the kernel at once.
+                makeRoomLocked();
+                writeInternal(Opcode.ASYNC_CANCEL.code(), 0, ASYNC_CANCEL_ANY, WAKEUP);
+            }
+        } finally {
+            lock.unlock();
         }
         long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
         while (currentlyWaiting() > 0 && System.nanoTime() < deadline) {
@@ -654,10 +858,23 @@ final class IoRing implements Ring {
         }
     }
 
-    private int currentlyWaiting() {
+    /** Under lock (the completer's, during close): hands the SQ to the kernel until it has a free entry. */
+    private void makeRoomLocked() {
+        while (!hasSpace()) {
+            lock.unlock();
+            try {
+                enterSubmit();
+                reapBatch();
+            } finally {
+                lock.lock();
+            }
+        }
+    }
+
+    private long currentlyWaiting() {
         lock.lock();
         try {
-            return waiting;
+            return waiting + (rawSubmitted - rawCompleted);
         } finally {
             lock.unlock();
         }

@@ -32,6 +32,9 @@ final class IoSlots {
     Opcode[] opcode;
     CompletionHandler[] handler;
     IoMemory[] memory;
+    /** Raw IOs waiting in overflow borrow a slot for their SQE copy; {@link #rawData} is their user data. */
+    boolean[] raw;
+    long[] rawData;
     // The SQE copy, kept until it is written to the submission queue.
     byte[] sqeFlags;
     int[] fd;
@@ -60,24 +63,35 @@ final class IoSlots {
             grow();
         }
         int slot = free[--freeCount];
-        opcode[slot] = sqe.opcode();
+        // Reference stores pay the GC's write barrier: skip them when nothing changes (the common case of one
+        // handler and NONE memory for every IO of a queue).
+        if (opcode[slot] != sqe.opcode()) {
+            opcode[slot] = sqe.opcode();
+        }
         sqeFlags[slot] = (byte) sqe.flags();
         fd[slot] = sqe.fd();
         off[slot] = sqe.off();
         addr[slot] = sqe.addr();
         len[slot] = sqe.len();
         opFlags[slot] = sqe.opFlags();
-        memory[slot] = mem;
-        handler[slot] = h;
+        if (memory[slot] != mem) {
+            memory[slot] = mem;
+        }
+        if (handler[slot] != h) {
+            handler[slot] = h;
+        }
         dropped[slot] = false;
+        raw[slot] = false;
         return id(slot);
     }
 
     /** Returns the slot to the free list and retires its id. */
     void release(int slot) {
         state[slot] = FREE;
-        handler[slot] = null;
-        memory[slot] = null;
+        // The handler stays (usually shared, reused by the next IO); memory does not outlive its IO here.
+        if (memory[slot] != null) {
+            memory[slot] = null;
+        }
         dropped[slot] = false;
         int next = generation[slot] + 1;
         generation[slot] = next <= 0 ? 1 : next;
@@ -107,6 +121,8 @@ final class IoSlots {
         generation = new int[n];
         Arrays.fill(generation, 1);
         result = new int[n];
+        raw = new boolean[n];
+        rawData = new long[n];
         opcode = new Opcode[n];
         handler = new CompletionHandler[n];
         memory = new IoMemory[n];
@@ -130,6 +146,8 @@ final class IoSlots {
         generation = Arrays.copyOf(generation, n);
         Arrays.fill(generation, old, n, 1);
         result = Arrays.copyOf(result, n);
+        raw = Arrays.copyOf(raw, n);
+        rawData = Arrays.copyOf(rawData, n);
         opcode = Arrays.copyOf(opcode, n);
         handler = Arrays.copyOf(handler, n);
         memory = Arrays.copyOf(memory, n);

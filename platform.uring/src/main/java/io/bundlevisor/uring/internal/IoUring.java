@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.util.BitSet;
 
@@ -26,6 +27,13 @@ final class IoUring implements AutoCloseable {
 
     /** int access with explicit memory ordering on the shared ring words. */
     private static final VarHandle INT = JAVA_INT.varHandle();
+    /**
+     * Plain accesses to SQEs and CQEs. The mappings are page-aligned and every offset used is a multiple of the
+     * field's size, so the unaligned layouts only skip an alignment check per access (checked once, below).
+     */
+    private static final ValueLayout.OfLong SQE_WORD = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfLong CQE_LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfInt CQE_INT = ValueLayout.JAVA_INT_UNALIGNED;
 
     final int fd;
     /** Owns the three mappings; closing it unmaps them. */
@@ -67,6 +75,9 @@ final class IoUring implements AutoCloseable {
         if (sqMask != sqEntries - 1 || cqMask != cqEntries - 1) {
             throw new IllegalStateException("io_uring ring masks " + sqMask + "/" + cqMask
                     + " do not match entries " + sqEntries + "/" + cqEntries);
+        }
+        if (sqes.address() % SQE_SIZE != 0 || (cqRing.address() + cqesOff) % CQE_SIZE != 0) {
+            throw new IllegalStateException("io_uring SQE/CQE arrays are not naturally aligned");
         }
         // The SQ index array maps ring slots to SQE slots; keep it the identity, as liburing does.
         long array = params.get(JAVA_INT, PARAMS_SQ_OFF + SQOFF_ARRAY);
@@ -140,23 +151,22 @@ final class IoUring implements AutoCloseable {
         INT.setRelease(sqRing, sqTailOff, tail);
     }
 
-    /** Writes the SQE for ring position {@code tail}; every field is set, so no stale bytes remain. */
+    /**
+     * Writes the SQE for ring position {@code tail} as eight 8-byte stores (the entry is 64-byte aligned). Every
+     * byte is written, so nothing stale from an earlier entry remains. Little-endian packing of the first word:
+     * opcode (byte 0), flags (1), ioprio (2-3), fd (4-7); of the fourth: len (24-27), op_flags (28-31).
+     */
     void writeSqe(int tail, int opcode, int flags, int fd, long off, long addr, int len, int opFlags,
             long userData) {
         long base = SQE_SIZE * (tail & sqMask);
-        sqes.set(JAVA_BYTE, base + SQE_OPCODE, (byte) opcode);
-        sqes.set(JAVA_BYTE, base + SQE_FLAGS, (byte) flags);
-        sqes.set(JAVA_SHORT, base + SQE_IOPRIO, (short) 0);
-        sqes.set(JAVA_INT, base + SQE_FD, fd);
-        sqes.set(JAVA_LONG, base + SQE_OFF, off);
-        sqes.set(JAVA_LONG, base + SQE_ADDR, addr);
-        sqes.set(JAVA_INT, base + SQE_LEN, len);
-        sqes.set(JAVA_INT, base + SQE_OP_FLAGS, opFlags);
-        sqes.set(JAVA_LONG, base + SQE_USER_DATA, userData);
-        // buf_index, personality, splice_fd_in: zero
-        sqes.set(JAVA_LONG, base + SQE_BUF_INDEX, 0L);
-        sqes.set(JAVA_LONG, base + SQE_ADDR3, 0L);
-        sqes.set(JAVA_LONG, base + SQE_ADDR3 + 8, 0L);
+        sqes.set(SQE_WORD, base + SQE_OPCODE, (opcode & 0xFFL) | (flags & 0xFFL) << 8 | (long) fd << 32);
+        sqes.set(SQE_WORD, base + SQE_OFF, off);
+        sqes.set(SQE_WORD, base + SQE_ADDR, addr);
+        sqes.set(SQE_WORD, base + SQE_LEN, (len & 0xFFFF_FFFFL) | (long) opFlags << 32);
+        sqes.set(SQE_WORD, base + SQE_USER_DATA, userData);
+        sqes.set(SQE_WORD, base + SQE_BUF_INDEX, 0L); // buf_index, personality, splice_fd_in
+        sqes.set(SQE_WORD, base + SQE_ADDR3, 0L);
+        sqes.set(SQE_WORD, base + SQE_ADDR3 + 8, 0L); // __pad2
     }
 
     // ---- completion queue ----
@@ -179,15 +189,15 @@ final class IoUring implements AutoCloseable {
     }
 
     long cqeUserData(int head) {
-        return cqRing.get(JAVA_LONG, cqesOff + CQE_SIZE * (head & cqMask) + CQE_USER_DATA);
+        return cqRing.get(CQE_LONG, cqesOff + CQE_SIZE * (head & cqMask) + CQE_USER_DATA);
     }
 
     int cqeRes(int head) {
-        return cqRing.get(JAVA_INT, cqesOff + CQE_SIZE * (head & cqMask) + CQE_RES);
+        return cqRing.get(CQE_INT, cqesOff + CQE_SIZE * (head & cqMask) + CQE_RES);
     }
 
     int cqeFlags(int head) {
-        return cqRing.get(JAVA_INT, cqesOff + CQE_SIZE * (head & cqMask) + CQE_FLAGS);
+        return cqRing.get(CQE_INT, cqesOff + CQE_SIZE * (head & cqMask) + CQE_FLAGS);
     }
 
     // ---- system calls ----

@@ -125,6 +125,16 @@ final class IoUringLayout {
     /** The kernel caps io_uring_setup at IORING_MAX_ENTRIES. */
     static final int MAX_ENTRIES = 32768;
 
+    static {
+        // IoUring packs SQE fields into 8-byte words assuming the little-endian order of x86_64 and aarch64.
+        if (java.nio.ByteOrder.nativeOrder() != java.nio.ByteOrder.LITTLE_ENDIAN) {
+            throw new ExceptionInInitializerError("io_uring layouts here assume a little-endian host");
+        }
+        if (SQE_FD != SQE_OPCODE + 4 || SQE_OP_FLAGS != SQE_LEN + 4) {
+            throw new ExceptionInInitializerError("SQE word packing does not match io_uring.h");
+        }
+    }
+
     private IoUringLayout() {
     }
 

@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 
+import io.bundlevisor.core.ring.CompletionHandler;
 import io.bundlevisor.core.ring.Opcode;
 import io.bundlevisor.core.ring.Ring;
 import io.bundlevisor.core.ring.RingService;
@@ -31,7 +32,7 @@ public final class RingServiceImpl implements RingService {
     public RingServiceImpl() {
         this.availability = Availability.probe();
         if (availability.available()) {
-            try (IoRing probeRing = open("probe", 2)) {
+            try (IoRing probeRing = open("probe", 2, null)) {
                 for (Opcode op : Opcode.values()) {
                     supported[op.ordinal()] = probeRing.probe(op);
                 }
@@ -63,12 +64,17 @@ public final class RingServiceImpl implements RingService {
 
     @Override
     public Ring create(String name, int entries) {
+        return create(name, entries, null);
+    }
+
+    @Override
+    public Ring create(String name, int entries, CompletionHandler rawHandler) {
         requireAvailable();
         if (name == null || name.isBlank()) {
             throw new IllegalArgumentException("a ring needs a non-blank name");
         }
         try {
-            IoRing ring = open(name, entries);
+            IoRing ring = open(name, entries, rawHandler);
             rings.add(ring);
             return ring;
         } catch (SyscallException e) {
@@ -76,8 +82,8 @@ public final class RingServiceImpl implements RingService {
         }
     }
 
-    private IoRing open(String name, int entries) throws SyscallException {
-        return new IoRing(name, IoUring.setup(entries), rings::remove);
+    private IoRing open(String name, int entries, CompletionHandler rawHandler) throws SyscallException {
+        return new IoRing(name, IoUring.setup(entries), rawHandler, rings::remove);
     }
 
     @Override

@@ -256,6 +256,32 @@ class IoRingTest {
     }
 
     @Test
+    void doubleAndForeignCompletionsAreDetected() throws Exception {
+        IoRing raw = (IoRing) ring;
+        long io = ring.submit(sqe.nop(), IoMemory.NONE, null);
+        raw.submitRawNop(io); // the kernel will complete the same IO twice
+        ring.flush();
+        IllegalStateException twice = assertThrows(IllegalStateException.class, () -> {
+            while (true) {
+                ring.submitAndWait(1);
+                ring.processCompletions();
+            }
+        });
+        assertTrue(twice.getMessage().contains("not in flight"), twice.getMessage());
+        assertEquals(0, ring.take(io), "the genuine completion was still recorded");
+
+        raw.submitRawNop(0x1234_0000_0007L); // a user_data the ring never issued
+        ring.flush();
+        assertThrows(IllegalStateException.class, () -> {
+            while (true) {
+                ring.submitAndWait(1);
+                ring.processCompletions();
+            }
+        });
+        assertEquals(new RingCounters(0, 0, 0, 1, 0), ring.counters());
+    }
+
+    @Test
     void multishotPollOnEventFd() throws Exception {
         try (EventFd efd = EventFd.create()) {
             AtomicInteger events = new AtomicInteger();
