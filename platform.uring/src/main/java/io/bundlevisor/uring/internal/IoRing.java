@@ -693,6 +693,11 @@ final class IoRing implements Ring {
         return uring.features;
     }
 
+    /** Completions the kernel dropped because the CQ was full (never, with IORING_FEAT_NODROP). */
+    int cqOverflow() {
+        return uring.cqOverflow();
+    }
+
     // ---- close ----
 
     @Override

@@ -201,6 +201,28 @@ class IoRingTest {
     }
 
     @Test
+    void aFullCompletionQueueLosesNothing() {
+        // Four completion queues' worth of NOPs submitted without reaping: the kernel parks what does not fit
+        // (IORING_FEAT_NODROP) and may refuse submissions with EBUSY meanwhile; flush and submitAndWait must
+        // cope, and every IO must still complete exactly once.
+        int n = 4 * ring.completionQueueSize();
+        AtomicInteger done = new AtomicInteger();
+        CompletionHandler handler = (io, res, flags) -> done.incrementAndGet();
+        for (int i = 0; i < n; i++) {
+            ring.submit(sqe.nop(), IoMemory.NONE, handler);
+            ring.flush();
+        }
+        assertEquals(0, done.get(), "nothing reaped yet");
+        while (done.get() < n) {
+            ring.submitAndWait(1);
+            ring.processCompletions();
+        }
+        assertEquals(n, done.get());
+        assertEquals(new RingCounters(0, 0, 0, n, 0), ring.counters());
+        assertEquals(0, ((IoRing) ring).cqOverflow(), "no completion was dropped by the kernel");
+    }
+
+    @Test
     void droppedIoKeepsItsMemoryUntilTheKernelCompletes() throws Exception {
         try (Pipe pipe = Pipe.create()) {
             Arena arena = Arena.ofShared();
