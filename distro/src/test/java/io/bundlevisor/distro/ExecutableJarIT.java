@@ -56,12 +56,13 @@ public class ExecutableJarIT {
         String out = output.get(10, TimeUnit.SECONDS);
 
         List<String> bundles = out.lines().filter(l -> BUNDLE_LINE.matcher(l).matches()).toList();
-        assertEquals(out, 19, bundles.size());
+        assertEquals(out, 20, bundles.size());
         for (String line : bundles) {
             assertTrue(line, line.contains("|Active"));
         }
         assertTrue(out, out.contains("Bundlevisor platform core"));
         assertTrue(out, out.contains("Bundlevisor io_uring"));
+        assertTrue(out, out.contains("Bundlevisor KVM"));
         assertTrue(out, out.lines().anyMatch(l -> l.startsWith("task:bundlevisor-default")));
         assertFalse(out, out.contains("WARNING"));
         assertFalse(out, out.contains(" WARN "));

@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import io.bundlevisor.core.ring.Errno;
-import io.bundlevisor.uring.internal.Native;
+import io.bundlevisor.uring.sys.Native;
 
 /**
  * An eventfd(2) counter: the notification primitive behind ioeventfd, irqfd and the ring's own polls. Non-blocking

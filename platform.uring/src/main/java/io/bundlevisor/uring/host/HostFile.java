@@ -2,7 +2,7 @@ package io.bundlevisor.uring.host;
 
 import java.nio.file.Path;
 
-import io.bundlevisor.uring.internal.Native;
+import io.bundlevisor.uring.sys.Native;
 
 /** An open host file, for IO through the ring. Closing it twice is harmless. */
 public final class HostFile implements AutoCloseable {

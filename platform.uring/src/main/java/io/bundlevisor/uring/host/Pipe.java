@@ -4,7 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import io.bundlevisor.uring.internal.Native;
+import io.bundlevisor.uring.sys.Native;
 
 /** A pipe(2): bytes written to one end are read from the other. Close-on-exec; blocking. */
 public final class Pipe implements AutoCloseable {

@@ -1,5 +1,6 @@
 package io.bundlevisor.uring.internal;
 
+import io.bundlevisor.uring.sys.Native;
 import static io.bundlevisor.uring.internal.IoUringLayout.*;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;

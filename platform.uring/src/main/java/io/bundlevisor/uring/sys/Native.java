@@ -1,4 +1,4 @@
-package io.bundlevisor.uring.internal;
+package io.bundlevisor.uring.sys;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -20,15 +20,16 @@ import io.bundlevisor.uring.host.SyscallException;
  * returns the call's result, or {@code -errno} on failure, so hot paths can handle EINTR/EBUSY without
  * exceptions; {@link #check} turns a failure into a {@link SyscallException} naming the operation.
  *
- * <p>Restricted methods ({@code Linker.downcallHandle}, {@code MemorySegment.reinterpret}) are called only in
- * this bundle; the JVM must enable native access for it ({@code --enable-native-access=ALL-UNNAMED}).
+ * <p>Restricted methods ({@code Linker.downcallHandle}, {@code MemorySegment.reinterpret}) are called only here;
+ * the JVM must enable native access ({@code --enable-native-access=ALL-UNNAMED}). The package is exported to
+ * platform bundles only (mandatory attribute {@code platform=true}): device bundles never call native code.
  */
 public final class Native {
 
     /** x86_64 and aarch64 share these numbers (the generic syscall table, since Linux 5.1). */
-    static final long SYS_IO_URING_SETUP = 425;
-    static final long SYS_IO_URING_ENTER = 426;
-    static final long SYS_IO_URING_REGISTER = 427;
+    public static final long SYS_IO_URING_SETUP = 425;
+    public static final long SYS_IO_URING_ENTER = 426;
+    public static final long SYS_IO_URING_REGISTER = 427;
 
     // <asm-generic/fcntl.h> (x86_64 and aarch64 differ only in O_DIRECT: 0x4000 vs 0x10000)
     public static final int O_RDONLY = 0;
@@ -41,11 +42,11 @@ public final class Native {
     public static final int O_DIRECT = isAarch64() ? 0x10000 : 0x4000;
 
     // <sys/mman.h>
-    static final int PROT_READ = 1;
-    static final int PROT_WRITE = 2;
-    static final int MAP_SHARED = 1;
-    static final int MAP_POPULATE = 0x8000;
-    static final long MAP_FAILED = -1L;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int MAP_POPULATE = 0x8000;
+    public static final long MAP_FAILED = -1L;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
@@ -74,6 +75,10 @@ public final class Native {
     private static final MethodHandle PIPE2 = downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MMAP = downcall("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle IOCTL = downcall("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle MEMFD_CREATE = downcall("memfd_create",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
 
     private Native() {
@@ -105,7 +110,7 @@ public final class Native {
     }
 
     /** A raw system call with up to six arguments; {@code -errno} on failure. */
-    static long syscall(long number, long a, long b, long c, long d, long e, long f) {
+    public static long syscall(long number, long a, long b, long c, long d, long e, long f) {
         MemorySegment capture = CAPTURE.get();
         try {
             long r = (long) SYSCALL.invokeExact(capture, number, a, b, c, d, e, f);
@@ -191,6 +196,31 @@ public final class Native {
         }
     }
 
+    /**
+     * ioctl(2) with an integer or pointer argument ({@code MemorySegment.address()}); the result, or
+     * {@code -errno}. Request numbers are long literals (they exceed a signed int).
+     */
+    public static int ioctl(int fd, long request, long arg) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) IOCTL.invokeExact(capture, fd, request, arg);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** memfd_create(2), close-on-exec: anonymous memory with a file descriptor (shareable, mappable). */
+    public static int memfdCreate(String name) {
+        MemorySegment capture = CAPTURE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            int r = (int) MEMFD_CREATE.invokeExact(capture, arena.allocateFrom(name), 1 /* MFD_CLOEXEC */);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** pipe2(2) into {@code fds} (two ints: read end, write end); 0 or {@code -errno}. */
     public static int pipe2(MemorySegment fds, int flags) {
         checkBounds(fds, 8);
@@ -207,7 +237,7 @@ public final class Native {
      * mmap(2) of a shared read-write mapping of {@code fd}, as a segment of {@code arena}: closing the arena unmaps
      * it. A shared arena makes a racing access after close throw instead of touching unmapped memory.
      */
-    static MemorySegment mmapShared(String what, int fd, long length, long offset, Arena arena)
+    public static MemorySegment mmapShared(String what, int fd, long length, long offset, Arena arena)
             throws SyscallException {
         MemorySegment capture = CAPTURE.get();
         MemorySegment address;

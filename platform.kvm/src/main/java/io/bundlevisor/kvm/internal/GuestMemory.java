@@ -1,0 +1,66 @@
+package io.bundlevisor.kvm.internal;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.Native;
+
+/**
+ * Guest RAM: a memfd mapped shared, so it can later be handed to vhost-user backends and snapshotted. The
+ * mapping belongs to a shared arena: after {@link #close()} an access throws instead of faulting.
+ */
+public final class GuestMemory implements AutoCloseable {
+
+    private static final long PAGE = 4096;
+
+    private final int fd;
+    private final Arena arena;
+    private final MemorySegment memory;
+
+    private GuestMemory(int fd, Arena arena, MemorySegment memory) {
+        this.fd = fd;
+        this.arena = arena;
+        this.memory = memory;
+    }
+
+    /** {@code size} bytes of zeroed guest RAM (a positive multiple of 4 KiB). */
+    public static GuestMemory allocate(long size) throws SyscallException {
+        if (size <= 0 || size % PAGE != 0) {
+            throw new IllegalArgumentException("guest memory must be a positive multiple of 4 KiB, got " + size);
+        }
+        int fd = Native.memfdCreate("bundlevisor-guest-ram");
+        if (fd < 0) {
+            throw new SyscallException("memfd_create", -fd);
+        }
+        Arena arena = Arena.ofShared();
+        try {
+            Native.check("ftruncate guest RAM", Native.ftruncate(fd, size));
+            return new GuestMemory(fd, arena, Native.mmapShared("guest RAM", fd, size, 0, arena));
+        } catch (SyscallException | RuntimeException e) {
+            arena.close();
+            Native.close(fd);
+            throw e;
+        }
+    }
+
+    /** The whole of guest RAM; guest-physical address 0 is offset 0. Bounds-checked by the segment. */
+    public MemorySegment segment() {
+        return memory;
+    }
+
+    public long size() {
+        return memory.byteSize();
+    }
+
+    /** The memfd, for sharing the RAM with another process. */
+    public int fd() {
+        return fd;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+        Native.close(fd);
+    }
+}

@@ -1,0 +1,87 @@
+package io.bundlevisor.kvm.internal;
+
+import static io.bundlevisor.kvm.internal.KvmLayout.*;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.MemorySegment;
+
+import io.bundlevisor.uring.host.SyscallException;
+
+/**
+ * Puts a vCPU straight into 64-bit mode, as the Linux 64-bit boot protocol and our test guests expect: identity
+ * page tables (2 MiB pages) built in guest RAM, flat 64-bit code and data segments, paging and long mode on
+ * (Intel SDM vol. 3, 9.8.5 "Initializing IA-32e Mode").
+ */
+public final class LongMode {
+
+    /** Where the page tables go: PML4, PDPT, then one page directory per GiB mapped. */
+    public static final long PML4 = 0x9000;
+    private static final long PDPT = 0xA000;
+    private static final long PD = 0xB000;
+
+    private static final long PTE_PRESENT = 1;
+    private static final long PTE_WRITE = 1 << 1;
+    private static final long PDE_PAGE_SIZE = 1 << 7;
+
+    private static final long CR0_PE = 1;
+    private static final long CR0_MP = 1 << 1;
+    private static final long CR0_ET = 1 << 4;
+    private static final long CR0_NE = 1 << 5;
+    private static final long CR0_WP = 1 << 16;
+    private static final long CR0_PG = 1L << 31;
+    private static final long CR4_PAE = 1 << 5;
+    private static final long EFER_LME = 1 << 8;
+    private static final long EFER_LMA = 1 << 10;
+
+    private static final short CODE_SELECTOR = 0x08;
+    private static final short DATA_SELECTOR = 0x10;
+
+    private LongMode() {
+    }
+
+    /** Identity-maps the first {@code gib} GiB (1..4) of guest-physical memory with 2 MiB pages. */
+    public static void buildPageTables(MemorySegment ram, int gib) {
+        if (gib < 1 || gib > 4) {
+            throw new IllegalArgumentException("identity map 1..4 GiB, got " + gib);
+        }
+        ram.set(JAVA_LONG, PML4, PDPT | PTE_PRESENT | PTE_WRITE);
+        for (int g = 0; g < gib; g++) {
+            long pd = PD + 4096L * g;
+            ram.set(JAVA_LONG, PDPT + 8L * g, pd | PTE_PRESENT | PTE_WRITE);
+            for (int i = 0; i < 512; i++) {
+                long physical = ((long) g << 30) + ((long) i << 21);
+                ram.set(JAVA_LONG, pd + 8L * i, physical | PTE_PRESENT | PTE_WRITE | PDE_PAGE_SIZE);
+            }
+        }
+    }
+
+    /** Sets the vCPU's system registers for 64-bit mode over the page tables at {@link #PML4}. */
+    public static void enter(KvmVcpu vcpu) throws SyscallException {
+        MemorySegment s = vcpu.getSregs();
+        segment(s, SREGS_CS, CODE_SELECTOR, 11 /* execute/read, accessed */, true);
+        for (long seg : new long[] {SREGS_DS, SREGS_ES, SREGS_FS, SREGS_GS, SREGS_SS}) {
+            segment(s, seg, DATA_SELECTOR, 3 /* read/write, accessed */, false);
+        }
+        s.set(JAVA_LONG, SREGS_CR3, PML4);
+        s.set(JAVA_LONG, SREGS_CR4, CR4_PAE);
+        s.set(JAVA_LONG, SREGS_CR0, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
+        s.set(JAVA_LONG, SREGS_EFER, EFER_LME | EFER_LMA);
+        vcpu.setSregs();
+    }
+
+    private static void segment(MemorySegment s, long at, short selector, int type, boolean code) {
+        s.set(JAVA_LONG, at + SEG_BASE, 0);
+        s.set(JAVA_INT, at + SEG_LIMIT, 0xFFFF_FFFF);
+        s.set(JAVA_SHORT, at + SEG_SELECTOR, selector);
+        s.set(JAVA_BYTE, at + SEG_TYPE, (byte) type);
+        s.set(JAVA_BYTE, at + SEG_PRESENT, (byte) 1);
+        s.set(JAVA_BYTE, at + SEG_DPL, (byte) 0);
+        s.set(JAVA_BYTE, at + SEG_DB, (byte) (code ? 0 : 1)); // a 64-bit code segment has D=0, L=1
+        s.set(JAVA_BYTE, at + SEG_S, (byte) 1);
+        s.set(JAVA_BYTE, at + SEG_L, (byte) (code ? 1 : 0));
+        s.set(JAVA_BYTE, at + SEG_G, (byte) 1);
+    }
+}

@@ -1,0 +1,111 @@
+package io.bundlevisor.kvm.internal;
+
+import static io.bundlevisor.kvm.internal.KvmLayout.REGS_RFLAGS;
+import static io.bundlevisor.kvm.internal.KvmLayout.REGS_RIP;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The KVM binding on the real /dev/kvm: a hand-assembled guest entered in 64-bit mode writes two bytes to the
+ * COM1 port and halts. Skips (loudly) only where /dev/kvm does not exist; `./bundlevisor test` fails if it
+ * exists and any test was skipped.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class KvmTest {
+
+    private static final long CODE = 0x10000;
+
+    @BeforeAll
+    static void requireKvm() {
+        if (!Files.exists(Kvm.DEVICE)) {
+            System.err.println("*** SKIPPING KVM TESTS: " + Kvm.DEVICE + " does not exist on this host ***");
+        }
+        Assumptions.assumeTrue(Files.exists(Kvm.DEVICE), "/dev/kvm missing");
+    }
+
+    @Test
+    void guestInLongModeWritesToAPortAndHalts() throws Exception {
+        byte[] program = {
+            (byte) 0x66, (byte) 0xBA, (byte) 0xF8, 0x03, // mov dx, 0x3f8
+            (byte) 0xB0, 'H',                           // mov al, 'H'
+            (byte) 0xEE,                                 // out dx, al
+            (byte) 0xB0, 'i',                           // mov al, 'i'
+            (byte) 0xEE,                                 // out dx, al
+            (byte) 0xF4                                  // hlt
+        };
+        try (Kvm kvm = Kvm.open();
+                KvmVm vm = kvm.createVm();
+                GuestMemory ram = GuestMemory.allocate(2 << 20)) {
+            vm.setSystemPages();
+            vm.mapMemory(0, 0, ram);
+            MemorySegment mem = ram.segment();
+            LongMode.buildPageTables(mem, 1);
+            MemorySegment.copy(program, 0, mem, JAVA_BYTE, CODE, program.length);
+            try (KvmVcpu vcpu = vm.createVcpu(0)) {
+                LongMode.enter(vcpu);
+                MemorySegment regs = vcpu.getRegs();
+                regs.fill((byte) 0);
+                regs.set(JAVA_LONG, REGS_RIP, CODE);
+                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
+                vcpu.setRegs();
+
+                StringBuilder out = new StringBuilder();
+                int exit;
+                while ((exit = vcpu.run()) == KvmVcpu.EXIT_IO) {
+                    assertTrue(vcpu.ioIsOut());
+                    assertEquals(0x3F8, vcpu.ioPort());
+                    assertEquals(1, vcpu.ioSize());
+                    out.append((char) vcpu.ioData().get(JAVA_BYTE, 0));
+                }
+                assertEquals(KvmVcpu.EXIT_HLT, exit, "the guest halts after its output");
+                assertEquals("Hi", out.toString());
+                assertEquals(CODE + program.length, vcpu.rip(), "RIP is past the HLT");
+            }
+        }
+    }
+
+    @Test
+    void immediateExitReturnsBeforeRunningTheGuest() throws Exception {
+        try (Kvm kvm = Kvm.open();
+                KvmVm vm = kvm.createVm();
+                GuestMemory ram = GuestMemory.allocate(2 << 20)) {
+            vm.setSystemPages();
+            vm.mapMemory(0, 0, ram);
+            LongMode.buildPageTables(ram.segment(), 1);
+            ram.segment().set(JAVA_BYTE, CODE, (byte) 0xF4); // hlt
+            try (KvmVcpu vcpu = vm.createVcpu(0)) {
+                LongMode.enter(vcpu);
+                MemorySegment regs = vcpu.getRegs();
+                regs.set(JAVA_LONG, REGS_RIP, CODE);
+                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
+                vcpu.setRegs();
+                vcpu.requestExit();
+                assertEquals(KvmVcpu.EXIT_INTR, vcpu.run());
+                assertEquals(CODE, vcpu.rip(), "nothing ran");
+                assertEquals(KvmVcpu.EXIT_HLT, vcpu.run(), "the request was consumed");
+            }
+        }
+    }
+
+    @Test
+    void badArgumentsGetOneLineErrors() throws Exception {
+        assertThrows(IllegalArgumentException.class, () -> GuestMemory.allocate(1000));
+        try (Kvm kvm = Kvm.open(); KvmVm vm = kvm.createVm(); GuestMemory ram = GuestMemory.allocate(4096)) {
+            assertThrows(IllegalArgumentException.class, () -> vm.mapMemory(0, 123, ram));
+            var e = assertThrows(io.bundlevisor.uring.host.SyscallException.class, () -> vm.createVcpu(-1));
+            assertTrue(e.getMessage().startsWith("KVM_CREATE_VCPU -1 failed: E"), e.getMessage());
+        }
+    }
+}
