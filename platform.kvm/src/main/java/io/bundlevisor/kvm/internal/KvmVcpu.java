@@ -36,6 +36,9 @@ public final class KvmVcpu implements AutoCloseable {
     private final MemorySegment run;
     private final MemorySegment regs;
     private final MemorySegment sregs;
+    private final MemorySegment kickScratch;
+    /** The native id of the thread that runs this vCPU, once it has called {@link #bindToCurrentThread()}. */
+    private volatile int threadId;
 
     KvmVcpu(int id, int fd, int mmapSize) throws SyscallException {
         this.id = id;
@@ -48,6 +51,30 @@ public final class KvmVcpu implements AutoCloseable {
         }
         this.regs = arena.allocate(REGS);
         this.sregs = arena.allocate(SREGS);
+        this.kickScratch = arena.allocate(24, 8);
+    }
+
+    /**
+     * Makes the calling thread this vCPU's runner: only it may call {@link #run()} from now on, and
+     * {@link #kick()} interrupts it. Call once, on the VP thread, before the first run.
+     */
+    public void bindToCurrentThread() throws SyscallException {
+        if (threadId != 0) {
+            throw new IllegalStateException("vCPU " + id + " is already bound to a thread");
+        }
+        threadId = VcpuKick.prepareThread(fd);
+    }
+
+    /**
+     * Gets the vCPU out of KVM_RUN soon, wherever its thread is: the current or next {@link #run()} returns
+     * {@link #EXIT_INTR}. Callable from any thread.
+     */
+    public void kick() throws SyscallException {
+        requestExit();
+        int tid = threadId;
+        if (tid != 0) {
+            VcpuKick.kick(tid);
+        }
     }
 
     public int id() {
@@ -63,6 +90,9 @@ public final class KvmVcpu implements AutoCloseable {
         if (r < 0) {
             if (r == -Errno.EINTR || r == -Errno.EAGAIN) {
                 run.set(JAVA_BYTE, RUN_IMMEDIATE_EXIT, (byte) 0);
+                if (threadId != 0) {
+                    VcpuKick.consume(kickScratch);
+                }
                 return EXIT_INTR;
             }
             throw new SyscallException("KVM_RUN on vCPU " + id, -r);

@@ -100,6 +100,49 @@ class KvmTest {
     }
 
     @Test
+    void aKickGetsASpinningGuestOutOfKvmRun() throws Exception {
+        try (Kvm kvm = Kvm.open();
+                KvmVm vm = kvm.createVm();
+                GuestMemory ram = GuestMemory.allocate(2 << 20)) {
+            vm.setSystemPages();
+            vm.mapMemory(0, 0, ram);
+            LongMode.buildPageTables(ram.segment(), 1);
+            ram.segment().set(JAVA_BYTE, CODE, (byte) 0xEB); // jmp $ : spins forever
+            ram.segment().set(JAVA_BYTE, CODE + 1, (byte) 0xFE);
+            try (KvmVcpu vcpu = vm.createVcpu(0)) {
+                LongMode.enter(vcpu);
+                MemorySegment regs = vcpu.getRegs();
+                regs.set(JAVA_LONG, REGS_RIP, CODE);
+                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
+                vcpu.setRegs();
+                java.util.concurrent.BlockingQueue<Object> exits = new java.util.concurrent.LinkedBlockingQueue<>();
+                java.util.concurrent.CountDownLatch bound = new java.util.concurrent.CountDownLatch(1);
+                Thread vp = Thread.ofPlatform().name("vp0").start(() -> {
+                    try {
+                        vcpu.bindToCurrentThread();
+                        bound.countDown();
+                        for (int i = 0; i < 3; i++) {
+                            exits.add(vcpu.run()); // each kick ends one run; the guest is still spinning
+                        }
+                    } catch (Throwable t) {
+                        exits.add(t);
+                    }
+                });
+                assertTrue(bound.await(10, TimeUnit.SECONDS));
+                for (int i = 0; i < 3; i++) {
+                    Thread.sleep(100); // let it enter KVM_RUN and spin
+                    assertEquals(null, exits.poll(), "still running before the kick");
+                    vcpu.kick();
+                    assertEquals(KvmVcpu.EXIT_INTR, exits.poll(10, TimeUnit.SECONDS), "kick " + i);
+                }
+                vp.join(10_000);
+                long rip = vcpu.rip();
+                assertTrue(rip == CODE, "the guest was interrupted in its loop, at " + Long.toHexString(rip));
+            }
+        }
+    }
+
+    @Test
     void badArgumentsGetOneLineErrors() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> GuestMemory.allocate(1000));
         try (Kvm kvm = Kvm.open(); KvmVm vm = kvm.createVm(); GuestMemory ram = GuestMemory.allocate(4096)) {
