@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the JDK and Maven, idempotently (Debian/Ubuntu):
+#   acpica-tools: iasl, which disassembles our ACPI tables in the tests.
+set -euo pipefail
+
+need=()
+command -v iasl >/dev/null 2>&1 || need+=(acpica-tools)
+[[ ${#need[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "test-deps: missing ${need[*]}; install them (sudo apt-get install ${need[*]})" >&2
+    exit 1
+fi
+echo "test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${need[@]}" >/dev/null
+}
