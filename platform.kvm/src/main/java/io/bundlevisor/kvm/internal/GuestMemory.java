@@ -7,8 +7,9 @@ import io.bundlevisor.uring.host.SyscallException;
 import io.bundlevisor.uring.sys.Native;
 
 /**
- * Guest RAM: a memfd mapped shared, so it can later be handed to vhost-user backends and snapshotted. The
- * mapping belongs to a shared arena: after {@link #close()} an access throws instead of faulting.
+ * Guest RAM: a memfd mapped shared, so it can later be handed to vhost-user backends and snapshotted. Pages are
+ * allocated as the guest touches them. The mapping belongs to a shared arena: after {@link #close()} an access
+ * throws instead of faulting.
  */
 public final class GuestMemory implements AutoCloseable {
 
@@ -36,7 +37,7 @@ public final class GuestMemory implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             Native.check("ftruncate guest RAM", Native.ftruncate(fd, size));
-            return new GuestMemory(fd, arena, Native.mmapShared("guest RAM", fd, size, 0, arena));
+            return new GuestMemory(fd, arena, Native.mmapShared("guest RAM", fd, size, 0, false, arena));
         } catch (SyscallException | RuntimeException e) {
             arena.close();
             Native.close(fd);

@@ -44,7 +44,7 @@ public final class KvmVcpu implements AutoCloseable {
         this.id = id;
         this.fd = fd;
         try {
-            this.run = Native.mmapShared("kvm_run of vCPU " + id, fd, mmapSize, 0, arena);
+            this.run = Native.mmapShared("kvm_run of vCPU " + id, fd, mmapSize, 0, true, arena);
         } catch (SyscallException | RuntimeException e) {
             arena.close();
             throw e;

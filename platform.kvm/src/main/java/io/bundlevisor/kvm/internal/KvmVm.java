@@ -35,18 +35,41 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
-    /** Maps {@code memory} at guest-physical {@code guestAddress} as memory slot {@code slot}. */
+    /** Maps all of {@code memory} at guest-physical {@code guestAddress} as memory slot {@code slot}. */
     public void mapMemory(int slot, long guestAddress, GuestMemory memory) throws SyscallException {
-        if (guestAddress < 0 || guestAddress % 4096 != 0) {
-            throw new IllegalArgumentException("guest address must be page aligned: " + guestAddress);
+        mapMemory(slot, guestAddress, memory, 0, memory.size());
+    }
+
+    /** Maps every RAM range of {@code map} (slots 0, 1, ...) from {@code memory}, which must be that big. */
+    public void mapRam(MemoryMap map, GuestMemory memory) throws SyscallException {
+        if (memory.size() != map.ramBytes()) {
+            throw new IllegalArgumentException("guest memory is " + memory.size() + " bytes, the map wants "
+                    + map.ramBytes());
+        }
+        int slot = 0;
+        for (MemoryMap.Ram r : map.ram()) {
+            mapMemory(slot++, r.guestAddress(), memory, r.memfdOffset(), r.size());
+        }
+    }
+
+    /** Maps {@code [offset, offset + size)} of {@code memory} at {@code guestAddress} as slot {@code slot}. */
+    public void mapMemory(int slot, long guestAddress, GuestMemory memory, long offset, long size)
+            throws SyscallException {
+        if (guestAddress < 0 || guestAddress % 4096 != 0 || offset % 4096 != 0 || size % 4096 != 0) {
+            throw new IllegalArgumentException("guest address, offset and size must be page aligned: "
+                    + guestAddress + ", " + offset + ", " + size);
+        }
+        if (offset < 0 || size <= 0 || offset + size > memory.size()) {
+            throw new IllegalArgumentException("range " + offset + "+" + size + " is outside guest memory of "
+                    + memory.size() + " bytes");
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment region = arena.allocate(MEMORY_REGION);
             region.set(JAVA_INT, REGION_SLOT, slot);
             region.set(JAVA_INT, REGION_FLAGS, 0);
             region.set(JAVA_LONG, REGION_GPA, guestAddress);
-            region.set(JAVA_LONG, REGION_SIZE, memory.size());
-            region.set(JAVA_LONG, REGION_HVA, memory.segment().address());
+            region.set(JAVA_LONG, REGION_SIZE, size);
+            region.set(JAVA_LONG, REGION_HVA, memory.segment().address() + offset);
             Native.check("KVM_SET_USER_MEMORY_REGION slot " + slot,
                     Native.ioctl(fd, KVM_SET_USER_MEMORY_REGION, region.address()));
         }

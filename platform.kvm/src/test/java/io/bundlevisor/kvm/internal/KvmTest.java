@@ -143,6 +143,22 @@ class KvmTest {
     }
 
     @Test
+    void ramAboveTheHoleContinuesTheMemfd() throws Exception {
+        MemoryMap map = MemoryMap.of(MemoryMap.HOLE_START + (64L << 20)); // 3 GiB + 64 MiB, sparse
+        try (Kvm kvm = Kvm.open();
+                KvmVm vm = kvm.createVm();
+                GuestMemory ram = GuestMemory.allocate(map.ramBytes())) {
+            vm.setSystemPages();
+            vm.mapRam(map, ram);
+            long high = map.toHostOffset(MemoryMap.HIGH_START, 8);
+            assertEquals(MemoryMap.HOLE_START, high);
+            ram.segment().set(JAVA_LONG, high, 0x1234_5678L);
+            assertEquals(0x1234_5678L, ram.segment().get(JAVA_LONG, map.toHostOffset(MemoryMap.HIGH_START, 8)));
+            assertThrows(IllegalArgumentException.class, () -> vm.mapRam(MemoryMap.of(32L << 20), ram));
+        }
+    }
+
+    @Test
     void badArgumentsGetOneLineErrors() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> GuestMemory.allocate(1000));
         try (Kvm kvm = Kvm.open(); KvmVm vm = kvm.createVm(); GuestMemory ram = GuestMemory.allocate(4096)) {

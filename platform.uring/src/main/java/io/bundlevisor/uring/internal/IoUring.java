@@ -124,13 +124,15 @@ final class IoUring implements AutoCloseable {
             MemorySegment cqRing;
             if ((features & FEAT_SINGLE_MMAP) != 0) {
                 // One mapping serves both rings (Linux 5.4+).
-                sqRing = Native.mmapShared("io_uring rings", fd, Math.max(sqSize, cqSize), OFF_SQ_RING, mappings);
+                sqRing = Native.mmapShared("io_uring rings", fd, Math.max(sqSize, cqSize), OFF_SQ_RING, true,
+                        mappings);
                 cqRing = sqRing;
             } else {
-                sqRing = Native.mmapShared("io_uring SQ ring", fd, sqSize, OFF_SQ_RING, mappings);
-                cqRing = Native.mmapShared("io_uring CQ ring", fd, cqSize, OFF_CQ_RING, mappings);
+                sqRing = Native.mmapShared("io_uring SQ ring", fd, sqSize, OFF_SQ_RING, true, mappings);
+                cqRing = Native.mmapShared("io_uring CQ ring", fd, cqSize, OFF_CQ_RING, true, mappings);
             }
-            MemorySegment sqes = Native.mmapShared("io_uring SQEs", fd, SQE_SIZE * sqEntries, OFF_SQES, mappings);
+            MemorySegment sqes = Native.mmapShared("io_uring SQEs", fd, SQE_SIZE * sqEntries, OFF_SQES, true,
+                    mappings);
             return new IoUring(fd, mappings, params, sqRing, cqRing, sqes);
         } catch (SyscallException | RuntimeException e) {
             mappings.close();

@@ -236,14 +236,15 @@ public final class Native {
     /**
      * mmap(2) of a shared read-write mapping of {@code fd}, as a segment of {@code arena}: closing the arena unmaps
      * it. A shared arena makes a racing access after close throw instead of touching unmapped memory.
+     * {@code populate} pre-faults the pages (MAP_POPULATE): right for small rings, wrong for guest RAM.
      */
-    public static MemorySegment mmapShared(String what, int fd, long length, long offset, Arena arena)
-            throws SyscallException {
+    public static MemorySegment mmapShared(String what, int fd, long length, long offset, boolean populate,
+            Arena arena) throws SyscallException {
         MemorySegment capture = CAPTURE.get();
         MemorySegment address;
         try {
             address = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length,
-                    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset);
+                    PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, offset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
