@@ -1,6 +1,5 @@
 package io.bundlevisor.kvm.internal;
 
-import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.MemoryLayout.paddingLayout;
 import static java.lang.foreign.MemoryLayout.sequenceLayout;
 import static java.lang.foreign.MemoryLayout.structLayout;
@@ -11,6 +10,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
+
+import io.bundlevisor.uring.sys.HeaderLayouts;
 
 /**
  * The KVM structures of {@code include/uapi/linux/kvm.h} and {@code arch/x86/include/uapi/asm/kvm.h} (x86_64)
@@ -138,19 +139,10 @@ final class KvmLayout {
     }
 
     private static long offset(StructLayout layout, long headerValue, String field) {
-        long computed = layout.byteOffset(groupElement(field));
-        if (computed != headerValue) {
-            throw new ExceptionInInitializerError(layout + "." + field + " is at " + computed
-                    + ", kvm.h says " + headerValue);
-        }
-        return computed;
+        return HeaderLayouts.offset("kvm.h", layout, headerValue, field);
     }
 
     private static long size(MemoryLayout layout, long headerSize) {
-        if (layout.byteSize() != headerSize) {
-            throw new ExceptionInInitializerError(layout + " is " + layout.byteSize() + " bytes, kvm.h says "
-                    + headerSize);
-        }
-        return headerSize;
+        return HeaderLayouts.size("kvm.h", layout, headerSize);
     }
 }

@@ -58,8 +58,11 @@ public final class LongMode {
         }
     }
 
-    /** Sets the vCPU's system registers for 64-bit mode over the page tables at {@link #PML4}. */
-    public static void enter(KvmVcpu vcpu) throws SyscallException {
+    /**
+     * Sets the vCPU's system registers for 64-bit mode over the page tables at {@link #PML4}, and its general
+     * registers to start at {@code entry} (all others zero, RFLAGS with only its reserved bit 1).
+     */
+    public static void enter(KvmVcpu vcpu, long entry) throws SyscallException {
         MemorySegment s = vcpu.getSregs();
         segment(s, SREGS_CS, CODE_SELECTOR, 11 /* execute/read, accessed */, true);
         for (long seg : new long[] {SREGS_DS, SREGS_ES, SREGS_FS, SREGS_GS, SREGS_SS}) {
@@ -70,6 +73,11 @@ public final class LongMode {
         s.set(JAVA_LONG, SREGS_CR0, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
         s.set(JAVA_LONG, SREGS_EFER, EFER_LME | EFER_LMA);
         vcpu.setSregs();
+        MemorySegment regs = vcpu.getRegs();
+        regs.fill((byte) 0);
+        regs.set(JAVA_LONG, REGS_RIP, entry);
+        regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
+        vcpu.setRegs();
     }
 
     private static void segment(MemorySegment s, long at, short selector, int type, boolean code) {

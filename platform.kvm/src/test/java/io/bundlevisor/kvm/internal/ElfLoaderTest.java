@@ -16,7 +16,6 @@ import java.util.concurrent.TimeUnit;
 
 import io.bundlevisor.kvm.internal.ElfLoader.ImageException;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,7 +31,7 @@ class ElfLoaderTest {
 
     @Test
     void theHelloGuestRunsOnKvmAndPrints() throws Exception {
-        Assumptions.assumeTrue(Files.exists(Kvm.DEVICE), "/dev/kvm missing");
+        TestGuest.requireKvm();
         TestGuest.Result r = TestGuest.run("hello");
         assertEquals(KvmVcpu.EXIT_HLT, r.exit(), r.serial());
         assertEquals("hello from the test guest: 2 + 3 = 5, 0xbeef, ok\n", r.serial());

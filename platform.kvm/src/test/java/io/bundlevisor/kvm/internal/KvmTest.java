@@ -1,7 +1,5 @@
 package io.bundlevisor.kvm.internal;
 
-import static io.bundlevisor.kvm.internal.KvmLayout.REGS_RFLAGS;
-import static io.bundlevisor.kvm.internal.KvmLayout.REGS_RIP;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,10 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
 import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -29,10 +25,7 @@ class KvmTest {
 
     @BeforeAll
     static void requireKvm() {
-        if (!Files.exists(Kvm.DEVICE)) {
-            System.err.println("*** SKIPPING KVM TESTS: " + Kvm.DEVICE + " does not exist on this host ***");
-        }
-        Assumptions.assumeTrue(Files.exists(Kvm.DEVICE), "/dev/kvm missing");
+        TestGuest.requireKvm();
     }
 
     @Test
@@ -54,12 +47,7 @@ class KvmTest {
             LongMode.buildPageTables(mem, 1);
             MemorySegment.copy(program, 0, mem, JAVA_BYTE, CODE, program.length);
             try (KvmVcpu vcpu = vm.createVcpu(0)) {
-                LongMode.enter(vcpu);
-                MemorySegment regs = vcpu.getRegs();
-                regs.fill((byte) 0);
-                regs.set(JAVA_LONG, REGS_RIP, CODE);
-                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
-                vcpu.setRegs();
+                LongMode.enter(vcpu, CODE);
 
                 StringBuilder out = new StringBuilder();
                 int exit;
@@ -86,11 +74,7 @@ class KvmTest {
             LongMode.buildPageTables(ram.segment(), 1);
             ram.segment().set(JAVA_BYTE, CODE, (byte) 0xF4); // hlt
             try (KvmVcpu vcpu = vm.createVcpu(0)) {
-                LongMode.enter(vcpu);
-                MemorySegment regs = vcpu.getRegs();
-                regs.set(JAVA_LONG, REGS_RIP, CODE);
-                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
-                vcpu.setRegs();
+                LongMode.enter(vcpu, CODE);
                 vcpu.requestExit();
                 assertEquals(KvmVcpu.EXIT_INTR, vcpu.run());
                 assertEquals(CODE, vcpu.rip(), "nothing ran");
@@ -110,11 +94,7 @@ class KvmTest {
             ram.segment().set(JAVA_BYTE, CODE, (byte) 0xEB); // jmp $ : spins forever
             ram.segment().set(JAVA_BYTE, CODE + 1, (byte) 0xFE);
             try (KvmVcpu vcpu = vm.createVcpu(0)) {
-                LongMode.enter(vcpu);
-                MemorySegment regs = vcpu.getRegs();
-                regs.set(JAVA_LONG, REGS_RIP, CODE);
-                regs.set(JAVA_LONG, REGS_RFLAGS, 0x2);
-                vcpu.setRegs();
+                LongMode.enter(vcpu, CODE);
                 java.util.concurrent.BlockingQueue<Object> exits = new java.util.concurrent.LinkedBlockingQueue<>();
                 java.util.concurrent.CountDownLatch bound = new java.util.concurrent.CountDownLatch(1);
                 Thread vp = Thread.ofPlatform().name("vp0").start(() -> {

@@ -1,6 +1,5 @@
 package io.bundlevisor.uring.internal;
 
-import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.MemoryLayout.paddingLayout;
 import static java.lang.foreign.MemoryLayout.sequenceLayout;
 import static java.lang.foreign.MemoryLayout.structLayout;
@@ -11,6 +10,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
+
+import io.bundlevisor.uring.sys.HeaderLayouts;
 
 /**
  * The io_uring structures of {@code include/uapi/linux/io_uring.h} (Linux 6.x) as FFM layouts, and every offset
@@ -139,19 +140,10 @@ final class IoUringLayout {
     }
 
     private static long offset(StructLayout layout, long headerValue, String field) {
-        long computed = layout.byteOffset(groupElement(field));
-        if (computed != headerValue) {
-            throw new ExceptionInInitializerError(layout + "." + field + " is at " + computed
-                    + ", io_uring.h says " + headerValue);
-        }
-        return computed;
+        return HeaderLayouts.offset("io_uring.h", layout, headerValue, field);
     }
 
     private static long size(MemoryLayout layout, long headerSize) {
-        if (layout.byteSize() != headerSize) {
-            throw new ExceptionInInitializerError(layout + " is " + layout.byteSize() + " bytes, io_uring.h says "
-                    + headerSize);
-        }
-        return headerSize;
+        return HeaderLayouts.size("io_uring.h", layout, headerSize);
     }
 }
