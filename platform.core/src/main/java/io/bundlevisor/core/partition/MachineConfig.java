@@ -1,0 +1,103 @@
+package io.bundlevisor.core.partition;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * What to build: VP count, RAM, the boot image (a bzImage, an ELF vmlinux or an ELF test guest, all entered in
+ * 64-bit mode with a Linux boot_params), its initrd and command line, and the console. The constructor checks
+ * what it can without touching the host; the service checks the rest (files, host limits) at creation.
+ */
+public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd,
+        String cmdline, Console console) {
+
+    /** The most VPs a machine has: xAPIC ids are 8 bits and 255 is the broadcast id. */
+    public static final int MAX_CPUS = 254;
+    /** The least RAM a machine has. */
+    public static final long MIN_MEMORY = 16L << 20;
+    /** The most RAM a machine has. */
+    public static final long MAX_MEMORY = 1L << 40;
+    /** The longest command line, including its terminating NUL, Linux accepts on x86 (COMMAND_LINE_SIZE). */
+    public static final int MAX_CMDLINE = 2048;
+
+    public MachineConfig {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(kernel, "kernel");
+        Objects.requireNonNull(initrd, "initrd");
+        Objects.requireNonNull(cmdline, "cmdline");
+        Objects.requireNonNull(console, "console");
+        if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
+            throw new IllegalArgumentException("machine name '" + name
+                    + "' must be 1-64 letters, digits, '.', '_' or '-'");
+        }
+        if (cpus < 1 || cpus > MAX_CPUS) {
+            throw new IllegalArgumentException("--cpus must be 1.." + MAX_CPUS + ", not " + cpus);
+        }
+        if (memoryBytes < MIN_MEMORY || memoryBytes > MAX_MEMORY) {
+            throw new IllegalArgumentException("--memory must be " + (MIN_MEMORY >> 20) + " MiB.." + (MAX_MEMORY >> 30)
+                    + " GiB, not " + memoryBytes + " bytes");
+        }
+        if (memoryBytes % (2L << 20) != 0) {
+            throw new IllegalArgumentException("--memory must be a multiple of 2 MiB, not " + memoryBytes + " bytes");
+        }
+        if (cmdline.length() + 1 > MAX_CMDLINE) {
+            throw new IllegalArgumentException("--cmdline is " + cmdline.length() + " characters; at most "
+                    + (MAX_CMDLINE - 1));
+        }
+        for (int i = 0; i < cmdline.length(); i++) {
+            char c = cmdline.charAt(i);
+            if (c < 0x20 || c > 0x7E) {
+                throw new IllegalArgumentException("--cmdline may hold printable ASCII only (character " + i + ")");
+            }
+        }
+    }
+
+    /** A machine with no initrd, an empty command line and no console. */
+    public static MachineConfig of(String name, int cpus, long memoryBytes, Path kernel) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.empty(), "", Console.none());
+    }
+
+    public MachineConfig withInitrd(Path path) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console);
+    }
+
+    public MachineConfig withCmdline(String line) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console);
+    }
+
+    public MachineConfig withConsole(Console c) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c);
+    }
+
+    /**
+     * Parses a size such as {@code 512M}, {@code 2G}, {@code 65536K} or plain bytes, for {@code --memory}.
+     *
+     * @throws IllegalArgumentException with a one-line message
+     */
+    public static long parseSize(String text) {
+        String t = text.strip();
+        long unit = 1;
+        if (!t.isEmpty()) {
+            switch (Character.toUpperCase(t.charAt(t.length() - 1))) {
+                case 'K' -> unit = 1L << 10;
+                case 'M' -> unit = 1L << 20;
+                case 'G' -> unit = 1L << 30;
+                case 'T' -> unit = 1L << 40;
+                default -> unit = 1;
+            }
+            if (unit != 1) {
+                t = t.substring(0, t.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(t);
+            if (n <= 0 || n > Long.MAX_VALUE / unit) {
+                throw new NumberFormatException();
+            }
+            return n * unit;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + text + "' is not a size (e.g. 512M, 2G)");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.bundlevisor.core.partition;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * A VM and its virtual processors (OpenVMM's partition unit). Lifecycle: created stopped; {@link #start()} runs
+ * every VP; {@link #stop()} returns once every VP is out of the hypervisor, and a later start resumes exactly
+ * there. A guest-caused halt parks all VPs and is reported once (to {@link #awaitHalt} and halt listeners) until
+ * {@link #clearHalt()}. {@link #reset()}, {@link #save} and {@link #restore} need a stopped partition.
+ */
+@ProviderType
+public interface Partition extends AutoCloseable {
+
+    String name();
+
+    MachineConfig config();
+
+    int vpCount();
+
+    /** Starts (or resumes) every VP. Cannot fail; a no-op when started. */
+    void start();
+
+    /** Stops every VP and returns when none is in the hypervisor. Cannot fail; a no-op when stopped. */
+    void stop();
+
+    boolean isStarted();
+
+    /** The pending halt, if the VPs are parked by one. */
+    Optional<HaltReason> halt();
+
+    /** Waits for the next reported halt (or returns the pending one). */
+    HaltReason awaitHalt(Duration timeout) throws InterruptedException, java.util.concurrent.TimeoutException;
+
+    /** Calls {@code listener} once per reported halt, on a platform thread (never a VP thread). */
+    AutoCloseable onHalt(Consumer<HaltReason> listener);
+
+    /** Forgets the pending halt; started VPs run again. */
+    void clearHalt();
+
+    /**
+     * Stops the VPs if they are running and gives a guard that restarts them on close; nested guards restart on
+     * the last close. For short device work that must not race the guest.
+     */
+    StopGuard temporarilyStopVps();
+
+    /**
+     * Back to power-on: RAM zeroed, the boot image loaded again, every VP's state scrubbed, the pending halt
+     * forgotten. Needs a stopped partition.
+     *
+     * @throws IllegalStateException if started
+     * @throws PartitionException if the boot image cannot be loaded again
+     */
+    void reset() throws PartitionException;
+
+    /**
+     * Writes the whole machine (RAM, VM and per-VP state, devices) as a versioned stream. Needs a stopped partition.
+     *
+     * @throws IllegalStateException if started
+     */
+    void save(OutputStream out) throws IOException;
+
+    /**
+     * Replaces this machine's state with a saved one taken from a partition of the same shape (VPs, RAM). Needs
+     * a stopped partition; a later start continues the saved guest.
+     *
+     * @throws IllegalStateException if started
+     * @throws PartitionException if the stream is not a save of this shape, with a one-line reason
+     */
+    void restore(InputStream in) throws IOException, PartitionException;
+
+    /**
+     * Routes guest port accesses {@code [port, port + length)} to {@code handler} until the registration is
+     * closed.
+     *
+     * @throws IllegalArgumentException if the range overlaps a claimed one
+     */
+    AutoCloseable claimPorts(int port, int length, IoHandler handler);
+
+    /** Routes guest-physical MMIO accesses {@code [address, address + length)} to {@code handler}. */
+    AutoCloseable claimMmio(long address, long length, IoHandler handler);
+
+    /** Stops the VPs and frees the VM. */
+    @Override
+    void close();
+
+    /** Restarts stopped VPs on close. */
+    interface StopGuard extends AutoCloseable {
+        @Override
+        void close();
+    }
+}
