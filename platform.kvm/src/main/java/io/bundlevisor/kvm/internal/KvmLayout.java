@@ -54,6 +54,78 @@ final class KvmLayout {
             JAVA_LONG.withName("efer"), JAVA_LONG.withName("apic_base"),
             sequenceLayout(4, JAVA_LONG).withName("interrupt_bitmap"));
 
+    /** {@code struct kvm_cpuid_entry2}: 40 bytes; {@code struct kvm_cpuid2} is a u32 nent, padding, entries[]. */
+    static final StructLayout CPUID_ENTRY = structLayout(
+            JAVA_INT.withName("function"), JAVA_INT.withName("index"), JAVA_INT.withName("flags"),
+            JAVA_INT.withName("eax"), JAVA_INT.withName("ebx"), JAVA_INT.withName("ecx"), JAVA_INT.withName("edx"),
+            sequenceLayout(3, JAVA_INT).withName("padding"));
+
+    /** {@code struct kvm_msr_entry}: 16 bytes; {@code struct kvm_msrs} is a u32 nmsrs, pad, entries[]. */
+    static final StructLayout MSR_ENTRY = structLayout(
+            JAVA_INT.withName("index"), JAVA_INT.withName("reserved"), JAVA_LONG.withName("data"));
+
+    /** {@code struct kvm_irq_level}: 8 bytes. */
+    static final StructLayout IRQ_LEVEL = structLayout(JAVA_INT.withName("irq"), JAVA_INT.withName("level"));
+
+    /** {@code struct kvm_irqfd}: 32 bytes. */
+    static final StructLayout IRQFD = structLayout(
+            JAVA_INT.withName("fd"), JAVA_INT.withName("gsi"), JAVA_INT.withName("flags"),
+            JAVA_INT.withName("resamplefd"), sequenceLayout(16, JAVA_BYTE).withName("pad"));
+
+    /** {@code struct kvm_ioeventfd}: 64 bytes. */
+    static final StructLayout IOEVENTFD = structLayout(
+            JAVA_LONG.withName("datamatch"), JAVA_LONG.withName("addr"), JAVA_INT.withName("len"),
+            JAVA_INT.withName("fd"), JAVA_INT.withName("flags"), sequenceLayout(36, JAVA_BYTE).withName("pad"));
+
+    /** {@code struct kvm_irq_routing_entry}: 48 bytes, its union (irqchip or msi) at 16. */
+    static final StructLayout ROUTING_ENTRY = structLayout(
+            JAVA_INT.withName("gsi"), JAVA_INT.withName("type"), JAVA_INT.withName("flags"),
+            JAVA_INT.withName("pad"), JAVA_INT.withName("u_lo"), JAVA_INT.withName("u_hi"),
+            JAVA_INT.withName("u_data"), sequenceLayout(5, JAVA_INT).withName("u_rest"));
+
+    /** {@code struct kvm_msi}: 32 bytes. */
+    static final StructLayout MSI = structLayout(
+            JAVA_INT.withName("address_lo"), JAVA_INT.withName("address_hi"), JAVA_INT.withName("data"),
+            JAVA_INT.withName("flags"), JAVA_INT.withName("devid"), sequenceLayout(12, JAVA_BYTE).withName("pad"));
+
+    /** {@code struct kvm_irqchip}: chip id, then a 512-byte union (PIC or IOAPIC state); 520 bytes. */
+    static final StructLayout IRQCHIP = structLayout(
+            JAVA_INT.withName("chip_id"), JAVA_INT.withName("pad"), sequenceLayout(512, JAVA_BYTE).withName("chip"));
+
+    /** {@code struct kvm_pit_state2}: three 24-byte channel states, flags, reserved; 112 bytes. */
+    static final StructLayout PIT_STATE2 = structLayout(
+            sequenceLayout(72, JAVA_BYTE).withName("channels"), JAVA_INT.withName("flags"),
+            sequenceLayout(9, JAVA_INT).withName("reserved"));
+
+    /** {@code struct kvm_pit_config}: 64 bytes. */
+    static final StructLayout PIT_CONFIG = structLayout(
+            JAVA_INT.withName("flags"), sequenceLayout(15, JAVA_INT).withName("pad"));
+
+    /** {@code struct kvm_clock_data}: 48 bytes. */
+    static final StructLayout CLOCK_DATA = structLayout(
+            JAVA_LONG.withName("clock"), JAVA_INT.withName("flags"), JAVA_INT.withName("pad0"),
+            JAVA_LONG.withName("realtime"), JAVA_LONG.withName("host_tsc"),
+            sequenceLayout(4, JAVA_INT).withName("pad"));
+
+    /** {@code struct kvm_xcrs}: nr_xcrs, flags, 16 {@code struct kvm_xcr} of 16 bytes, padding; 392 bytes. */
+    static final StructLayout XCRS = structLayout(
+            JAVA_INT.withName("nr_xcrs"), JAVA_INT.withName("flags"), sequenceLayout(256, JAVA_BYTE).withName("xcrs"),
+            sequenceLayout(16, JAVA_LONG).withName("padding"));
+
+    /** {@code struct kvm_vcpu_events}: only the fields this binding names; 64 bytes. */
+    static final StructLayout VCPU_EVENTS = structLayout(
+            sequenceLayout(16, JAVA_BYTE).withName("exception_interrupt_nmi"), JAVA_INT.withName("sipi_vector"),
+            JAVA_INT.withName("flags"), sequenceLayout(4, JAVA_BYTE).withName("smi"),
+            sequenceLayout(28, JAVA_BYTE).withName("reserved"), JAVA_LONG.withName("exception_payload"));
+
+    /** {@code struct kvm_translation}: 24 bytes. */
+    static final StructLayout TRANSLATION = structLayout(
+            JAVA_LONG.withName("linear_address"), JAVA_LONG.withName("physical_address"), JAVA_BYTE.withName("valid"),
+            JAVA_BYTE.withName("writeable"), JAVA_BYTE.withName("usermode"), paddingLayout(5));
+
+    /** {@code struct kvm_lapic_state}: the APIC register page as KVM keeps it; 1024 bytes. */
+    static final StructLayout LAPIC = structLayout(sequenceLayout(1024, JAVA_BYTE).withName("regs"));
+
     static final long REGION_SLOT = offset(MEMORY_REGION, 0, "slot");
     static final long REGION_FLAGS = offset(MEMORY_REGION, 4, "flags");
     static final long REGION_GPA = offset(MEMORY_REGION, 8, "guest_phys_addr");
@@ -65,6 +137,93 @@ final class KvmLayout {
     static final long REGS_RSP = offset(REGS, 48, "rsp");
     static final long REGS_RIP = offset(REGS, 128, "rip");
     static final long REGS_RFLAGS = offset(REGS, 136, "rflags");
+
+    static final long CPUID_FUNCTION = offset(CPUID_ENTRY, 0, "function");
+    static final long CPUID_INDEX = offset(CPUID_ENTRY, 4, "index");
+    static final long CPUID_FLAGS = offset(CPUID_ENTRY, 8, "flags");
+    static final long CPUID_EAX = offset(CPUID_ENTRY, 12, "eax");
+    static final long CPUID_EBX = offset(CPUID_ENTRY, 16, "ebx");
+    static final long CPUID_ECX = offset(CPUID_ENTRY, 20, "ecx");
+    static final long CPUID_EDX = offset(CPUID_ENTRY, 24, "edx");
+    static final long CPUID_ENTRY_SIZE = size(CPUID_ENTRY, 40);
+    /** offsetof(struct kvm_cpuid2, entries); the same header (u32 count, u32 pad) fronts kvm_msrs. */
+    static final long CPUID2_ENTRIES = 8;
+    static final long MSRS_ENTRIES = 8;
+    /** offsetof(struct kvm_msr_list, indices). */
+    static final long MSR_LIST_INDICES = 4;
+    /** KVM_CPUID_FLAG_SIGNIFCANT_INDEX: the entry applies to its index only. */
+    static final int CPUID_FLAG_SIGNIFICANT_INDEX = 1;
+
+    static final long MSR_INDEX = offset(MSR_ENTRY, 0, "index");
+    static final long MSR_DATA = offset(MSR_ENTRY, 8, "data");
+    static final long MSR_ENTRY_SIZE = size(MSR_ENTRY, 16);
+
+    static final long IRQ_LEVEL_IRQ = offset(IRQ_LEVEL, 0, "irq");
+    static final long IRQ_LEVEL_LEVEL = offset(IRQ_LEVEL, 4, "level");
+
+    static final long IRQFD_FD = offset(IRQFD, 0, "fd");
+    static final long IRQFD_GSI = offset(IRQFD, 4, "gsi");
+    static final long IRQFD_FLAGS = offset(IRQFD, 8, "flags");
+    static final long IRQFD_SIZE = size(IRQFD, 32);
+    static final int IRQFD_FLAG_DEASSIGN = 1;
+
+    static final long IOEVENTFD_DATAMATCH = offset(IOEVENTFD, 0, "datamatch");
+    static final long IOEVENTFD_ADDR = offset(IOEVENTFD, 8, "addr");
+    static final long IOEVENTFD_LEN = offset(IOEVENTFD, 16, "len");
+    static final long IOEVENTFD_FD = offset(IOEVENTFD, 20, "fd");
+    static final long IOEVENTFD_FLAGS = offset(IOEVENTFD, 24, "flags");
+    static final long IOEVENTFD_SIZE = size(IOEVENTFD, 64);
+    static final int IOEVENTFD_FLAG_DATAMATCH = 1;
+    static final int IOEVENTFD_FLAG_PIO = 2;
+    static final int IOEVENTFD_FLAG_DEASSIGN = 4;
+
+    /** offsetof(struct kvm_irq_routing, entries), after u32 nr and u32 flags. */
+    static final long ROUTING_ENTRIES = 8;
+    static final long ROUTING_GSI = offset(ROUTING_ENTRY, 0, "gsi");
+    static final long ROUTING_TYPE = offset(ROUTING_ENTRY, 4, "type");
+    /** u.irqchip.irqchip and u.msi.address_lo share offset 16. */
+    static final long ROUTING_IRQCHIP = offset(ROUTING_ENTRY, 16, "u_lo");
+    static final long ROUTING_MSI_ADDRESS_LO = ROUTING_IRQCHIP;
+    /** u.irqchip.pin and u.msi.address_hi share offset 20. */
+    static final long ROUTING_PIN = offset(ROUTING_ENTRY, 20, "u_hi");
+    static final long ROUTING_MSI_ADDRESS_HI = ROUTING_PIN;
+    static final long ROUTING_MSI_DATA = offset(ROUTING_ENTRY, 24, "u_data");
+    static final long ROUTING_ENTRY_SIZE = size(ROUTING_ENTRY, 48);
+    static final int IRQ_ROUTING_IRQCHIP = 1;
+    static final int IRQ_ROUTING_MSI = 2;
+    /** KVM_MAX_IRQ_ROUTES (virt/kvm/irqchip.c is bounded by it; not in the uapi header). */
+    static final int MAX_IRQ_ROUTES = 4096;
+
+    static final long MSI_ADDRESS_LO = offset(MSI, 0, "address_lo");
+    static final long MSI_ADDRESS_HI = offset(MSI, 4, "address_hi");
+    static final long MSI_DATA = offset(MSI, 8, "data");
+    static final long MSI_SIZE = size(MSI, 32);
+
+    static final long IRQCHIP_ID = offset(IRQCHIP, 0, "chip_id");
+    static final long IRQCHIP_CHIP = offset(IRQCHIP, 8, "chip");
+    static final long IRQCHIP_SIZE = size(IRQCHIP, 520);
+    static final long PIT_STATE2_FLAGS = offset(PIT_STATE2, 72, "flags");
+    static final long PIT_STATE2_SIZE = size(PIT_STATE2, 112);
+    static final long PIT_CONFIG_FLAGS = offset(PIT_CONFIG, 0, "flags");
+    static final long PIT_CONFIG_SIZE = size(PIT_CONFIG, 64);
+    static final long CLOCK_CLOCK = offset(CLOCK_DATA, 0, "clock");
+    static final long CLOCK_FLAGS = offset(CLOCK_DATA, 8, "flags");
+    static final long CLOCK_REALTIME = offset(CLOCK_DATA, 16, "realtime");
+    static final long CLOCK_DATA_SIZE = size(CLOCK_DATA, 48);
+
+    static final long TRANSLATION_LINEAR = offset(TRANSLATION, 0, "linear_address");
+    static final long TRANSLATION_PHYSICAL = offset(TRANSLATION, 8, "physical_address");
+    static final long TRANSLATION_VALID = offset(TRANSLATION, 16, "valid");
+    static final long TRANSLATION_SIZE = size(TRANSLATION, 24);
+
+    static final long XCRS_NR = offset(XCRS, 0, "nr_xcrs");
+    static final long XCRS_SIZE = size(XCRS, 392);
+    static final long EVENTS_FLAGS = offset(VCPU_EVENTS, 20, "flags");
+    static final long EVENTS_PAYLOAD = offset(VCPU_EVENTS, 56, "exception_payload");
+    static final long VCPU_EVENTS_SIZE = size(VCPU_EVENTS, 64);
+    static final long LAPIC_SIZE = size(LAPIC, 1024);
+    /** sizeof(struct kvm_xsave): the legacy KVM_GET_XSAVE buffer; KVM_CAP_XSAVE2 reports the size it needs. */
+    static final int XSAVE_LEGACY_SIZE = 4096;
 
     static final long SEG_BASE = offset(SEGMENT, 0, "base");
     static final long SEG_LIMIT = offset(SEGMENT, 8, "limit");
@@ -103,6 +262,10 @@ final class KvmLayout {
     static final long RUN_MMIO_LEN = 48;
     static final long RUN_MMIO_IS_WRITE = 52;
     static final long RUN_INTERNAL_SUBERROR = 32;
+    static final long RUN_INTERNAL_NDATA = 36;
+    static final long RUN_INTERNAL_DATA = 40;
+    /** kvm_run.internal.data is a u64[16]. */
+    static final int RUN_INTERNAL_DATA_MAX = 16;
     static final long RUN_FAIL_ENTRY_REASON = 32;
     static final long RUN_SYSTEM_EVENT_TYPE = 32;
     /** sizeof(struct kvm_run) in Linux 6.x; the mapping is KVM_GET_VCPU_MMAP_SIZE, which is at least this. */
@@ -127,13 +290,58 @@ final class KvmLayout {
     static final long KVM_SET_REGS = 0x4090AE82L;
     static final long KVM_GET_SREGS = 0x8138AE83L;
     static final long KVM_SET_SREGS = 0x4138AE84L;
+    static final long KVM_GET_MSR_INDEX_LIST = 0xC004AE02L;
+    static final long KVM_GET_SUPPORTED_CPUID = 0xC008AE05L;
+    static final long KVM_CREATE_IRQCHIP = 0xAE60L;
+    static final long KVM_IRQ_LINE = 0x4008AE61L;
+    static final long KVM_GET_IRQCHIP = 0xC208AE62L;
+    static final long KVM_SET_IRQCHIP = 0x8208AE63L;
+    static final long KVM_SET_GSI_ROUTING = 0x4008AE6AL;
+    static final long KVM_IRQFD = 0x4020AE76L;
+    static final long KVM_CREATE_PIT2 = 0x4040AE77L;
+    static final long KVM_IOEVENTFD = 0x4040AE79L;
+    static final long KVM_SET_CLOCK = 0x4030AE7BL;
+    static final long KVM_GET_CLOCK = 0x8030AE7CL;
+    static final long KVM_GET_PIT2 = 0x8070AE9FL;
+    static final long KVM_SET_PIT2 = 0x4070AEA0L;
+    static final long KVM_SIGNAL_MSI = 0x4020AEA5L;
+    static final long KVM_TRANSLATE = 0xC018AE85L;
+    static final long KVM_GET_MSRS = 0xC008AE88L;
+    static final long KVM_SET_MSRS = 0x4008AE89L;
+    static final long KVM_GET_LAPIC = 0x8400AE8EL;
+    static final long KVM_SET_LAPIC = 0x4400AE8FL;
+    static final long KVM_SET_CPUID2 = 0x4008AE90L;
+    static final long KVM_GET_CPUID2 = 0xC008AE91L;
+    static final long KVM_GET_MP_STATE = 0x8004AE98L;
+    static final long KVM_SET_MP_STATE = 0x4004AE99L;
+    static final long KVM_GET_VCPU_EVENTS = 0x8040AE9FL;
+    static final long KVM_SET_VCPU_EVENTS = 0x4040AEA0L;
+    static final long KVM_GET_XSAVE = 0x9000AEA4L;
+    static final long KVM_SET_XSAVE = 0x5000AEA5L;
+    static final long KVM_GET_XCRS = 0x8188AEA6L;
+    static final long KVM_SET_XCRS = 0x4188AEA7L;
+    static final long KVM_GET_XSAVE2 = 0x9000AECFL;
 
     static final int KVM_API_VERSION = 12;
+    /** errno E2BIG: a KVM_GET_* list buffer is too small. */
+    static final int E2BIG = 7;
     // KVM_CAP_*
     static final int CAP_USER_MEMORY = 3;
     static final int CAP_SET_TSS_ADDR = 4;
     static final int CAP_EXT_CPUID = 7;
     static final int CAP_IMMEDIATE_EXIT = 136;
+    static final int CAP_IRQCHIP = 0;
+    static final int CAP_MP_STATE = 14;
+    static final int CAP_IRQ_ROUTING = 25;
+    static final int CAP_IRQFD = 32;
+    static final int CAP_PIT2 = 33;
+    static final int CAP_IOEVENTFD = 36;
+    static final int CAP_ADJUST_CLOCK = 39;
+    static final int CAP_VCPU_EVENTS = 41;
+    static final int CAP_XSAVE = 55;
+    static final int CAP_XCRS = 56;
+    static final int CAP_SIGNAL_MSI = 77;
+    static final int CAP_XSAVE2 = 208;
 
     private KvmLayout() {
     }

@@ -20,15 +20,83 @@ import io.bundlevisor.uring.sys.Native;
 public final class KvmVcpu implements AutoCloseable {
 
     // KVM_EXIT_*
+    public static final int EXIT_UNKNOWN = 0;
+    public static final int EXIT_EXCEPTION = 1;
     public static final int EXIT_IO = 2;
+    public static final int EXIT_DEBUG = 4;
     public static final int EXIT_HLT = 5;
     public static final int EXIT_MMIO = 6;
+    public static final int EXIT_IRQ_WINDOW_OPEN = 7;
     public static final int EXIT_SHUTDOWN = 8;
     public static final int EXIT_FAIL_ENTRY = 9;
     public static final int EXIT_INTR = 10;
+    public static final int EXIT_NMI = 16;
     public static final int EXIT_INTERNAL_ERROR = 17;
     public static final int EXIT_SYSTEM_EVENT = 24;
+    public static final int EXIT_X86_RDMSR = 29;
+    public static final int EXIT_X86_WRMSR = 30;
     public static final int IO_OUT = 1;
+
+    // KVM_SYSTEM_EVENT_*: kvm_run.system_event.type
+    public static final int SYSTEM_EVENT_SHUTDOWN = 1;
+    public static final int SYSTEM_EVENT_RESET = 2;
+    public static final int SYSTEM_EVENT_CRASH = 3;
+
+    // KVM_MP_STATE_*
+    public static final int MP_STATE_RUNNABLE = 0;
+    public static final int MP_STATE_UNINITIALIZED = 1;
+    public static final int MP_STATE_INIT_RECEIVED = 2;
+    public static final int MP_STATE_HALTED = 3;
+    public static final int MP_STATE_SIPI_RECEIVED = 4;
+
+    // MSR indices (Intel SDM vol. 4; the KVM ones: Documentation/virt/kvm/x86/msr.rst)
+    public static final int MSR_IA32_TSC = 0x10;
+    public static final int MSR_IA32_SYSENTER_CS = 0x174;
+    public static final int MSR_IA32_SYSENTER_ESP = 0x175;
+    public static final int MSR_IA32_SYSENTER_EIP = 0x176;
+    public static final int MSR_IA32_MISC_ENABLE = 0x1A0;
+    public static final int MSR_IA32_CR_PAT = 0x277;
+    public static final int MSR_IA32_TSC_DEADLINE = 0x6E0;
+    public static final int MSR_STAR = 0xC000_0081;
+    public static final int MSR_LSTAR = 0xC000_0082;
+    public static final int MSR_CSTAR = 0xC000_0083;
+    public static final int MSR_SYSCALL_MASK = 0xC000_0084;
+    public static final int MSR_KERNEL_GS_BASE = 0xC000_0102;
+    public static final int MSR_TSC_AUX = 0xC000_0103;
+    public static final int MSR_KVM_WALL_CLOCK_NEW = 0x4B56_4D00;
+    public static final int MSR_KVM_SYSTEM_TIME_NEW = 0x4B56_4D01;
+    public static final int MSR_KVM_ASYNC_PF_EN = 0x4B56_4D02;
+    public static final int MSR_KVM_STEAL_TIME = 0x4B56_4D03;
+    public static final int MSR_KVM_PV_EOI_EN = 0x4B56_4D04;
+
+    /**
+     * The MSRs {@link #saveState} should carry, before the caller keeps only those in {@link Kvm#msrIndexList()}.
+     * KVM_SET_MSRS writes them in this order: the TSC first, so that later TSC-relative values land on the
+     * restored clock, and the TSC deadline last, after the LAPIC is back (restoreState sets the LAPIC first).
+     */
+    public static final int[] DEFAULT_SAVED_MSRS = {
+        MSR_IA32_TSC,            // the guest's TSC: its clocks and deadlines count from it
+        MSR_IA32_SYSENTER_CS,    // 32-bit fast system calls (SYSENTER) entry: code segment,
+        MSR_IA32_SYSENTER_ESP,   //   stack,
+        MSR_IA32_SYSENTER_EIP,   //   and entry point
+        MSR_STAR,                // SYSCALL/SYSRET segment selectors
+        MSR_LSTAR,               // 64-bit SYSCALL entry point
+        MSR_CSTAR,               // compatibility-mode SYSCALL entry point
+        MSR_SYSCALL_MASK,        // RFLAGS bits SYSCALL clears (SFMASK)
+        MSR_KERNEL_GS_BASE,      // the GS base SWAPGS swaps in: per-CPU data of the kernel or the user
+        MSR_TSC_AUX,             // what RDTSCP/RDPID return: Linux keeps the CPU number there
+        MSR_IA32_MISC_ENABLE,    // fast strings, MWAIT enable and friends, as the guest set them
+        MSR_IA32_CR_PAT,         // the page attribute table: the guest's memory types
+        MSR_KVM_WALL_CLOCK_NEW,  // kvm-clock: where the guest wants the wall clock,
+        MSR_KVM_SYSTEM_TIME_NEW, //   and its per-vCPU time page (with the enable bit)
+        MSR_KVM_ASYNC_PF_EN,     // async page faults: the guest's shared area and enable bits
+        MSR_KVM_STEAL_TIME,      // steal-time accounting area
+        MSR_KVM_PV_EOI_EN,       // paravirtual EOI area
+        MSR_IA32_TSC_DEADLINE,   // a pending TSC-deadline timer: only restorable once the LAPIC is
+    };
+
+    /** The most MSRs one {@link #getMsrs}/{@link #setMsrs} call takes (the size of the vCPU's buffer). */
+    public static final int MSRS_MAX = 256;
 
     private final int id;
     private final int fd;
@@ -37,12 +105,23 @@ public final class KvmVcpu implements AutoCloseable {
     private final MemorySegment regs;
     private final MemorySegment sregs;
     private final MemorySegment kickScratch;
+    /** The 8-byte data field of kvm_run.mmio, sliced once. */
+    private final MemorySegment mmioData;
+    /** A struct kvm_msrs with room for {@link #MSRS_MAX} entries. */
+    private final MemorySegment msrs;
+    private final MemorySegment mpState;
+    private final MemorySegment translation;
+    /** KVM_CAP_XSAVE2's size for this VM, or 0 where only KVM_GET_XSAVE (4 KiB) exists. */
+    private final int xsaveSize;
     /** The native id of the thread that runs this vCPU, once it has called {@link #bindToCurrentThread()}. */
     private volatile int threadId;
+    /** Orders kicks against {@link #unbindFromCurrentThread()}: no signal is sent to a thread that unbound. */
+    private final Object kickLock = new Object();
 
-    KvmVcpu(int id, int fd, int mmapSize) throws SyscallException {
+    KvmVcpu(int id, int fd, int mmapSize, int xsaveSize) throws SyscallException {
         this.id = id;
         this.fd = fd;
+        this.xsaveSize = xsaveSize;
         try {
             this.run = Native.mmapShared("kvm_run of vCPU " + id, fd, mmapSize, 0, true, arena);
         } catch (SyscallException | RuntimeException e) {
@@ -52,6 +131,10 @@ public final class KvmVcpu implements AutoCloseable {
         this.regs = arena.allocate(REGS);
         this.sregs = arena.allocate(SREGS);
         this.kickScratch = arena.allocate(24, 8);
+        this.mmioData = run.asSlice(RUN_MMIO_DATA, 8);
+        this.msrs = arena.allocate(MSRS_ENTRIES + MSRS_MAX * MSR_ENTRY_SIZE, 8);
+        this.mpState = arena.allocate(JAVA_INT);
+        this.translation = arena.allocate(TRANSLATION);
     }
 
     /**
@@ -71,10 +154,27 @@ public final class KvmVcpu implements AutoCloseable {
      */
     public void kick() throws SyscallException {
         requestExit();
-        int tid = threadId;
-        if (tid != 0) {
-            VcpuKick.kick(tid);
+        synchronized (kickLock) {
+            int tid = threadId;
+            if (tid != 0) {
+                VcpuKick.kick(tid);
+            }
         }
+    }
+
+    /**
+     * On the VP thread, before it ends: no kick is sent to it any more, and the ones already queued are consumed.
+     * The kick is a real-time signal, so kicks queue rather than merge; one left pending when the JVM unblocks
+     * signals for the exiting thread would be delivered with its default action, ending the process.
+     */
+    public void unbindFromCurrentThread() throws SyscallException {
+        synchronized (kickLock) {
+            if (threadId == 0) {
+                return;
+            }
+            threadId = 0;
+        }
+        VcpuKick.consume(kickScratch);
     }
 
     public int id() {
@@ -133,10 +233,39 @@ public final class KvmVcpu implements AutoCloseable {
         return run.asSlice(offset, length);
     }
 
+    // ---- KVM_EXIT_MMIO ----
+
+    public long mmioAddress() {
+        return run.get(JAVA_LONG, RUN_MMIO_PHYS_ADDR);
+    }
+
+    public boolean mmioIsWrite() {
+        return run.get(JAVA_BYTE, RUN_MMIO_IS_WRITE) != 0;
+    }
+
+    /** 1 to 8 bytes. */
+    public int mmioLength() {
+        return run.get(JAVA_INT, RUN_MMIO_LEN);
+    }
+
+    /**
+     * kvm_run.mmio.data, 8 bytes: the value written, or where a read's value goes (its first
+     * {@link #mmioLength()} bytes) before the next {@link #run()}. The same slice every time.
+     */
+    public MemorySegment mmioData() {
+        return mmioData;
+    }
+
     // ---- other exits ----
 
     public int internalErrorSuberror() {
         return run.get(JAVA_INT, RUN_INTERNAL_SUBERROR);
+    }
+
+    /** kvm_run.internal.data: ndata u64s, at most 16 whatever the kernel wrote in ndata. */
+    public MemorySegment internalErrorData() {
+        int n = Math.clamp(Integer.toUnsignedLong(run.get(JAVA_INT, RUN_INTERNAL_NDATA)), 0, RUN_INTERNAL_DATA_MAX);
+        return run.asSlice(RUN_INTERNAL_DATA, n * 8L);
     }
 
     public long failEntryReason() {
@@ -171,6 +300,179 @@ public final class KvmVcpu implements AutoCloseable {
 
     public long rip() throws SyscallException {
         return getRegs().get(JAVA_LONG, REGS_RIP);
+    }
+
+    /**
+     * KVM_TRANSLATE: the guest-physical address of {@code linearAddress} through the vCPU's current paging, or
+     * -1 where it is not mapped.
+     */
+    public long translate(long linearAddress) throws SyscallException {
+        translation.fill((byte) 0);
+        translation.set(JAVA_LONG, TRANSLATION_LINEAR, linearAddress);
+        Native.check("KVM_TRANSLATE on vCPU " + id, Native.ioctl(fd, KVM_TRANSLATE, translation.address()));
+        return translation.get(JAVA_BYTE, TRANSLATION_VALID) != 0 ? translation.get(JAVA_LONG, TRANSLATION_PHYSICAL)
+                : -1;
+    }
+
+    // ---- CPUID ----
+
+    /** KVM_SET_CPUID2: the CPUID table the guest sees (before the first run; {@link CpuidPolicy} builds it). */
+    public void setCpuid(CpuidEntries entries) throws SyscallException {
+        try (Arena a = Arena.ofConfined()) {
+            Native.check("KVM_SET_CPUID2 on vCPU " + id,
+                    Native.ioctl(fd, KVM_SET_CPUID2, entries.toNative(a).address()));
+        }
+    }
+
+    /** KVM_GET_CPUID2: the table set last, as KVM keeps it. */
+    public CpuidEntries getCpuid() throws SyscallException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(CPUID2_ENTRIES + CpuidEntries.MAX_ENTRIES * CPUID_ENTRY_SIZE, 8);
+            s.set(JAVA_INT, 0, CpuidEntries.MAX_ENTRIES);
+            Native.check("KVM_GET_CPUID2 on vCPU " + id, Native.ioctl(fd, KVM_GET_CPUID2, s.address()));
+            return CpuidEntries.fromNative(s);
+        }
+    }
+
+    // ---- MSRs ----
+
+    /** KVM_GET_MSRS: the values of {@code indices}; IllegalStateException naming the first one KVM refused. */
+    public long[] getMsrs(int[] indices) throws SyscallException {
+        fillMsrIndices(indices);
+        int done = (int) Native.check("KVM_GET_MSRS on vCPU " + id, Native.ioctl(fd, KVM_GET_MSRS, msrs.address()));
+        checkMsrCount("KVM_GET_MSRS", indices, done);
+        long[] values = new long[indices.length];
+        for (int i = 0; i < indices.length; i++) {
+            values[i] = msrs.get(JAVA_LONG, MSRS_ENTRIES + i * MSR_ENTRY_SIZE + MSR_DATA);
+        }
+        return values;
+    }
+
+    /** KVM_SET_MSRS, in array order; IllegalStateException naming the first one KVM refused. */
+    public void setMsrs(int[] indices, long[] values) throws SyscallException {
+        if (values.length != indices.length) {
+            throw new IllegalArgumentException(indices.length + " MSR indices but " + values.length + " values");
+        }
+        fillMsrIndices(indices);
+        for (int i = 0; i < indices.length; i++) {
+            msrs.set(JAVA_LONG, MSRS_ENTRIES + i * MSR_ENTRY_SIZE + MSR_DATA, values[i]);
+        }
+        int done = (int) Native.check("KVM_SET_MSRS on vCPU " + id, Native.ioctl(fd, KVM_SET_MSRS, msrs.address()));
+        checkMsrCount("KVM_SET_MSRS", indices, done);
+    }
+
+    private void fillMsrIndices(int[] indices) {
+        if (indices.length > MSRS_MAX) {
+            throw new IllegalArgumentException(indices.length + " MSRs in one call, at most " + MSRS_MAX);
+        }
+        msrs.fill((byte) 0);
+        msrs.set(JAVA_INT, 0, indices.length);
+        for (int i = 0; i < indices.length; i++) {
+            msrs.set(JAVA_INT, MSRS_ENTRIES + i * MSR_ENTRY_SIZE + MSR_INDEX, indices[i]);
+        }
+    }
+
+    /** KVM_GET/SET_MSRS stop at the first MSR they cannot access and return how many they did. */
+    private void checkMsrCount(String op, int[] indices, int done) {
+        if (done != indices.length) {
+            throw new IllegalStateException(op + " on vCPU " + id + " failed at MSR 0x"
+                    + Integer.toHexString(indices[Math.min(done, indices.length - 1)]) + " (" + done + " of "
+                    + indices.length + " done)");
+        }
+    }
+
+    // ---- MP state ----
+
+    /** KVM_GET_MP_STATE: {@code MP_STATE_*}. */
+    public int getMpState() throws SyscallException {
+        Native.check("KVM_GET_MP_STATE on vCPU " + id, Native.ioctl(fd, KVM_GET_MP_STATE, mpState.address()));
+        return mpState.get(JAVA_INT, 0);
+    }
+
+    public void setMpState(int state) throws SyscallException {
+        mpState.set(JAVA_INT, 0, state);
+        Native.check("KVM_SET_MP_STATE " + state + " on vCPU " + id,
+                Native.ioctl(fd, KVM_SET_MP_STATE, mpState.address()));
+    }
+
+    // ---- saved state ----
+
+    /**
+     * This vCPU's state as a blob ({@link VcpuState}), with the MSRs {@code msrIndices} (see
+     * {@link #DEFAULT_SAVED_MSRS}). The VM needs its in-kernel irqchip (for the LAPIC). Take it with the vCPU
+     * out of KVM_RUN, and after a run with {@link #requestExit()} set if its last exit was IO or MMIO: KVM
+     * finishes such an instruction (RIP, a read's value) only on the next KVM_RUN, and that would be lost.
+     *
+     * <p>The FPU goes as XSAVE (KVM_GET_XSAVE2 at the size KVM_CAP_XSAVE2 gives, else KVM_GET_XSAVE), not
+     * KVM_GET_FPU, which lacks the AVX, AVX-512 and PKRU state a Linux guest uses.
+     *
+     * <p>Order (as Firecracker's): the MP state first, because KVM_GET_MP_STATE runs the LAPIC's pending
+     * INIT/SIPI, which may change the rest; the vCPU events last, as the other GETs may still move an event.
+     */
+    public byte[] saveState(int[] msrIndices) throws SyscallException {
+        int mp = getMpState();
+        byte[] regsBytes = getRegs().toArray(JAVA_BYTE);
+        byte[] sregsBytes = getSregs().toArray(JAVA_BYTE);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment xsave = a.allocate(xsaveBytes(), 8);
+            if (xsaveSize > 0) {
+                Native.check("KVM_GET_XSAVE2 on vCPU " + id, Native.ioctl(fd, KVM_GET_XSAVE2, xsave.address()));
+            } else {
+                Native.check("KVM_GET_XSAVE on vCPU " + id, Native.ioctl(fd, KVM_GET_XSAVE, xsave.address()));
+            }
+            MemorySegment xcrs = a.allocate(XCRS);
+            Native.check("KVM_GET_XCRS on vCPU " + id, Native.ioctl(fd, KVM_GET_XCRS, xcrs.address()));
+            MemorySegment lapic = a.allocate(LAPIC);
+            Native.check("KVM_GET_LAPIC on vCPU " + id, Native.ioctl(fd, KVM_GET_LAPIC, lapic.address()));
+            int[] indices = msrIndices.clone();
+            long[] values = getMsrs(indices);
+            MemorySegment events = a.allocate(VCPU_EVENTS);
+            Native.check("KVM_GET_VCPU_EVENTS on vCPU " + id,
+                    Native.ioctl(fd, KVM_GET_VCPU_EVENTS, events.address()));
+            return new VcpuState(id, regsBytes, sregsBytes, xsave.toArray(JAVA_BYTE), xcrs.toArray(JAVA_BYTE),
+                    lapic.toArray(JAVA_BYTE), indices, values, events.toArray(JAVA_BYTE), mp).encode();
+        }
+    }
+
+    /**
+     * Sets a {@link #saveState} blob of this vCPU id. Set the CPUID first (the XSAVE and XCR0 features, and
+     * some MSRs, are checked against it), and map guest memory (kvm-clock MSRs point into it).
+     *
+     * <p>Order (as Firecracker's and QEMU's, each for its reason): regs, because KVM_SET_REGS drops a pending
+     * exception that the events put back; sregs (CR0/CR4/EFER, the APIC base) before the LAPIC; XSAVE then
+     * XCRs; the LAPIC before the MSRs, because the TSC deadline MSR only takes with the LAPIC in deadline mode;
+     * the events after regs; the MP state last, because KVM_SET_MP_STATE refuses INIT_RECEIVED and
+     * SIPI_RECEIVED while an INIT is latched, which the events restore.
+     */
+    public void restoreState(byte[] blob) throws SyscallException {
+        VcpuState s = VcpuState.decode(blob, id);
+        int xsaveBytes = xsaveBytes();
+        if (s.xsave().length > xsaveBytes) {
+            throw new IllegalArgumentException("vCPU state blob: XSAVE area is " + s.xsave().length
+                    + " bytes, this vCPU takes " + xsaveBytes);
+        }
+        MemorySegment.copy(s.regs(), 0, regs, JAVA_BYTE, 0, (int) REGS_SIZE);
+        setRegs();
+        MemorySegment.copy(s.sregs(), 0, sregs, JAVA_BYTE, 0, (int) SREGS_SIZE);
+        setSregs();
+        try (Arena a = Arena.ofConfined()) {
+            // KVM_SET_XSAVE reads the vCPU's whole XSAVE size; a shorter (4 KiB) save is zero-padded.
+            MemorySegment xsave = a.allocate(xsaveBytes, 8);
+            MemorySegment.copy(s.xsave(), 0, xsave, JAVA_BYTE, 0, s.xsave().length);
+            Native.check("KVM_SET_XSAVE on vCPU " + id, Native.ioctl(fd, KVM_SET_XSAVE, xsave.address()));
+            Native.check("KVM_SET_XCRS on vCPU " + id,
+                    Native.ioctl(fd, KVM_SET_XCRS, a.allocateFrom(JAVA_BYTE, s.xcrs()).address()));
+            Native.check("KVM_SET_LAPIC on vCPU " + id,
+                    Native.ioctl(fd, KVM_SET_LAPIC, a.allocateFrom(JAVA_BYTE, s.lapic()).address()));
+            setMsrs(s.msrIndices(), s.msrValues());
+            Native.check("KVM_SET_VCPU_EVENTS on vCPU " + id,
+                    Native.ioctl(fd, KVM_SET_VCPU_EVENTS, a.allocateFrom(JAVA_BYTE, s.events()).address()));
+        }
+        setMpState(s.mpState());
+    }
+
+    private int xsaveBytes() {
+        return Math.max(xsaveSize, XSAVE_LEGACY_SIZE);
     }
 
     @Override

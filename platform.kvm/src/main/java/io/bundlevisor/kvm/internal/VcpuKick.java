@@ -70,16 +70,25 @@ final class VcpuKick {
         }
     }
 
-    /** On the VP thread: consumes a pending kick, if any, so that it does not interrupt the next KVM_RUN. */
+    /**
+     * On the VP thread: consumes every pending kick (a real-time signal queues once per kick), so that none
+     * interrupts the next KVM_RUN or survives the thread.
+     */
     static void consume(MemorySegment scratch) throws SyscallException {
         // scratch: 8 bytes of set, 16 of a zero timespec
         scratch.set(JAVA_LONG, 0, MASK);
         scratch.set(JAVA_LONG, 8, 0);
         scratch.set(JAVA_LONG, 16, 0);
-        long r = Native.syscall(SYS_RT_SIGTIMEDWAIT, scratch.address(), 0, scratch.address() + 8,
-                KERNEL_SIGSET_SIZE, 0, 0);
-        if (r < 0 && r != -Errno.EAGAIN && r != -Errno.EINTR) {
-            throw new SyscallException("rt_sigtimedwait", (int) -r);
+        while (true) {
+            long r = Native.syscall(SYS_RT_SIGTIMEDWAIT, scratch.address(), 0, scratch.address() + 8,
+                    KERNEL_SIGSET_SIZE, 0, 0);
+            if (r == SIGNAL || r == -Errno.EINTR) {
+                continue;
+            }
+            if (r < 0 && r != -Errno.EAGAIN) {
+                throw new SyscallException("rt_sigtimedwait", (int) -r);
+            }
+            return;
         }
     }
 }

@@ -65,6 +65,47 @@ class KvmTest {
     }
 
     @Test
+    void theGuestSeesTheCpuidTableSet() throws Exception {
+        byte[] program = {
+            (byte) 0x66, (byte) 0xBA, (byte) 0xF8, 0x03,    // mov dx, 0x3f8
+            (byte) 0xB8, 0x00, 0x00, 0x00, 0x40,            // mov eax, 0x40000000
+            0x0F, (byte) 0xA2,                               // cpuid
+            (byte) 0x88, (byte) 0xD8,                        // mov al, bl: 'K' of "KVMKVMKVM"
+            (byte) 0xEE,                                     // out dx, al
+            (byte) 0xB8, 0x01, 0x00, 0x00, 0x00,            // mov eax, 1
+            0x0F, (byte) 0xA2,                               // cpuid
+            (byte) 0xC1, (byte) 0xEB, 0x18,                  // shr ebx, 24: the initial APIC id
+            (byte) 0x88, (byte) 0xD8,                        // mov al, bl
+            (byte) 0xEE,                                     // out dx, al
+            (byte) 0xC1, (byte) 0xE9, 0x18,                  // shr ecx, 24: bit 31 (hypervisor) is now bit 7
+            (byte) 0x88, (byte) 0xC8,                        // mov al, cl
+            (byte) 0xEE,                                     // out dx, al
+            (byte) 0xF4                                      // hlt
+        };
+        try (Kvm kvm = Kvm.open();
+                KvmVm vm = kvm.createVm();
+                GuestMemory ram = GuestMemory.allocate(2 << 20)) {
+            vm.setSystemPages();
+            vm.mapMemory(0, 0, ram);
+            LongMode.buildPageTables(ram.segment(), 1);
+            MemorySegment.copy(program, 0, ram.segment(), JAVA_BYTE, CODE, program.length);
+            try (KvmVcpu vcpu = vm.createVcpu(0)) {
+                vcpu.setCpuid(CpuidPolicy.defaults().forVcpu(kvm.supportedCpuid(), 0x2A, 64));
+                LongMode.enter(vcpu, CODE);
+                byte[] out = new byte[3];
+                for (int i = 0; i < 3; i++) {
+                    assertEquals(KvmVcpu.EXIT_IO, vcpu.run());
+                    out[i] = vcpu.ioData().get(JAVA_BYTE, 0);
+                }
+                assertEquals('K', out[0], "the KVM signature leaf");
+                assertEquals(0x2A, out[1], "the APIC id in leaf 1");
+                assertEquals(0x80, out[2] & 0x80, "the hypervisor bit");
+                assertEquals(KvmVcpu.EXIT_HLT, vcpu.run());
+            }
+        }
+    }
+
+    @Test
     void immediateExitReturnsBeforeRunningTheGuest() throws Exception {
         try (Kvm kvm = Kvm.open();
                 KvmVm vm = kvm.createVm();
