@@ -1,3 +1,4 @@
+/* Serial console, printf and the freestanding string helpers. */
 #include "kit.h"
 
 /* Line status register bit 5: the transmit holding register is empty (16550 datasheet). */
@@ -62,4 +63,60 @@ void kprintf(const char *fmt, ...) {
         }
     }
     va_end(ap);
+}
+
+void halt_forever(void) {
+    for (;;) {
+        __asm__ volatile("cli; hlt" : : : "memory");
+    }
+}
+
+void panic(const char *msg) {
+    kprintf("PANIC: %s\n", msg);
+    halt_forever();
+}
+
+void *memcpy(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (n--) {
+        *d++ = *s++;
+    }
+    return dst;
+}
+
+void *memset(void *dst, int c, size_t n) {
+    unsigned char *d = dst;
+    while (n--) {
+        *d++ = (unsigned char)c;
+    }
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n) {
+    const unsigned char *x = a, *y = b;
+    for (; n; n--, x++, y++) {
+        if (*x != *y) {
+            return *x < *y ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+size_t strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) {
+        n++;
+    }
+    return n;
+}
+
+const char *strstr(const char *haystack, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *haystack; haystack++) {
+        if (memcmp(haystack, needle, n) == 0) {
+            return haystack;
+        }
+    }
+    return n == 0 ? haystack : NULL;
 }
