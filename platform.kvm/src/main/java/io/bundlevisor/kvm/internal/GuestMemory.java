@@ -14,6 +14,10 @@ import io.bundlevisor.uring.sys.Native;
 public final class GuestMemory implements AutoCloseable {
 
     private static final long PAGE = 4096;
+    /** x86_64 syscall number of fallocate (KVM here is x86 only). */
+    private static final long SYS_FALLOCATE = 285;
+    private static final long FALLOC_FL_KEEP_SIZE = 0x01;
+    private static final long FALLOC_FL_PUNCH_HOLE = 0x02;
 
     private final int fd;
     private final Arena arena;
@@ -52,6 +56,15 @@ public final class GuestMemory implements AutoCloseable {
 
     public long size() {
         return memory.byteSize();
+    }
+
+    /**
+     * Gives every page back to the host, so the whole RAM reads as zeros again (a reset): fallocate with
+     * FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE on the memfd, which also drops the pages from every mapping.
+     */
+    public void discard() throws SyscallException {
+        Native.check("fallocate(PUNCH_HOLE) guest RAM",
+                Native.syscall(SYS_FALLOCATE, fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, size(), 0, 0));
     }
 
     /** The memfd, for sharing the RAM with another process. */

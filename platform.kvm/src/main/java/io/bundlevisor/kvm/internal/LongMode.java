@@ -36,8 +36,22 @@ public final class LongMode {
     private static final long EFER_LME = 1 << 8;
     private static final long EFER_LMA = 1 << 10;
 
-    private static final short CODE_SELECTOR = 0x08;
-    private static final short DATA_SELECTOR = 0x10;
+    /**
+     * The boot GDT: null, null, then the flat 64-bit code and data descriptors at the selectors the Linux 64-bit
+     * boot protocol requires (__BOOT_CS 0x10, __BOOT_DS 0x18; Documentation/arch/x86/boot.rst, "64-bit Boot
+     * Protocol"). Below the page tables, in RAM the guest does not otherwise use before it loads its own GDT.
+     */
+    public static final long GDT = 0x500;
+    private static final long[] GDT_ENTRIES = {
+        0, 0,
+        0x00AF_9B00_0000_FFFFL, // code: present, DPL 0, execute/read, accessed, L=1, G=1
+        0x00CF_9300_0000_FFFFL, // data: present, DPL 0, read/write, accessed, D/B=1, G=1
+    };
+    /** struct kvm_dtable: u64 base, u16 limit (the layout is checked in KvmLayout.DTABLE). */
+    private static final long DTABLE_BASE = 0;
+    private static final long DTABLE_LIMIT = 8;
+    private static final short CODE_SELECTOR = 0x10;
+    private static final short DATA_SELECTOR = 0x18;
 
     private LongMode() {
     }
@@ -58,6 +72,13 @@ public final class LongMode {
         }
     }
 
+    /** Writes the boot GDT at {@link #GDT}. */
+    public static void writeGdt(MemorySegment ram) {
+        for (int i = 0; i < GDT_ENTRIES.length; i++) {
+            ram.set(JAVA_LONG, GDT + 8L * i, GDT_ENTRIES[i]);
+        }
+    }
+
     /**
      * Sets the vCPU's system registers for 64-bit mode over the page tables at {@link #PML4}, and its general
      * registers to start at {@code entry} (all others zero, RFLAGS with only its reserved bit 1).
@@ -68,6 +89,8 @@ public final class LongMode {
         for (long seg : new long[] {SREGS_DS, SREGS_ES, SREGS_FS, SREGS_GS, SREGS_SS}) {
             segment(s, seg, DATA_SELECTOR, 3 /* read/write, accessed */, false);
         }
+        s.set(JAVA_LONG, SREGS_GDT + DTABLE_BASE, GDT);
+        s.set(JAVA_SHORT, SREGS_GDT + DTABLE_LIMIT, (short) (GDT_ENTRIES.length * 8 - 1));
         s.set(JAVA_LONG, SREGS_CR3, PML4);
         s.set(JAVA_LONG, SREGS_CR4, CR4_PAE);
         s.set(JAVA_LONG, SREGS_CR0, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);

@@ -1,0 +1,106 @@
+package io.bundlevisor.kvm.internal.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.MachineConfig;
+
+/**
+ * The arguments of {@code bundlevisor run}: {@code --kernel K [--initrd I] [--cmdline C] [--cpus N]
+ * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]}. Every mistake is an
+ * {@link IllegalArgumentException} with one line for a person.
+ */
+public record RunArguments(MachineConfig config, boolean reboot) {
+
+    public static final String USAGE = "usage: bundlevisor run --kernel FILE [--initrd FILE] [--cmdline TEXT] "
+            + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]";
+    private static final int DEFAULT_CPUS = 1;
+    private static final long DEFAULT_MEMORY = 512L << 20;
+    private static final String DEFAULT_CMDLINE = "console=ttyS0 panic=-1";
+
+    /** Parses {@code args}; {@code hostCpus} bounds --cpus (a VP per host CPU at most is a sane default limit). */
+    public static RunArguments parse(List<String> args, int hostCpus) {
+        Path kernel = null;
+        Path initrd = null;
+        String cmdline = DEFAULT_CMDLINE;
+        int cpus = DEFAULT_CPUS;
+        long memory = DEFAULT_MEMORY;
+        Console console = Console.stdio();
+        String name = "vm";
+        boolean reboot = true;
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            switch (a) {
+                case "--kernel" -> kernel = Path.of(value(args, ++i, a));
+                case "--initrd" -> initrd = Path.of(value(args, ++i, a));
+                case "--cmdline" -> cmdline = value(args, ++i, a);
+                case "--cpus" -> cpus = cpus(value(args, ++i, a), hostCpus);
+                case "--memory" -> memory = MachineConfig.parseSize(value(args, ++i, a));
+                case "--console" -> console = console(value(args, ++i, a));
+                case "--name" -> name = value(args, ++i, a);
+                case "--no-reboot" -> reboot = false;
+                default -> throw new IllegalArgumentException("unknown argument '" + a + "'; " + USAGE);
+            }
+        }
+        if (kernel == null) {
+            throw new IllegalArgumentException("--kernel is required; " + USAGE);
+        }
+        requireFile(kernel, "--kernel");
+        if (initrd != null) {
+            requireFile(initrd, "--initrd");
+        }
+        MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
+                console);
+        return new RunArguments(config, reboot);
+    }
+
+    private static String value(List<String> args, int i, String flag) {
+        if (i >= args.size()) {
+            throw new IllegalArgumentException(flag + " needs a value");
+        }
+        return args.get(i);
+    }
+
+    private static int cpus(String text, int hostCpus) {
+        int n;
+        try {
+            n = Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--cpus '" + text + "' is not a number");
+        }
+        int max = Math.min(MachineConfig.MAX_CPUS, Math.max(hostCpus, 1) * 8);
+        if (n < 1 || n > max) {
+            throw new IllegalArgumentException("--cpus must be 1.." + max + " on this host, not " + n);
+        }
+        return n;
+    }
+
+    private static Console console(String text) {
+        if (text.equals("stdio")) {
+            return Console.stdio();
+        }
+        if (text.equals("none")) {
+            return Console.none();
+        }
+        if (text.startsWith("file:") && text.length() > 5) {
+            return Console.file(Path.of(text.substring(5)));
+        }
+        if (text.startsWith("socket:") && text.length() > 7) {
+            return Console.socket(Path.of(text.substring(7)));
+        }
+        throw new IllegalArgumentException("--console must be stdio, none, file:PATH or socket:PATH, not '" + text
+                + "'");
+    }
+
+    private static void requireFile(Path p, String flag) {
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalArgumentException(flag + " " + p + ": no such file");
+        }
+        if (!Files.isReadable(p)) {
+            throw new IllegalArgumentException(flag + " " + p + ": not readable");
+        }
+    }
+}

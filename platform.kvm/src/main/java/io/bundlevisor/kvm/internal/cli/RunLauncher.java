@@ -1,0 +1,78 @@
+package io.bundlevisor.kvm.internal.cli;
+
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.partition.PartitionService;
+
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * {@code bundlevisor run}: when the framework property {@value #PROPERTY} holds arguments (separated by U+001F,
+ * which a valid argument never contains), boots that VM with the console on the terminal and ends the process
+ * with the halt's exit status: 0 power off, 1 triple fault or internal error, 2 reset with --no-reboot, 64 bad
+ * arguments or a VM that could not be built. A guest reset reboots the VM unless --no-reboot.
+ */
+@Component(immediate = true)
+public final class RunLauncher {
+
+    public static final String PROPERTY = "bundlevisor.run";
+    public static final char SEPARATOR = '\u001F';
+    static final int USAGE_ERROR = 64;
+    private static final Duration FOREVER = Duration.ofDays(365_000);
+
+    @Activate
+    public RunLauncher(BundleContext context, @Reference PartitionService partitions) {
+        String property = context.getProperty(PROPERTY);
+        if (property == null) {
+            return;
+        }
+        List<String> args = property.isEmpty() ? List.of()
+                : Arrays.asList(property.split(String.valueOf(SEPARATOR), -1));
+        Thread.ofPlatform().name("bundlevisor-run").start(() -> System.exit(run(args, partitions, System.err)));
+    }
+
+    static int run(List<String> args, PartitionService service, PrintStream err) {
+        RunArguments parsed;
+        try {
+            parsed = RunArguments.parse(args, Runtime.getRuntime().availableProcessors());
+        } catch (IllegalArgumentException e) {
+            err.println("bundlevisor: " + e.getMessage());
+            return USAGE_ERROR;
+        }
+        if (!service.isAvailable()) {
+            err.println("bundlevisor: " + service.unavailabilityCause().orElse("KVM is unavailable"));
+            return USAGE_ERROR;
+        }
+        try (Partition vm = service.create(parsed.config())) {
+            vm.start();
+            while (true) {
+                HaltReason reason = vm.awaitHalt(FOREVER);
+                if (reason instanceof HaltReason.Reset && parsed.reboot()) {
+                    vm.stop();
+                    vm.reset();
+                    vm.start();
+                    continue;
+                }
+                if (reason.exitStatus() != 0) {
+                    err.println("bundlevisor: " + vm.name() + " stopped: " + reason.describe());
+                }
+                return reason.exitStatus();
+            }
+        } catch (PartitionException e) {
+            err.println("bundlevisor: " + e.getMessage());
+            return USAGE_ERROR;
+        } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+            err.println("bundlevisor: interrupted");
+            return 1;
+        }
+    }
+}

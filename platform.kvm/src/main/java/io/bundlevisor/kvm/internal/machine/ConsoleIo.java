@@ -1,0 +1,214 @@
+package io.bundlevisor.kvm.internal.machine;
+
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.locks.LockSupport;
+
+import io.bundlevisor.core.partition.Console;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Connects the console UART to where {@link Console} says: output through a buffered sink flushed at each newline
+ * and every 50 ms, input pumped by a daemon thread into the UART as the guest makes room. A Unix-socket console
+ * serves one client at a time; output with no client is dropped, as on a disconnected serial line.
+ */
+public final class ConsoleIo implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ConsoleIo.class);
+    private static final long FLUSH_NANOS = 50_000_000L;
+
+    private final String name;
+    private final Uart16550.Sink sink;
+    private final InputStream input;
+    private final ServerSocketChannel server;
+    private volatile SocketChannel client;
+    private volatile boolean closed;
+    private Uart16550 uart;
+    private final java.util.List<Thread> threads = new java.util.ArrayList<>();
+
+    private ConsoleIo(String name, Uart16550.Sink sink, InputStream input, ServerSocketChannel server) {
+        this.name = name;
+        this.sink = sink;
+        this.input = input;
+        this.server = server;
+    }
+
+    /**
+     * Opens the console's host side (files, sockets) before the UART exists.
+     *
+     * @throws IOException with a one-line reason (a file that cannot be opened, a socket path in use)
+     */
+    public static ConsoleIo open(String machine, Console console) throws IOException {
+        return switch (console) {
+            case Console.None n -> new ConsoleIo(machine, discard(), null, null);
+            case Console.Stdio s -> new ConsoleIo(machine,
+                    Uart16550.sinkOf(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out))),
+                    new FileInputStream(FileDescriptor.in), null);
+            case Console.File f -> {
+                OutputStream out;
+                try {
+                    out = Files.newOutputStream(f.path(), StandardOpenOption.CREATE, StandardOpenOption.APPEND,
+                            StandardOpenOption.WRITE);
+                } catch (IOException e) {
+                    throw new IOException("console file " + f.path() + ": " + e.getMessage(), e);
+                }
+                yield new ConsoleIo(machine, Uart16550.sinkOf(new BufferedOutputStream(out)), null, null);
+            }
+            case Console.Socket s -> {
+                ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    server.bind(UnixDomainSocketAddress.of(s.path()));
+                } catch (IOException e) {
+                    server.close();
+                    throw new IOException("console socket " + s.path() + ": " + e.getMessage(), e);
+                }
+                ConsoleIo io = new ConsoleIo(machine, null, null, server);
+                yield io;
+            }
+            case Console.Streams s -> new ConsoleIo(machine, Uart16550.sinkOf(s.out()), s.in(), null);
+        };
+    }
+
+    /** The sink the UART transmits into. */
+    public Uart16550.Sink sink() {
+        return sink != null ? sink : socketSink();
+    }
+
+    /** Starts the input pump and the flusher for {@code console}. */
+    public void start(Uart16550 console) {
+        this.uart = console;
+        threads.add(Thread.ofPlatform().daemon().name("console-flush " + name).start(this::flushLoop));
+        if (server != null) {
+            threads.add(Thread.ofPlatform().daemon().name("console-accept " + name).start(this::acceptLoop));
+        } else if (input != null) {
+            threads.add(Thread.ofPlatform().daemon().name("console-in " + name).start(() -> pump(input)));
+        }
+    }
+
+    private void flushLoop() {
+        while (!closed) {
+            LockSupport.parkNanos(FLUSH_NANOS);
+            uart.flush();
+        }
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            try {
+                SocketChannel c = server.accept();
+                SocketChannel old = client;
+                client = c;
+                if (old != null) {
+                    old.close();
+                }
+                Thread.ofPlatform().daemon().name("console-in " + name)
+                        .start(() -> pump(java.nio.channels.Channels.newInputStream(c)));
+            } catch (IOException e) {
+                if (!closed) {
+                    LOG.warn("console socket of {}: {}", name, e.getMessage());
+                }
+                return;
+            }
+        }
+    }
+
+    private void pump(InputStream in) {
+        byte[] buffer = new byte[512];
+        try {
+            int n;
+            while (!closed && (n = in.read(buffer)) > 0) {
+                int done = 0;
+                while (done < n && !closed) {
+                    done += uart.offer(buffer, done, n - done);
+                    if (done < n) {
+                        LockSupport.parkNanos(1_000_000L); // the guest has not drained its input yet
+                    }
+                }
+            }
+        } catch (IOException e) {
+            LOG.debug("console input of {} ended: {}", name, e.getMessage());
+        }
+    }
+
+    private Uart16550.Sink socketSink() {
+        return new Uart16550.Sink() {
+            private final ByteBuffer buffer = ByteBuffer.allocate(4096);
+
+            @Override
+            public void write(int b) throws IOException {
+                if (!buffer.hasRemaining()) {
+                    flush();
+                }
+                buffer.put((byte) b);
+            }
+
+            @Override
+            public void flush() {
+                buffer.flip();
+                SocketChannel c = client;
+                if (c != null) {
+                    try {
+                        while (buffer.hasRemaining()) {
+                            c.write(buffer);
+                        }
+                    } catch (IOException e) {
+                        client = null; // the client went away; keep running without one
+                    }
+                }
+                buffer.clear();
+            }
+        };
+    }
+
+    private static Uart16550.Sink discard() {
+        return new Uart16550.Sink() {
+            @Override
+            public void write(int b) {
+            }
+
+            @Override
+            public void flush() {
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        if (uart != null) {
+            uart.flush();
+        }
+        try {
+            if (server != null) {
+                java.net.SocketAddress bound = server.getLocalAddress();
+                server.close();
+                if (bound instanceof UnixDomainSocketAddress unix) {
+                    Files.deleteIfExists(unix.getPath());
+                }
+            }
+            SocketChannel c = client;
+            if (c != null) {
+                c.close();
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("closing the console of {}: {}", name, e.getMessage());
+        }
+        for (Thread t : threads) {
+            t.interrupt();
+        }
+    }
+}

@@ -1,0 +1,220 @@
+package io.bundlevisor.kvm.internal.machine;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
+
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.kvm.internal.CpuidEntries;
+import io.bundlevisor.kvm.internal.CpuidPolicy;
+import io.bundlevisor.kvm.internal.GuestMemory;
+import io.bundlevisor.kvm.internal.IrqRoute;
+import io.bundlevisor.kvm.internal.Kvm;
+import io.bundlevisor.kvm.internal.KvmVcpu;
+import io.bundlevisor.kvm.internal.KvmVm;
+import io.bundlevisor.kvm.internal.MemoryMap;
+import io.bundlevisor.kvm.internal.acpi.AcpiTables;
+import io.bundlevisor.uring.host.SyscallException;
+
+/**
+ * The hardware of one VM: RAM with its map, the in-kernel irqchip and PIT, one vCPU per VP with its CPUID, the
+ * port and MMIO buses with the console UART, the ACPI power registers and the i8042, and the ACPI tables. It knows
+ * how to put itself in the power-on state with the boot image loaded; the partition decides when.
+ */
+public final class Machine implements AutoCloseable {
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Machine.class);
+
+    /** Where the ACPI tables go: the BIOS area, so a guest that scans for the RSDP finds it too. */
+    public static final long ACPI_BASE = 0xE_0000L;
+    private static final long ACPI_LIMIT = 0x10_0000L;
+
+    private final MachineConfig config;
+    private final KvmVm vm;
+    private final MemoryMap map;
+    private final GuestMemory ram;
+    private final List<KvmVcpu> vcpus;
+    private final IoBus ports = new IoBus("ports", 0x1_0000);
+    private final IoBus mmio = new IoBus("mmio", 1L << 52);
+    private final ConsoleIo console;
+    private final Uart16550 uart;
+    private final int[] savedMsrs;
+    private final byte[] pristineVm;
+    private final byte[][] pristineVps;
+    private final byte[] pristineUart;
+    private final List<AutoCloseable> claims = new ArrayList<>();
+
+    private Machine(MachineConfig config, KvmVm vm, MemoryMap map, GuestMemory ram, List<KvmVcpu> vcpus,
+            ConsoleIo console, Consumer<HaltReason> halt, int[] savedMsrs) throws SyscallException {
+        this.config = config;
+        this.vm = vm;
+        this.map = map;
+        this.ram = ram;
+        this.vcpus = vcpus;
+        this.console = console;
+        this.savedMsrs = savedMsrs;
+        this.uart = new Uart16550(level -> irqLine(Uart16550.COM1_IRQ, level), console.sink());
+        claims.add(ports.claim(Uart16550.COM1_PORT, Uart16550.PORTS, uart));
+        claims.add(ports.claim(AcpiTables.SLEEP_CONTROL_PORT, PowerDevice.PORTS, new PowerDevice(halt)));
+        claims.add(ports.claim(I8042.COMMAND_PORT, 1, new I8042(halt)));
+        this.pristineVm = vm.saveState();
+        this.pristineVps = new byte[vcpus.size()][];
+        for (int i = 0; i < vcpus.size(); i++) {
+            pristineVps[i] = vcpus.get(i).saveState(savedMsrs);
+        }
+        this.pristineUart = uart.save();
+        console.start(uart);
+    }
+
+    /**
+     * Builds the machine {@code config} describes on {@code kvm}, stopped and not yet loaded.
+     *
+     * @param halt where devices report power off and reset
+     * @throws PartitionException with a one-line reason
+     */
+    public static Machine create(Kvm kvm, MachineConfig config, Consumer<HaltReason> halt)
+            throws PartitionException {
+        List<AutoCloseable> undo = new ArrayList<>();
+        try {
+            KvmVm vm = kvm.createVm();
+            undo.add(vm);
+            vm.setSystemPages();
+            vm.createIrqchip();
+            vm.createPit();
+            // KVM's default routing sends GSI 0 to IOAPIC pin 0; our MADT promises the PIT on pin 2 (ISA override).
+            vm.setGsiRouting(IrqRoute.defaultRouting());
+            MemoryMap map = MemoryMap.of(config.memoryBytes());
+            GuestMemory ram = GuestMemory.allocate(map.ramBytes());
+            undo.add(ram);
+            vm.mapRam(map, ram);
+            CpuidEntries supported = kvm.supportedCpuid();
+            CpuidPolicy policy = CpuidPolicy.defaults();
+            List<KvmVcpu> vcpus = new ArrayList<>();
+            for (int i = 0; i < config.cpus(); i++) {
+                KvmVcpu vcpu = vm.createVcpu(i);
+                undo.add(vcpu);
+                vcpu.setCpuid(policy.forVcpu(supported, i, config.cpus()));
+                vcpus.add(vcpu);
+            }
+            int[] hostMsrs = kvm.msrIndexList();
+            int[] saved = Arrays.stream(KvmVcpu.DEFAULT_SAVED_MSRS)
+                    .filter(m -> Arrays.stream(hostMsrs).anyMatch(h -> h == m)).toArray();
+            ConsoleIo console = ConsoleIo.open(config.name(), config.console());
+            undo.add(console);
+            return new Machine(config, vm, map, ram, List.copyOf(vcpus), console, halt, saved);
+        } catch (IOException | RuntimeException e) {
+            for (int i = undo.size() - 1; i >= 0; i--) {
+                try {
+                    undo.get(i).close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw new PartitionException(config.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The power-on state: every vCPU, the irqchip, PIT and UART as created, RAM zeroed, the ACPI tables, page
+     * tables and boot image loaded, and VP 0 at the image's 64-bit entry with RSI pointing at boot_params. The
+     * other VPs wait for INIT/SIPI. Call only while no VP runs.
+     *
+     * @throws PartitionException when the boot image cannot be loaded, with a one-line reason
+     */
+    public void powerOn(boolean scrub) throws PartitionException {
+        try {
+            if (scrub) {
+                ram.discard();
+                vm.restoreState(pristineVm);
+                for (int i = 0; i < vcpus.size(); i++) {
+                    vcpus.get(i).restoreState(pristineVps[i]);
+                }
+                uart.restore(pristineUart);
+            }
+            AcpiTables.Image acpi = AcpiTables.build(ACPI_BASE, config.cpus(),
+                    List.of(new AcpiTables.IsaDevice("COM1", "PNP0501", Uart16550.COM1_PORT, Uart16550.PORTS,
+                            Uart16550.COM1_IRQ)));
+            if (ACPI_BASE + acpi.bytes().length > ACPI_LIMIT) {
+                throw new IllegalStateException("the ACPI tables outgrew the BIOS area");
+            }
+            ram.segment().asSlice(ACPI_BASE, acpi.bytes().length)
+                    .copyFrom(java.lang.foreign.MemorySegment.ofArray(acpi.bytes()));
+            BootLoader.Entry entry = BootLoader.load(config, map, ram.segment(), acpi.rsdp());
+            BootLoader.enter(vcpus.getFirst(), ram.segment(), entry);
+        } catch (SyscallException e) {
+            throw new PartitionException(config.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Drives a GSI from a device; runs on VP threads, so a failure is logged, never thrown at the guest. */
+    private void irqLine(int gsi, boolean level) {
+        try {
+            vm.irqLine(gsi, level);
+        } catch (SyscallException e) {
+            LOG.error("{}: KVM_IRQ_LINE {} failed: {}", config.name(), gsi, e.getMessage());
+        }
+    }
+
+    public MachineConfig config() {
+        return config;
+    }
+
+    public KvmVm vm() {
+        return vm;
+    }
+
+    public List<KvmVcpu> vcpus() {
+        return vcpus;
+    }
+
+    public MemoryMap map() {
+        return map;
+    }
+
+    public GuestMemory ram() {
+        return ram;
+    }
+
+    public IoBus ports() {
+        return ports;
+    }
+
+    public IoBus mmio() {
+        return mmio;
+    }
+
+    public Uart16550 uart() {
+        return uart;
+    }
+
+    /** The MSRs saved with each VP: our default list, less what this host's KVM does not know. */
+    public int[] savedMsrs() {
+        return savedMsrs.clone();
+    }
+
+    /** Flushes the console (at halts, so the last line is out before anyone reads it). */
+    public void flushConsole() {
+        uart.flush();
+    }
+
+    @Override
+    public void close() {
+        for (AutoCloseable c : claims) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // Releasing a bus range cannot fail.
+            }
+        }
+        console.close();
+        for (KvmVcpu v : vcpus) {
+            v.close();
+        }
+        vm.close();
+        ram.close();
+    }
+}

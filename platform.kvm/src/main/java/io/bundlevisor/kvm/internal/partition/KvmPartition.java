@@ -1,0 +1,404 @@
+package io.bundlevisor.kvm.internal.partition;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.IoHandler;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.kvm.internal.Kvm;
+import io.bundlevisor.kvm.internal.machine.Machine;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A partition on KVM. One lock guards the lifecycle: whether VPs may run ({@code started}, no pending halt, not
+ * closing), and which VPs are inside KVM_RUN. {@link #stop()} clears the permission, kicks every VP out of KVM_RUN
+ * (immediate_exit plus a signal) and waits until none is active. A halt is accepted only while none is pending:
+ * the first VP to report wins, the others' reports in the same episode are dropped.
+ */
+public final class KvmPartition implements Partition {
+
+    private static final Logger LOG = LoggerFactory.getLogger(KvmPartition.class);
+
+    private final Machine machine;
+    private final Executor notifier;
+    private final Consumer<KvmPartition> onClose;
+    private final List<VirtualProcessor> vps = new ArrayList<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final List<Consumer<HaltReason>> listeners = new CopyOnWriteArrayList<>();
+    // Guarded by lock.
+    private boolean started;
+    private boolean closing;
+    private HaltReason pending;
+    private long haltEpisodes;
+    private int guards;
+    private boolean resumeAfterGuards;
+    /** Read without the lock by VPs on their hot path: may VPs run now? */
+    private volatile boolean runnable;
+
+    private KvmPartition(Machine machine, Executor notifier, Consumer<KvmPartition> onClose) {
+        this.machine = machine;
+        this.notifier = notifier;
+        this.onClose = onClose;
+    }
+
+    /**
+     * Builds the machine, loads the boot image and starts the (parked) VP threads.
+     *
+     * @param notifier runs halt listeners, off the VP threads
+     * @param onClose told when the partition is closed
+     */
+    public static KvmPartition create(Kvm kvm, MachineConfig config, Executor notifier,
+            Consumer<KvmPartition> onClose) throws PartitionException {
+        KvmPartition[] self = new KvmPartition[1];
+        Machine machine = Machine.create(kvm, config, reason -> self[0].report(reason));
+        try {
+            machine.powerOn(false);
+        } catch (PartitionException | RuntimeException e) {
+            machine.close();
+            throw e;
+        }
+        KvmPartition p = new KvmPartition(machine, notifier, onClose);
+        self[0] = p;
+        for (int i = 0; i < config.cpus(); i++) {
+            p.vps.add(new VirtualProcessor(p, machine, i));
+        }
+        p.vps.forEach(VirtualProcessor::startThread);
+        return p;
+    }
+
+    @Override
+    public String name() {
+        return machine.config().name();
+    }
+
+    @Override
+    public MachineConfig config() {
+        return machine.config();
+    }
+
+    @Override
+    public int vpCount() {
+        return vps.size();
+    }
+
+    @Override
+    public void start() {
+        lock.lock();
+        try {
+            if (closing) {
+                return;
+            }
+            started = true;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void stop() {
+        lock.lock();
+        try {
+            started = false;
+            update();
+            quiesce();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Kicks every VP and waits until none is inside KVM_RUN. Holds the lock (the wait releases it). */
+    private void quiesce() {
+        for (VirtualProcessor vp : vps) {
+            vp.kick();
+        }
+        boolean interrupted = false;
+        while (vps.stream().anyMatch(vp -> vp.active)) {
+            try {
+                changed.await();
+            } catch (InterruptedException e) {
+                interrupted = true; // stop cannot fail: finish waiting, then restore the flag
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void update() {
+        runnable = started && !closing && pending == null;
+        changed.signalAll();
+    }
+
+    @Override
+    public boolean isStarted() {
+        lock.lock();
+        try {
+            return started;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public Optional<HaltReason> halt() {
+        lock.lock();
+        try {
+            return Optional.ofNullable(pending);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public HaltReason awaitHalt(Duration timeout) throws InterruptedException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        lock.lock();
+        try {
+            while (pending == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || closing) {
+                    throw new TimeoutException(name() + " did not halt within " + timeout);
+                }
+                changed.awaitNanos(left);
+            }
+            return pending;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public AutoCloseable onHalt(Consumer<HaltReason> listener) {
+        listeners.add(listener);
+        return () -> listeners.remove(listener);
+    }
+
+    @Override
+    public void clearHalt() {
+        lock.lock();
+        try {
+            pending = null;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A VP or device reports a halt: parks every VP; reported unless one is already pending. */
+    void report(HaltReason reason) {
+        lock.lock();
+        try {
+            if (pending != null || closing) {
+                LOG.debug("{}: dropped halt '{}' while '{}' is pending", name(), reason.describe(),
+                        pending == null ? "closing" : pending.describe());
+                return;
+            }
+            pending = reason;
+            haltEpisodes++;
+            update();
+            for (VirtualProcessor vp : vps) {
+                vp.kick();
+            }
+        } finally {
+            lock.unlock();
+        }
+        machine.flushConsole();
+        LOG.info("{} halted: {}", name(), reason.describe());
+        for (Consumer<HaltReason> l : listeners) {
+            notifier.execute(() -> l.accept(reason));
+        }
+    }
+
+    /** How many halts were reported since creation (for tests and diagnostics). */
+    public long haltCount() {
+        lock.lock();
+        try {
+            return haltEpisodes;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    boolean runnable() {
+        return runnable;
+    }
+
+    /**
+     * Called by a VP whose state is consistent: marks it inactive and waits until VPs may run; false when the
+     * partition closes.
+     */
+    boolean awaitRunnable(VirtualProcessor vp) throws InterruptedException {
+        if (runnable && vp.active) {
+            return true; // fast path: only this VP's thread sets its own flag to true
+        }
+        lock.lock();
+        try {
+            vp.active = false;
+            changed.signalAll();
+            while (!runnable && !closing) {
+                changed.await();
+            }
+            if (closing) {
+                return false;
+            }
+            vp.active = true;
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    void vpDied(VirtualProcessor vp) {
+        lock.lock();
+        try {
+            vp.active = false;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public StopGuard temporarilyStopVps() {
+        lock.lock();
+        try {
+            if (guards++ == 0) {
+                resumeAfterGuards = started;
+                started = false;
+                update();
+                quiesce();
+            }
+        } finally {
+            lock.unlock();
+        }
+        boolean[] closed = new boolean[1];
+        return () -> {
+            lock.lock();
+            try {
+                if (closed[0]) {
+                    return;
+                }
+                closed[0] = true;
+                if (--guards == 0 && resumeAfterGuards && !closing) {
+                    started = true;
+                    update();
+                }
+            } finally {
+                lock.unlock();
+            }
+        };
+    }
+
+    private void requireStopped(String what) {
+        if (started || guards > 0 && resumeAfterGuards) {
+            throw new IllegalStateException(name() + ": " + what + " needs a stopped partition");
+        }
+    }
+
+    @Override
+    public void reset() throws PartitionException {
+        lock.lock();
+        try {
+            requireStopped("reset");
+            quiesce();
+            machine.powerOn(true);
+            pending = null;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void save(OutputStream out) throws IOException {
+        lock.lock();
+        try {
+            requireStopped("save");
+            quiesce();
+            SaveFormat.write(machine, out);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void restore(InputStream in) throws IOException, PartitionException {
+        lock.lock();
+        try {
+            requireStopped("restore");
+            quiesce();
+            SaveFormat.read(machine, in);
+            pending = null;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public AutoCloseable claimPorts(int port, int length, IoHandler handler) {
+        return machine.ports().claim(port, length, handler);
+    }
+
+    @Override
+    public AutoCloseable claimMmio(long address, long length, IoHandler handler) {
+        return machine.mmio().claim(address, length, handler);
+    }
+
+    /** The machine, for the platform's own devices and tests. */
+    public Machine machine() {
+        return machine;
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closing) {
+                return;
+            }
+            closing = true;
+            update();
+            quiesce();
+        } finally {
+            lock.unlock();
+        }
+        boolean interrupted = false;
+        for (VirtualProcessor vp : vps) {
+            try {
+                vp.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        machine.close();
+        onClose.accept(this);
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name() + " (" + vps.size() + " VPs, " + (machine.config().memoryBytes() >> 20) + " MiB, "
+                + (runnable ? "running" : started ? "halted" : "stopped") + ")";
+    }
+}

@@ -1,0 +1,197 @@
+package io.bundlevisor.kvm.internal.partition;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.MemorySegment;
+
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.kvm.internal.KvmVcpu;
+import io.bundlevisor.kvm.internal.machine.IoBus;
+import io.bundlevisor.kvm.internal.machine.Machine;
+import io.bundlevisor.uring.host.SyscallException;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One virtual processor: a platform thread (a blocked downcall would pin a virtual thread's carrier) that owns its
+ * vCPU and loops in KVM_RUN, dispatching port and MMIO exits to the machine's buses and turning shutdown, system
+ * events and errors into halt reasons. It parks only after KVM_RUN came back with EINTR, i.e. after KVM has
+ * completed any port or MMIO access the last exit left pending (KVM API doc, "immediate_exit"), so a stopped VP's
+ * state is always consistent for save. The exit path allocates nothing.
+ */
+final class VirtualProcessor {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VirtualProcessor.class);
+    private static final int INSTRUCTION_BYTES = 15;
+
+    private final KvmPartition partition;
+    private final Machine machine;
+    private final KvmVcpu vcpu;
+    private final int index;
+    private final Thread thread;
+    /** Guarded by the partition's lock: true while this VP may be inside KVM_RUN. */
+    boolean active;
+
+    VirtualProcessor(KvmPartition partition, Machine machine, int index) {
+        this.partition = partition;
+        this.machine = machine;
+        this.vcpu = machine.vcpus().get(index);
+        this.index = index;
+        this.thread = Thread.ofPlatform().name("vp-" + index + " " + machine.config().name()).unstarted(this::loop);
+    }
+
+    void startThread() {
+        thread.start();
+    }
+
+    void kick() {
+        try {
+            vcpu.kick();
+        } catch (SyscallException e) {
+            // tgkill of our own live thread cannot fail; if it did, immediate_exit still stops the next entry.
+            LOG.error("kicking VP {}: {}", index, e.getMessage());
+        }
+    }
+
+    void join() throws InterruptedException {
+        thread.join();
+    }
+
+    private void loop() {
+        try {
+            vcpu.bindToCurrentThread();
+        } catch (SyscallException e) {
+            partition.report(internalError(e.getMessage()));
+        }
+        boolean consistent = true;
+        try {
+            while (true) {
+                if (consistent) {
+                    if (!partition.awaitRunnable(this)) {
+                        return;
+                    }
+                } else if (!partition.runnable()) {
+                    vcpu.requestExit();
+                }
+                int exit = vcpu.run();
+                consistent = exit == KvmVcpu.EXIT_INTR;
+                if (!consistent) {
+                    dispatch(exit);
+                }
+            }
+        } catch (SyscallException | RuntimeException e) {
+            partition.report(internalError(e.getMessage()));
+            partition.vpDied(this);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            partition.vpDied(this);
+        } finally {
+            try {
+                vcpu.unbindFromCurrentThread();
+            } catch (SyscallException e) {
+                LOG.error("VP {}: draining kicks at exit: {}", index, e.getMessage());
+            }
+        }
+    }
+
+    private void dispatch(int exit) throws SyscallException {
+        switch (exit) {
+            case KvmVcpu.EXIT_IO -> port();
+            case KvmVcpu.EXIT_MMIO -> mmio();
+            case KvmVcpu.EXIT_SHUTDOWN -> partition.report(new HaltReason.TripleFault(index));
+            case KvmVcpu.EXIT_SYSTEM_EVENT -> systemEvent(vcpu.systemEventType());
+            case KvmVcpu.EXIT_INTERNAL_ERROR ->
+                partition.report(internalError("KVM internal error, suberror " + vcpu.internalErrorSuberror()
+                        + (vcpu.internalErrorSuberror() == 1 ? " (emulation failure)" : "")));
+            case KvmVcpu.EXIT_FAIL_ENTRY ->
+                partition.report(internalError("KVM could not enter the guest, hardware reason 0x"
+                        + Long.toHexString(vcpu.failEntryReason())));
+            case KvmVcpu.EXIT_HLT -> partition.report(internalError("HLT exit with the in-kernel LAPIC"));
+            default -> partition.report(internalError("unexpected KVM exit " + exit));
+        }
+    }
+
+    /** KVM_EXIT_IO: each of {@code count} items of {@code size} bytes goes through the port bus in turn. */
+    private void port() {
+        IoBus bus = machine.ports();
+        MemorySegment data = vcpu.ioData();
+        int size = vcpu.ioSize();
+        int count = vcpu.ioCount();
+        int port = vcpu.ioPort();
+        boolean out = vcpu.ioIsOut();
+        for (int i = 0; i < count; i++) {
+            long at = (long) i * size;
+            if (out) {
+                bus.write(port, size, load(data, at, size));
+            } else {
+                store(data, at, size, bus.read(port, size));
+            }
+        }
+    }
+
+    /** KVM_EXIT_MMIO: one access of 1, 2, 4 or 8 bytes. */
+    private void mmio() {
+        IoBus bus = machine.mmio();
+        MemorySegment data = vcpu.mmioData();
+        int size = vcpu.mmioLength();
+        if (size != 1 && size != 2 && size != 4 && size != 8) {
+            return; // KVM splits wider accesses; anything else is not ours to interpret
+        }
+        if (vcpu.mmioIsWrite()) {
+            bus.write(vcpu.mmioAddress(), size, load(data, 0, size));
+        } else {
+            store(data, 0, size, bus.read(vcpu.mmioAddress(), size));
+        }
+    }
+
+    private void systemEvent(int type) throws SyscallException {
+        switch (type) {
+            case KvmVcpu.SYSTEM_EVENT_SHUTDOWN -> partition.report(new HaltReason.PowerOff());
+            case KvmVcpu.SYSTEM_EVENT_RESET -> partition.report(new HaltReason.Reset());
+            default -> partition.report(internalError("KVM system event " + type));
+        }
+    }
+
+    private static long load(MemorySegment data, long at, int size) {
+        return switch (size) {
+            case 1 -> data.get(JAVA_BYTE, at) & 0xFFL;
+            case 2 -> data.get(JAVA_SHORT, at) & 0xFFFFL;
+            case 4 -> data.get(JAVA_INT, at) & 0xFFFF_FFFFL;
+            default -> data.get(JAVA_LONG, at);
+        };
+    }
+
+    private static void store(MemorySegment data, long at, int size, long value) {
+        switch (size) {
+            case 1 -> data.set(JAVA_BYTE, at, (byte) value);
+            case 2 -> data.set(JAVA_SHORT, at, (short) value);
+            case 4 -> data.set(JAVA_INT, at, (int) value);
+            default -> data.set(JAVA_LONG, at, value);
+        }
+    }
+
+    /** An internal-error halt with RIP and, when RIP maps to guest RAM, the instruction bytes there. */
+    private HaltReason internalError(String message) {
+        long rip = -1;
+        byte[] bytes = new byte[0];
+        try {
+            rip = vcpu.rip();
+            long gpa = vcpu.translate(rip);
+            long offset = gpa < 0 ? -1 : machine.map().toHostOffset(gpa, INSTRUCTION_BYTES);
+            if (offset >= 0) {
+                bytes = machine.ram().segment().asSlice(offset, INSTRUCTION_BYTES).toArray(JAVA_BYTE);
+            }
+        } catch (SyscallException | RuntimeException e) {
+            message = message + " (registers unreadable: " + e.getMessage() + ")";
+        }
+        return new HaltReason.InternalError(index, rip, bytes, message);
+    }
+
+    int index() {
+        return index;
+    }
+}

@@ -1,0 +1,221 @@
+package io.bundlevisor.kvm.internal.partition;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.kvm.internal.MemoryMap;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The partition on real KVM, driven by the C test guests of src/guest. */
+class PartitionTest {
+
+    private static final String COUNTED = countedOutput();
+
+    @Test
+    void powerOffThroughTheFadtSleepRegister() throws Exception {
+        try (GuestRun run = GuestRun.start("poweroff", 1)) {
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt());
+            assertEquals("poweroff: now\n", run.output());
+            assertEquals(0, run.partition.halt().orElseThrow().exitStatus());
+        }
+    }
+
+    @Test
+    void lapicTimerAndPitInterrupts() throws Exception {
+        try (GuestRun run = GuestRun.start("timer", 1)) {
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+            assertTrue(count(run.output(), "timer: (\\d+) ticks") >= 3, run.output());
+            assertTrue(count(run.output(), "pit: (\\d+) ticks") >= 3, run.output());
+        }
+    }
+
+    @Test
+    void everyVcpuComesUpThroughInitSipiAndTheAcpiTablesCheckOut() throws Exception {
+        for (int cpus : new int[] {1, 2, 4}) {
+            try (GuestRun run = GuestRun.start("smp", cpus)) {
+                assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+                String out = run.output();
+                assertTrue(out.contains("acpi: tables RSDP XSDT FACP APIC DSDT\n"), out);
+                assertTrue(out.contains("acpi: checksums ok\n"), out);
+                assertTrue(out.contains("madt: cpus=" + cpus + "\n"), out);
+                assertTrue(out.contains("smp: " + cpus + " cpus up\n"), out);
+            }
+        }
+    }
+
+    @Test
+    void theGuestSeesTheE820MapWeGave() throws Exception {
+        long memory = 256L << 20;
+        try (GuestRun run = GuestRun.create(GuestRun.config("e820", 1, memory))) {
+            run.partition.start();
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+            long ram = MemoryMap.of(memory).e820().stream().filter(e -> e.type() == MemoryMap.E820.RAM)
+                    .mapToLong(MemoryMap.E820::size).sum();
+            assertTrue(run.output().contains("e820: ram=" + ram + "\n"), run.output());
+            for (MemoryMap.E820 e : MemoryMap.of(memory).e820()) {
+                String line = "e820: 0x" + Long.toHexString(e.address()) + " 0x" + Long.toHexString(e.size()) + " "
+                        + e.type() + "\n";
+                assertTrue(run.output().contains(line), line + " missing from " + run.output());
+            }
+        }
+    }
+
+    @Test
+    void resetRegisterAndI8042ResetAndTheVmBootsAgainAfterReset() throws Exception {
+        try (GuestRun run = GuestRun.start("reboot", 2)) {
+            assertInstanceOf(HaltReason.Reset.class, run.awaitHalt(), run.output());
+            run.partition.stop();
+            run.partition.reset();
+            assertTrue(run.partition.halt().isEmpty());
+            run.partition.start();
+            run.awaitOutput("reboot: now\nreboot: now\n");
+            assertInstanceOf(HaltReason.Reset.class, run.awaitHalt(), run.output());
+            assertEquals(2, run.partition.haltCount());
+        }
+        try (GuestRun run = GuestRun.create(GuestRun.config("reboot", 1, 64L << 20).withCmdline("i8042"))) {
+            run.partition.start();
+            assertInstanceOf(HaltReason.Reset.class, run.awaitHalt(), run.output());
+        }
+    }
+
+    @Test
+    void aTripleFaultIsReportedOnce() throws Exception {
+        try (GuestRun run = GuestRun.start("triple", 2)) {
+            HaltReason reason = run.awaitHalt();
+            assertEquals(new HaltReason.TripleFault(0), reason, run.output());
+            assertEquals(1, reason.exitStatus());
+            Thread.sleep(100);
+            assertEquals(1, run.partition.haltCount());
+            assertEquals("triple: now\n", run.output());
+        }
+    }
+
+    @Test
+    void stopParksEveryVpAndStartResumesExactlyThere() throws Exception {
+        try (GuestRun run = GuestRun.start("counter", 1)) {
+            run.awaitOutput("tick 5\n");
+            run.partition.stop();
+            assertFalse(run.partition.isStarted());
+            String stopped = run.output();
+            Thread.sleep(150); // 30 ticks' worth: none may be printed while stopped
+            assertEquals(stopped, run.output());
+            run.partition.start();
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+            assertEquals(COUNTED, run.output());
+        }
+    }
+
+    @Test
+    void temporarilyStoppedVpsResumeWhenTheLastGuardCloses() throws Exception {
+        try (GuestRun run = GuestRun.start("counter", 1)) {
+            run.awaitOutput("tick 3\n");
+            Partition.StopGuard outer = run.partition.temporarilyStopVps();
+            Partition.StopGuard inner = run.partition.temporarilyStopVps();
+            String stopped = run.output();
+            inner.close();
+            Thread.sleep(60);
+            assertEquals(stopped, run.output());
+            outer.close();
+            outer.close(); // closing twice is harmless
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+            assertEquals(COUNTED, run.output());
+        }
+    }
+
+    @Test
+    void saveRestoreIntoAFreshPartitionContinuesTheGuest() throws Exception {
+        ByteArrayOutputStream saved = new ByteArrayOutputStream();
+        String first;
+        MachineConfig config = GuestRun.config("counter", 2, 64L << 20);
+        try (GuestRun run = GuestRun.create(config)) {
+            run.partition.start();
+            run.awaitOutput("tick 12\n");
+            run.partition.stop();
+            assertThrows(IllegalStateException.class, () -> {
+                run.partition.start();
+                try {
+                    run.partition.save(new ByteArrayOutputStream());
+                } finally {
+                    run.partition.stop();
+                }
+            });
+            run.partition.save(saved);
+            first = run.output();
+        }
+        try (GuestRun run = GuestRun.create(config)) {
+            run.partition.restore(new ByteArrayInputStream(saved.toByteArray()));
+            run.partition.start();
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), first + "|" + run.output());
+            assertEquals(COUNTED, first + run.output());
+        }
+    }
+
+    @Test
+    void restoreRefusesAForeignOrCorruptStream() throws Exception {
+        ByteArrayOutputStream saved = new ByteArrayOutputStream();
+        try (GuestRun run = GuestRun.create(GuestRun.config("counter", 1, 64L << 20))) {
+            run.partition.save(saved);
+        }
+        byte[] good = saved.toByteArray();
+        try (GuestRun other = GuestRun.create(GuestRun.config("counter", 2, 64L << 20))) {
+            PartitionException e = assertThrows(PartitionException.class,
+                    () -> other.partition.restore(new ByteArrayInputStream(good)));
+            assertTrue(e.getMessage().contains("1 VPs and 64 MiB, this one 2 and 64"), e.getMessage());
+        }
+        try (GuestRun same = GuestRun.create(GuestRun.config("counter", 1, 64L << 20))) {
+            byte[] bad = good.clone();
+            bad[0] ^= 1;
+            assertTrue(assertThrows(PartitionException.class,
+                    () -> same.partition.restore(new ByteArrayInputStream(bad))).getMessage()
+                    .contains("not a Bundlevisor saved machine"));
+            byte[] truncated = java.util.Arrays.copyOf(good, good.length / 2);
+            assertTrue(assertThrows(PartitionException.class,
+                    () -> same.partition.restore(new ByteArrayInputStream(truncated))).getMessage()
+                    .contains("truncated"));
+            byte[] hugeBlob = good.clone();
+            hugeBlob[24] = 0x7F; // the VM blob's length
+            assertTrue(assertThrows(PartitionException.class,
+                    () -> same.partition.restore(new ByteArrayInputStream(hugeBlob))).getMessage()
+                    .contains("state blob of"));
+        }
+    }
+
+    @Test
+    void badImagesAndSizesAreOneLineRefusals(@TempDir Path dir) throws Exception {
+        Path junk = Files.write(dir.resolve("junk.bin"), new byte[] {1, 2, 3});
+        GuestRun.expectRefused(MachineConfig.of("junk", 1, 64L << 20, junk), "junk.bin");
+        GuestRun.expectRefused(MachineConfig.of("gone", 1, 64L << 20, dir.resolve("missing")), "missing");
+        assertThrows(IllegalArgumentException.class, () -> MachineConfig.of("x", 0, 64L << 20, junk));
+        assertThrows(IllegalArgumentException.class, () -> MachineConfig.of("x", 1, 1L << 20, junk));
+    }
+
+    private static int count(String out, String regex) {
+        Matcher m = Pattern.compile(regex).matcher(out);
+        assertTrue(m.find(), regex + " not in " + out);
+        return Integer.parseInt(m.group(1));
+    }
+
+    private static String countedOutput() {
+        StringBuilder b = new StringBuilder("counter: start\n");
+        for (int i = 1; i <= 40; i++) {
+            b.append("tick ").append(i).append('\n');
+        }
+        return b.append("counter: done\n").toString();
+    }
+}
