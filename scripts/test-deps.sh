@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the JDK and Maven, idempotently (Debian/Ubuntu):
-#   acpica-tools: iasl, which disassembles our ACPI tables in the tests.
+#   acpica-tools: iasl, which disassembles our ACPI tables in the tests;
+#   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test.
 set -euo pipefail
+
+"$(dirname "${BASH_SOURCE[0]}")/guest-kit.sh" >/dev/null
 
 need=()
 command -v iasl >/dev/null 2>&1 || need+=(acpica-tools)

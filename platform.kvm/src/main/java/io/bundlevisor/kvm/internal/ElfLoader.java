@@ -128,8 +128,10 @@ public final class ElfLoader {
             lowest = Math.min(lowest, paddr);
             highest = Math.max(highest, paddr + memsz);
             boolean executable = (image.get(JAVA_INT_UNALIGNED, ph + P_FLAGS) & PF_X) != 0;
-            if (executable && Long.compareUnsigned(entry - vaddr, memsz) < 0) {
-                physicalEntry = paddr + (entry - vaddr); // a vmlinux's entry is virtual; load at its physical twin
+            if (executable && Long.compareUnsigned(entry - paddr, memsz) < 0) {
+                physicalEntry = entry; // physical already: x86 vmlinux links ENTRY(phys_startup_64)
+            } else if (executable && Long.compareUnsigned(entry - vaddr, memsz) < 0) {
+                physicalEntry = paddr + (entry - vaddr); // a virtual entry: run its physical twin
             }
         }
         if (highest == 0) {

@@ -80,10 +80,18 @@ final class GuestRun implements AutoCloseable {
 
     /** Waits until the console shows {@code text}. */
     void awaitOutput(String text) throws InterruptedException, TimeoutException {
-        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        awaitOutput(text, TIMEOUT);
+    }
+
+    void awaitOutput(String text, Duration timeout) throws InterruptedException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
         while (!output().contains(text)) {
             if (System.nanoTime() > deadline) {
                 throw new TimeoutException("no '" + text + "' on the console: " + output());
+            }
+            if (partition.halt().isPresent()) {
+                throw new AssertionError("halted (" + partition.halt().get().describe() + ") before '" + text
+                        + "': " + output());
             }
             Thread.sleep(2);
         }
