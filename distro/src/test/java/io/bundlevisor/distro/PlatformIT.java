@@ -26,6 +26,11 @@ import java.util.concurrent.TimeUnit;
 
 import javax.inject.Inject;
 
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.core.ring.IoMemory;
 import io.bundlevisor.core.ring.Ring;
 import io.bundlevisor.core.ring.RingService;
@@ -201,6 +206,43 @@ public class PlatformIT {
         config.delete();
         awaitBackend("thread");
         assertNull("the single backend's thread stopped", findThread("bundlevisor-tasks"));
+    }
+
+    @Test
+    public void partitionServiceRunsATestGuestAndCanBeStoppedWithItsBundle() throws Exception {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING the partition test: /dev/kvm does not exist on this host ***");
+            org.junit.Assume.assumeTrue(false);
+        }
+        PartitionService service = service(PartitionService.class);
+        assertTrue(service.unavailabilityCause().orElse(""), service.isAvailable());
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "smp.elf").toAbsolutePath();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        List<String> halts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Partition vm = service.create(MachineConfig.of("it", 2, 64L << 20, guest)
+                .withConsole(Console.streams(null, console)))) {
+            vm.onHalt(reason -> halts.add(Thread.currentThread().getName() + ":" + reason.describe()));
+            assertEquals(List.of(vm), service.partitions());
+            vm.start();
+            assertEquals(new HaltReason.PowerOff(), vm.awaitHalt(java.time.Duration.ofSeconds(30)));
+            assertTrue(console.toString(StandardCharsets.ISO_8859_1).contains("smp: 2 cpus up\n"));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (halts.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(1, halts.size());
+            assertTrue("listeners run off the VP threads: " + halts, !halts.getFirst().startsWith("vp-"));
+        }
+        assertTrue(service.partitions().isEmpty());
+        // Stopping the KVM bundle closes its partitions; starting it again brings the service back.
+        Bundle kvm = bundle("io.bundlevisor.platform.kvm");
+        Partition left = service.create(MachineConfig.of("left", 1, 32L << 20, guest));
+        left.start();
+        kvm.stop();
+        assertNull(context.getServiceReference(PartitionService.class));
+        assertTrue("the VP threads ended", findThread("vp-0 left") == null);
+        kvm.start();
+        assertTrue(service(PartitionService.class).isAvailable());
     }
 
     @Test

@@ -27,7 +27,7 @@ public final class RunLauncher {
     public static final String PROPERTY = "bundlevisor.run";
     public static final char SEPARATOR = '\u001F';
     static final int USAGE_ERROR = 64;
-    private static final Duration FOREVER = Duration.ofDays(365_000);
+    private static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
 
     @Activate
     public RunLauncher(BundleContext context, @Reference PartitionService partitions) {
@@ -37,7 +37,17 @@ public final class RunLauncher {
         }
         List<String> args = property.isEmpty() ? List.of()
                 : Arrays.asList(property.split(String.valueOf(SEPARATOR), -1));
-        Thread.ofPlatform().name("bundlevisor-run").start(() -> System.exit(run(args, partitions, System.err)));
+        Thread.ofPlatform().name("bundlevisor-run").start(() -> {
+            int status;
+            try {
+                status = run(args, partitions, System.err);
+            } catch (RuntimeException | Error e) {
+                System.err.println("bundlevisor: " + e);
+                status = 1;
+            }
+            System.err.flush();
+            System.exit(status);
+        });
     }
 
     static int run(List<String> args, PartitionService service, PrintStream err) {

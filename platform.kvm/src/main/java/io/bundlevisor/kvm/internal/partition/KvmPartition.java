@@ -169,15 +169,15 @@ public final class KvmPartition implements Partition {
 
     @Override
     public HaltReason awaitHalt(Duration timeout) throws InterruptedException, TimeoutException {
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long left = timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE
+                : Math.max(0, timeout.toNanos());
         lock.lock();
         try {
             while (pending == null) {
-                long left = deadline - System.nanoTime();
                 if (left <= 0 || closing) {
                     throw new TimeoutException(name() + " did not halt within " + timeout);
                 }
-                changed.awaitNanos(left);
+                left = changed.awaitNanos(left);
             }
             return pending;
         } finally {

@@ -1,0 +1,78 @@
+package io.bundlevisor.distro;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.Assume;
+import org.junit.Test;
+
+/**
+ * {@code bundlevisor run} as the launcher script starts it: the exported jar boots a test guest (built by
+ * platform.kvm's tests) with its console on stdout, and the process's exit status is the halt reason's.
+ */
+public class RunCommandIT {
+
+    private static final Path GUESTS = Path.of("..", "platform.kvm", "target", "guests");
+
+    @Test(timeout = 120_000)
+    public void powerOffExitsZeroWithTheConsoleOnStdout() throws Exception {
+        Result r = run("--kernel", guest("smp"), "--cpus", "2", "--memory", "64M");
+        assertEquals(r.output, 0, r.status);
+        assertTrue(r.output, r.output.contains("smp: 2 cpus up\n"));
+    }
+
+    @Test(timeout = 120_000)
+    public void aTripleFaultExitsOneAndSaysSo() throws Exception {
+        Result r = run("--kernel", guest("triple"), "--memory", "32M");
+        assertEquals(r.output, 1, r.status);
+        assertTrue(r.output, r.output.contains("bundlevisor: vm stopped: triple fault on VP 0"));
+    }
+
+    @Test(timeout = 120_000)
+    public void badArgumentsAreOneLine() throws Exception {
+        Result r = run("--kernel", guest("smp"), "--cpus", "0");
+        assertEquals(r.output, 64, r.status);
+        assertTrue(r.output, r.output.contains("bundlevisor: --cpus must be 1.."));
+        Result missing = run("--kernel", "no-such-kernel");
+        assertEquals(missing.output, 64, missing.status);
+        assertTrue(missing.output, missing.output.contains("bundlevisor: --kernel no-such-kernel: no such file"));
+    }
+
+    private record Result(int status, String output) {
+    }
+
+    private static String guest(String name) {
+        Path p = GUESTS.resolve(name + ".elf");
+        assertTrue(p + " is built by platform.kvm's tests", Files.isRegularFile(p));
+        return p.toString();
+    }
+
+    private static Result run(String... args) throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>(List.of(java, "--illegal-native-access=deny",
+                "--sun-misc-unsafe-memory-access=allow", "-Dbundlevisor.run=" + String.join("\u001f", args),
+                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar",
+                Path.of("target", "bundlevisor.jar").toString()));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        assertTrue("the VM ends the process", p.waitFor(90, TimeUnit.SECONDS));
+        return new Result(p.exitValue(), output.get(10, TimeUnit.SECONDS));
+    }
+}

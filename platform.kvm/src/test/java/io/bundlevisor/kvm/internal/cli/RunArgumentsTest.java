@@ -1,0 +1,66 @@
+package io.bundlevisor.kvm.internal.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.MachineConfig;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RunArgumentsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void everyOptionLandsInTheConfig() throws Exception {
+        Path k = Files.writeString(dir.resolve("k"), "x");
+        Path i = Files.writeString(dir.resolve("i"), "y");
+        RunArguments a = RunArguments.parse(List.of("--kernel", k.toString(), "--initrd", i.toString(), "--cmdline",
+                "console=ttyS0 quiet", "--cpus", "3", "--memory", "1G", "--console", "file:" + dir.resolve("log"),
+                "--name", "web-1", "--no-reboot"), 2);
+        MachineConfig c = a.config();
+        assertEquals(k, c.kernel());
+        assertEquals(i, c.initrd().orElseThrow());
+        assertEquals("console=ttyS0 quiet", c.cmdline());
+        assertEquals(3, c.cpus());
+        assertEquals(1L << 30, c.memoryBytes());
+        assertEquals(Console.file(dir.resolve("log")), c.console());
+        assertEquals("web-1", c.name());
+        assertFalse(a.reboot());
+        assertTrue(RunArguments.parse(List.of("--kernel", k.toString()), 2).reboot());
+    }
+
+    @Test
+    void mistakesAreOneLine() throws Exception {
+        Path k = Files.writeString(dir.resolve("k"), "x");
+        String kernel = k.toString();
+        expect("--kernel is required", List.of("--cpus", "1"));
+        expect("no such file", List.of("--kernel", dir.resolve("missing").toString()));
+        expect("--cpus must be 1..16 on this host, not 0", List.of("--kernel", kernel, "--cpus", "0"));
+        expect("--cpus must be 1..16 on this host, not 17", List.of("--kernel", kernel, "--cpus", "17"));
+        expect("--cpus 'two' is not a number", List.of("--kernel", kernel, "--cpus", "two"));
+        expect("--memory must be 16 MiB", List.of("--kernel", kernel, "--memory", "8M"));
+        expect("'lots' is not a size", List.of("--kernel", kernel, "--memory", "lots"));
+        expect("multiple of 2 MiB", List.of("--kernel", kernel, "--memory", "33M"));
+        expect("--console must be", List.of("--kernel", kernel, "--console", "tcp:1"));
+        expect("printable ASCII", List.of("--kernel", kernel, "--cmdline", "a\nb"));
+        expect("--name needs a value", List.of("--kernel", kernel, "--name"));
+        expect("unknown argument '-x'", List.of("--kernel", kernel, "-x"));
+        expect("machine name", List.of("--kernel", kernel, "--name", "a b"));
+    }
+
+    private static void expect(String message, List<String> args) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RunArguments.parse(args, 2));
+        assertTrue(e.getMessage().contains(message), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    }
+}
