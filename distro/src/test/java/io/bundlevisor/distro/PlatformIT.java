@@ -234,6 +234,24 @@ public class PlatformIT {
             assertTrue("listeners run off the VP threads: " + halts, !halts.getFirst().startsWith("vp-"));
         }
         assertTrue(service.partitions().isEmpty());
+        // The same from the shell.
+        Path log = Files.createTempFile("vm-shell", ".log");
+        assertEquals("started shell-vm (2 VPs, 64 MiB)", runCommand("vm:run shell-vm --kernel " + guest
+                + " --cpus 2 --memory 64M --console file:" + log));
+        long shellDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!runCommand("vm:list").contains("power off") && System.nanoTime() < shellDeadline) {
+            Thread.sleep(20);
+        }
+        String listed = runCommand("vm:list");
+        assertTrue(listed, listed.lines().anyMatch(l -> l.matches("shell-vm\\s+2\\s+64M\\s+started\\s+power off")));
+        assertTrue(Files.readString(log).contains("smp: 2 cpus up"));
+        assertEquals("stopped shell-vm", runCommand("vm:stop shell-vm"));
+        assertEquals("reset shell-vm", runCommand("vm:reset shell-vm"));
+        assertEquals("closed shell-vm", runCommand("vm:close shell-vm"));
+        assertEquals("no VM named shell-vm", runCommand("vm:stop shell-vm"));
+        assertEquals("vm:run: --cpus must be 1..16 on this host, not 0",
+                runCommand("vm:run bad --kernel " + guest + " --cpus 0").replaceAll("1\\.\\.\\d+", "1..16"));
+        Files.deleteIfExists(log);
         // Stopping the KVM bundle closes its partitions; starting it again brings the service back.
         Bundle kvm = bundle("io.bundlevisor.platform.kvm");
         Partition left = service.create(MachineConfig.of("left", 1, 32L << 20, guest));

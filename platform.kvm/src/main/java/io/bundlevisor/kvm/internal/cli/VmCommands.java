@@ -1,0 +1,119 @@
+package io.bundlevisor.kvm.internal.cli;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.partition.PartitionService;
+
+import org.apache.felix.service.command.Descriptor;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * Gogo commands to manage VMs from the platform shell: {@code vm:run}, {@code vm:list}, {@code vm:start},
+ * {@code vm:stop}, {@code vm:reset}, {@code vm:clear} (clear a halt) and {@code vm:close}. They return text; a
+ * mistake is one line, never a stack trace.
+ */
+@Component(service = VmCommands.class, property = {
+    "osgi.command.scope=vm",
+    "osgi.command.function=run",
+    "osgi.command.function=list",
+    "osgi.command.function=start",
+    "osgi.command.function=stop",
+    "osgi.command.function=reset",
+    "osgi.command.function=clear",
+    "osgi.command.function=close"
+})
+public final class VmCommands {
+
+    private final PartitionService partitions;
+
+    @Activate
+    public VmCommands(@Reference PartitionService partitions) {
+        this.partitions = partitions;
+    }
+
+    @Descriptor("creates and starts a VM: vm:run NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--cpus N] "
+            + "[--memory SIZE] [--console file:PATH|socket:PATH|none]; the console defaults to NAME.console.log")
+    public String run(String name, String... args) {
+        List<String> all = new ArrayList<>(Arrays.asList(args));
+        all.addAll(List.of("--name", name));
+        if (!all.contains("--console")) {
+            all.addAll(List.of("--console", "file:" + name + ".console.log"));
+        }
+        try {
+            RunArguments parsed = RunArguments.parse(all, Runtime.getRuntime().availableProcessors());
+            if (parsed.config().console() instanceof io.bundlevisor.core.partition.Console.Stdio) {
+                return "vm:run: the shell owns the terminal; use --console file:PATH or socket:PATH";
+            }
+            Partition vm = partitions.create(parsed.config());
+            vm.start();
+            return "started " + describe(vm);
+        } catch (IllegalArgumentException | PartitionException e) {
+            return "vm:run: " + e.getMessage();
+        }
+    }
+
+    @Descriptor("lists the VMs: name, VPs, memory, state and pending halt")
+    public String list() {
+        List<String> lines = new ArrayList<>();
+        lines.add(String.format("%-20s %4s %8s %-8s %s", "NAME", "VPS", "MEMORY", "STATE", "HALT"));
+        for (Partition p : partitions.partitions()) {
+            MachineConfig c = p.config();
+            lines.add(String.format("%-20s %4d %7dM %-8s %s", p.name(), c.cpus(), c.memoryBytes() >> 20,
+                    p.isStarted() ? "started" : "stopped", p.halt().map(h -> h.describe()).orElse("-")));
+        }
+        return String.join(System.lineSeparator(), lines);
+    }
+
+    @Descriptor("starts or resumes a VM's VPs")
+    public String start(String name) {
+        return with(name, p -> p.start(), "started");
+    }
+
+    @Descriptor("stops a VM's VPs; returns once none runs")
+    public String stop(String name) {
+        return with(name, p -> p.stop(), "stopped");
+    }
+
+    @Descriptor("resets a stopped VM to power-on, its boot image loaded again")
+    public String reset(String name) {
+        return with(name, p -> p.reset(), "reset");
+    }
+
+    @Descriptor("forgets a VM's pending halt so that its VPs run again")
+    public String clear(String name) {
+        return with(name, p -> p.clearHalt(), "cleared the halt of");
+    }
+
+    @Descriptor("stops a VM and frees it")
+    public String close(String name) {
+        return with(name, p -> p.close(), "closed");
+    }
+
+    private interface Action {
+        void apply(Partition p) throws PartitionException;
+    }
+
+    private String with(String name, Action action, String done) {
+        Partition p = partitions.partitions().stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+        if (p == null) {
+            return "no VM named " + name;
+        }
+        try {
+            action.apply(p);
+            return done + " " + name;
+        } catch (PartitionException | IllegalStateException e) {
+            return e.getMessage();
+        }
+    }
+
+    private static String describe(Partition p) {
+        return p.name() + " (" + p.vpCount() + " VPs, " + (p.config().memoryBytes() >> 20) + " MiB)";
+    }
+}
