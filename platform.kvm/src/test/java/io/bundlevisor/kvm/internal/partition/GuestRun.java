@@ -103,7 +103,7 @@ final class GuestRun implements AutoCloseable {
     }
 
     static void expectRefused(MachineConfig config, String message) throws Exception {
-        try (GuestRun r = create(config)) {
+        try (KvmPartition p = KvmPartition.create(kvm(), config, Runnable::run, x -> { })) {
             throw new AssertionError("created a partition that should be refused");
         } catch (PartitionException e) {
             if (!e.getMessage().contains(message) || e.getMessage().contains("\n")) {

@@ -8,11 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
@@ -34,6 +39,37 @@ class PartitionTest {
             assertEquals("poweroff: now\n", run.output());
             assertEquals(0, run.partition.halt().orElseThrow().exitStatus());
         }
+    }
+
+    @Test
+    void theConsoleGoesToAFileOrAUnixSocketClient(@TempDir Path dir) throws Exception {
+        Path log = dir.resolve("console.log");
+        Files.writeString(log, "earlier\n");
+        try (KvmPartition p = KvmPartition.create(GuestRun.kvm(),
+                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.file(log)), Runnable::run, x -> { })) {
+            p.start();
+            assertInstanceOf(HaltReason.PowerOff.class, p.awaitHalt(GuestRun.TIMEOUT));
+        }
+        assertEquals("earlier\npoweroff: now\n", Files.readString(log), "appended, and flushed by the halt");
+
+        Path socket = dir.resolve("console.sock");
+        try (KvmPartition p = KvmPartition.create(GuestRun.kvm(),
+                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.socket(socket)), Runnable::run,
+                x -> { });
+                SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
+            Thread.sleep(100); // let the console accept the client before the guest prints
+            p.start();
+            assertInstanceOf(HaltReason.PowerOff.class, p.awaitHalt(GuestRun.TIMEOUT));
+            ByteBuffer got = ByteBuffer.allocate(64);
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (got.position() < "poweroff: now\n".length() && System.nanoTime() < deadline) {
+                client.read(got);
+            }
+            assertEquals("poweroff: now\n", new String(got.array(), 0, got.position(), StandardCharsets.US_ASCII));
+        }
+        assertFalse(Files.exists(socket), "the socket file is removed with the VM");
+        GuestRun.expectRefused(GuestRun.config("poweroff", 1, 32L << 20)
+                .withConsole(Console.file(dir.resolve("no/such/dir/log"))), "console file");
     }
 
     @Test
