@@ -228,9 +228,22 @@ public final class KvmVcpu implements AutoCloseable {
      * comes from the kernel; the slice is bounds-checked against the mapping all the same.
      */
     public MemorySegment ioData() {
+        return run.asSlice(ioDataOffset(), (long) ioSize() * ioCount());
+    }
+
+    /**
+     * Where the current IO exit's {@code size * count} bytes start in {@link #runArea()}, checked against the
+     * mapping: for the exit loop, which reads and writes them in place without allocating a slice per exit.
+     */
+    public long ioDataOffset() {
         long offset = run.get(JAVA_LONG, RUN_IO_DATA_OFFSET);
-        long length = (long) ioSize() * ioCount();
-        return run.asSlice(offset, length);
+        java.util.Objects.checkFromIndexSize(offset, (long) ioSize() * ioCount(), run.byteSize());
+        return offset;
+    }
+
+    /** The whole kvm_run mapping (bounds-checked on every access). */
+    public MemorySegment runArea() {
+        return run;
     }
 
     // ---- KVM_EXIT_MMIO ----

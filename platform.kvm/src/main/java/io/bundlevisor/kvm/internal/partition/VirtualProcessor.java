@@ -118,13 +118,14 @@ final class VirtualProcessor {
     /** KVM_EXIT_IO: each of {@code count} items of {@code size} bytes goes through the port bus in turn. */
     private void port() {
         IoBus bus = machine.ports();
-        MemorySegment data = vcpu.ioData();
+        MemorySegment data = vcpu.runArea();
+        long base = vcpu.ioDataOffset();
         int size = vcpu.ioSize();
         int count = vcpu.ioCount();
         int port = vcpu.ioPort();
         boolean out = vcpu.ioIsOut();
         for (int i = 0; i < count; i++) {
-            long at = (long) i * size;
+            long at = base + (long) i * size;
             if (out) {
                 bus.write(port, size, load(data, at, size));
             } else {
@@ -141,6 +142,7 @@ final class VirtualProcessor {
         if (size != 1 && size != 2 && size != 4 && size != 8) {
             return; // KVM splits wider accesses; anything else is not ours to interpret
         }
+        // (mmioData() is a slice made once per vCPU: nothing is allocated here.)
         if (vcpu.mmioIsWrite()) {
             bus.write(vcpu.mmioAddress(), size, load(data, 0, size));
         } else {
