@@ -110,23 +110,8 @@ public final class LinuxLoader {
         }
         long kernelEnd = alignUp(load + footprint, PAGE);
 
-        long ramdiskAddress = 0;
-        long ramdiskSize = 0;
-        if (initrd.isPresent()) {
-            Path initrdFile = initrd.get();
-            try (FileChannel channel = FileChannel.open(initrdFile, StandardOpenOption.READ)) {
-                ramdiskSize = channel.size();
-                if (ramdiskSize == 0) {
-                    throw new BootImageException(initrdFile, "initrd is empty");
-                }
-                ramdiskAddress = placeInitrd(map, image, kernelEnd, lowEnd, ramdiskSize, initrdFile);
-                long host = map.toHostOffset(ramdiskAddress, ramdiskSize);
-                if (host < 0) {
-                    throw new IllegalStateException("initrd placed outside RAM"); // placeInitrd checked it
-                }
-                BzImage.readFully(channel, 0, ram.asSlice(host, ramdiskSize), initrdFile);
-            }
-        }
+        Initrd placed = loadInitrd(map, ram, initrd, image.initrdAddrMax(),
+                (image.xloadflags() & XLF_CAN_BE_LOADED_ABOVE_4G) != 0, kernelEnd, lowEnd);
 
         image.readKernel(ram.asSlice(kernelHost, image.kernelSize()));
 
@@ -141,7 +126,7 @@ public final class LinuxLoader {
                 .orLoadflags(LOADED_HIGH | CAN_USE_HEAP)
                 .heapEndPtr(HEAP_END_PTR)
                 .cmdLinePtr(CMDLINE)
-                .ramdisk(ramdiskAddress, ramdiskSize)
+                .ramdisk(placed.address(), placed.size())
                 .e820(e820)
                 .acpiRsdpAddr(acpiRsdp);
         return new Loaded(load + ENTRY_64_OFFSET, BOOT_PARAMS);
@@ -165,28 +150,8 @@ public final class LinuxLoader {
         }
         MemoryMap.Ram low = map.ram().getFirst();
         long lowEnd = low.guestAddress() + low.size();
-        long ramdiskAddress = 0;
-        long ramdiskSize = 0;
-        if (initrd.isPresent()) {
-            Path initrdFile = initrd.get();
-            try (FileChannel channel = FileChannel.open(initrdFile, StandardOpenOption.READ)) {
-                ramdiskSize = channel.size();
-                if (ramdiskSize == 0) {
-                    throw new BootImageException(initrdFile, "initrd is empty");
-                }
-                long limit = Math.min(BootParamsLayout.DEFAULT_INITRD_ADDR_MAX + 1, lowEnd);
-                long imageEnd = alignUp(image.highest(), PAGE);
-                long address = ramdiskSize <= limit ? alignDown(limit - ramdiskSize, PAGE) : -1;
-                if (address < imageEnd || map.toHostOffset(address, ramdiskSize) < 0) {
-                    throw new BootImageException(initrdFile, String.format(
-                            "initrd too big: %d MiB do not fit between the image's end 0x%x and 0x%x",
-                            ceilMiB(ramdiskSize), imageEnd, limit));
-                }
-                ramdiskAddress = address;
-                BzImage.readFully(channel, 0, ram.asSlice(map.toHostOffset(address, ramdiskSize), ramdiskSize),
-                        initrdFile);
-            }
-        }
+        Initrd placed = loadInitrd(map, ram, initrd, BootParamsLayout.DEFAULT_INITRD_ADDR_MAX, false,
+                alignUp(image.highest(), PAGE), lowEnd);
         long cmdlineHost = hostOffset(map, CMDLINE, CMDLINE_ROOM, elf);
         ram.asSlice(cmdlineHost, CMDLINE_ROOM).fill((byte) 0);
         MemorySegment.copy(MemorySegment.ofArray(line), 0, ram, cmdlineHost, line.length);
@@ -195,10 +160,36 @@ public final class LinuxLoader {
                 .typeOfLoader(LOADER_UNDEFINED)
                 .orLoadflags(LOADED_HIGH)
                 .cmdLinePtr(CMDLINE)
-                .ramdisk(ramdiskAddress, ramdiskSize)
+                .ramdisk(placed.address(), placed.size())
                 .e820(map.e820())
                 .acpiRsdpAddr(acpiRsdp);
         return new Loaded(image.entry(), BOOT_PARAMS);
+    }
+
+    /** Where the initrd went: {@code (0, 0)} for none. */
+    private record Initrd(long address, long size) {
+    }
+
+    /** Reads the optional initrd into RAM at the place {@link #placeInitrd} chooses. */
+    private static Initrd loadInitrd(MemoryMap map, MemorySegment ram, Optional<Path> initrd, long initrdAddrMax,
+            boolean above4G, long kernelEnd, long lowEnd) throws IOException {
+        if (initrd.isEmpty()) {
+            return new Initrd(0, 0);
+        }
+        Path file = initrd.get();
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = channel.size();
+            if (size == 0) {
+                throw new BootImageException(file, "initrd is empty");
+            }
+            long address = placeInitrd(map, initrdAddrMax, above4G, kernelEnd, lowEnd, size, file);
+            long host = map.toHostOffset(address, size);
+            if (host < 0) {
+                throw new IllegalStateException("initrd placed outside RAM"); // placeInitrd checked it
+            }
+            BzImage.readFully(channel, 0, ram.asSlice(host, size), file);
+            return new Initrd(address, size);
+        }
     }
 
     /**
@@ -206,16 +197,16 @@ public final class LinuxLoader {
      * above the kernel; failing that, at the top of RAM above 4 GiB where the kernel allows it
      * (XLF_CAN_BE_LOADED_ABOVE_4G).
      */
-    private static long placeInitrd(MemoryMap map, BzImage image, long kernelEnd, long lowEnd, long size,
-            Path file) throws BootImageException {
-        long limit = Math.min(image.initrdAddrMax() + 1, lowEnd);
+    private static long placeInitrd(MemoryMap map, long initrdAddrMax, boolean above4G, long kernelEnd,
+            long lowEnd, long size, Path file) throws BootImageException {
+        long limit = Math.min(initrdAddrMax + 1, lowEnd);
         if (size <= limit) {
             long address = alignDown(limit - size, PAGE);
             if (address >= kernelEnd && map.toHostOffset(address, size) >= 0) {
                 return address;
             }
         }
-        if ((image.xloadflags() & XLF_CAN_BE_LOADED_ABOVE_4G) != 0 && map.ram().size() > 1) {
+        if (above4G && map.ram().size() > 1) {
             MemoryMap.Ram high = map.ram().get(1);
             long end = high.guestAddress() + high.size();
             if (size <= high.size()) {

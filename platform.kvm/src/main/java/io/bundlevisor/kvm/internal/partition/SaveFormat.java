@@ -19,8 +19,9 @@ import io.bundlevisor.uring.host.SyscallException;
 /**
  * The saved-machine stream, version 1: a header naming the shape (VPs, RAM bytes), then length-prefixed blobs for
  * the VM (irqchip, PIT, clock), each VP (its own versioned blob), and the console UART, then all of RAM. Every
- * length is checked before anything is allocated or applied, so a corrupt stream is refused with one line and
- * leaves nothing half-applied except RAM, which is written last.
+ * length is checked before anything is allocated, and the whole stream is read before any device state is
+ * applied, so a malformed or truncated stream is refused with one line. RAM is read in place, so a refused stream
+ * may leave it overwritten: reset or restore a good save before starting again.
  */
 final class SaveFormat {
 

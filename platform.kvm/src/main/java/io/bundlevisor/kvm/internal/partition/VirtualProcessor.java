@@ -65,7 +65,10 @@ final class VirtualProcessor {
         try {
             vcpu.bindToCurrentThread();
         } catch (SyscallException e) {
-            partition.report(internalError(e.getMessage()));
+            // Without the kick this VP could never be stopped: do not enter KVM_RUN at all.
+            partition.report(internalError("VP " + index + " could not prepare its thread: " + e.getMessage()));
+            partition.vpDied(this);
+            return;
         }
         boolean consistent = true;
         try {
