@@ -1,6 +1,7 @@
 package io.bundlevisor.core.partition;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -10,7 +11,10 @@ import java.util.Optional;
  * what it can without touching the host; the service checks the rest (files, host limits) at creation.
  */
 public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd,
-        String cmdline, Console console) {
+        String cmdline, Console console, List<DeviceSpec> devices) {
+
+    /** The most devices a machine declares: each takes one of the IOAPIC's eight PCI-range pins (16-23). */
+    public static final int MAX_DEVICES = 8;
 
     /** The most VPs a machine has: xAPIC ids are 8 bits and 255 is the broadcast id. */
     public static final int MAX_CPUS = 254;
@@ -27,6 +31,10 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         Objects.requireNonNull(initrd, "initrd");
         Objects.requireNonNull(cmdline, "cmdline");
         Objects.requireNonNull(console, "console");
+        devices = List.copyOf(devices);
+        if (devices.size() > MAX_DEVICES) {
+            throw new IllegalArgumentException("at most " + MAX_DEVICES + " devices, not " + devices.size());
+        }
         if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
             throw new IllegalArgumentException("machine name '" + name
                     + "' must be 1-64 letters, digits, '.', '_' or '-'");
@@ -53,21 +61,34 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         }
     }
 
+    /** A machine with no devices. */
+    public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
+            Console console) {
+        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, List.of());
+    }
+
     /** A machine with no initrd, an empty command line and no console. */
     public static MachineConfig of(String name, int cpus, long memoryBytes, Path kernel) {
         return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.empty(), "", Console.none());
     }
 
     public MachineConfig withInitrd(Path path) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console, devices);
     }
 
     public MachineConfig withCmdline(String line) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices);
     }
 
     public MachineConfig withConsole(Console c) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices);
+    }
+
+    /** This machine with one more device, declared after the others. */
+    public MachineConfig withDevice(DeviceSpec device) {
+        List<DeviceSpec> more = new java.util.ArrayList<>(devices);
+        more.add(device);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more);
     }
 
     /**

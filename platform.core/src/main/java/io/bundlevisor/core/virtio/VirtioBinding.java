@@ -1,0 +1,49 @@
+package io.bundlevisor.core.virtio;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * A declared device behind its transport. Its device may come and go with its bundle; the transport stays until the
+ * machine closes it.
+ */
+@ProviderType
+public interface VirtioBinding extends AutoCloseable {
+
+    /** {@code machine/type+index}. */
+    String name();
+
+    /** The declared device type. */
+    String type();
+
+    /** Whether a device is bound now (its bundle is active). */
+    boolean isBound();
+
+    /** The device status register as the driver sees it (section 2.1). */
+    int status();
+
+    /** Chains completed into the used rings since attach. */
+    long completedChains();
+
+    /** Chains handed to the device and not yet completed. */
+    int inFlight();
+
+    /** Times the device was marked DEVICE_NEEDS_RESET. */
+    long needsResetCount();
+
+    /** Device reset as at power-on: drains IO, forgets the driver's setup. For a machine reset, while stopped. */
+    void reset();
+
+    /** Writes the transport's and the device's state; drains IO first. Only while the VPs are stopped. */
+    void save(DataOutput out) throws IOException;
+
+    /** Reads what {@link #save} wrote, into a freshly reset binding of the same type. */
+    void restore(DataInput in) throws IOException;
+
+    /** Drains IO, stops the worker, closes the device and releases the window. Idempotent. */
+    @Override
+    void close();
+}

@@ -1,0 +1,85 @@
+package io.bundlevisor.core.virtio;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
+
+import org.osgi.annotation.versioning.ConsumerType;
+
+import io.bundlevisor.core.ring.Sqe;
+
+/**
+ * A virtio device's own logic; the platform does the rest (see the package documentation).
+ *
+ * <p><b>Threads.</b> {@link #readConfig} and {@link #writeConfig} run on VP threads and must be thread-safe and
+ * quick. Everything else runs on the device's worker thread, one call at a time, so the data path needs no locks.
+ *
+ * <p><b>The data path.</b> For each chain the driver makes available, {@link #handleDesc} either answers at once
+ * (returns the bytes it wrote, {@code >= 0}), or prepares the worker's {@link Sqe} and returns {@link #SUBMIT}: the
+ * worker submits it and later calls {@link #completeDesc} with its result. Either way the platform then puts the
+ * chain in the used ring and interrupts the driver as EVENT_IDX allows. A chain the device cannot even answer
+ * (for a block device: no room for the status byte) returns {@link #NEEDS_RESET}.
+ */
+@ConsumerType
+public interface VirtioDevice {
+
+    /** {@link #handleDesc}: the SQE is prepared; submit it. */
+    int SUBMIT = -1;
+    /** {@link #handleDesc}/{@link #completeDesc}: the chain breaks the protocol beyond any error status. */
+    int NEEDS_RESET = -2;
+
+    /** The virtio device ID (section 5: 2 for a block device). */
+    int deviceId();
+
+    /** Device-specific feature bits offered (bits 0-23); the platform adds {@link VirtioFeatures#TRANSPORT}. */
+    long features();
+
+    /** Queues the device has (the driver may enable fewer). */
+    int queueCount();
+
+    /** Largest size of each queue, a power of two from 2 to 32768. */
+    int maxQueueSize();
+
+    /** Bytes of config space (section 4.2.2: at offset 0x100 of the window). */
+    int configSize();
+
+    /** Reads {@code size} (1, 2 or 4) config bytes at {@code offset}, little-endian; the range is checked. */
+    int readConfig(int offset, int size);
+
+    /** A driver's config write; the range is checked. Devices ignore writes to read-only fields. */
+    void writeConfig(int offset, int size, int value);
+
+    /**
+     * The driver set DRIVER_OK with these features and queues.
+     *
+     * @throws DeviceException if the device cannot run with them: the platform sets DEVICE_NEEDS_RESET
+     */
+    void activate(VirtioContext context) throws DeviceException;
+
+    /**
+     * Handles one chain of queue {@code queue}: returns the bytes written into it ({@code >= 0}, done now),
+     * {@link #SUBMIT} after preparing {@code sqe}, or {@link #NEEDS_RESET}. Allocates nothing.
+     */
+    int handleDesc(int queue, DescChain chain, Sqe sqe);
+
+    /**
+     * The SQE of a chain completed with {@code result} (non-negative, or {@code -errno}): returns the bytes written
+     * into the chain (device-writable bytes, status included), or {@link #NEEDS_RESET}. Allocates nothing.
+     */
+    int completeDesc(int queue, DescChain chain, int result);
+
+    /** Back to the state before {@link #activate}; nothing is in flight. */
+    void reset();
+
+    /**
+     * Writes the device's state beyond what the platform saves (queues, features, status are saved by the
+     * platform); nothing is in flight. A device that cannot be saved throws {@link IOException} saying so.
+     */
+    void saveState(DataOutput out) throws IOException;
+
+    /** Reads what {@link #saveState} wrote; refuses a stream from another kind or shape of device. */
+    void restoreState(DataInput in) throws IOException;
+
+    /** Releases host resources (files, locks); nothing is in flight and the device is never used again. */
+    void close();
+}
