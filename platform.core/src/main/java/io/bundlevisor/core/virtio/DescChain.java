@@ -52,6 +52,9 @@ public interface DescChain {
      */
     int describe(boolean writable, int offset, int length);
 
-    /** The iovec array {@link #describe} fills (16 bytes an entry), native and owned by the chain. */
+    /**
+     * The iovec array {@link #describe} filled (16 bytes an entry), native and owned by the chain. A larger
+     * description may move it: fetch it after each {@link #describe} and use the count that returned.
+     */
     MemorySegment iovecs();
 }

@@ -1,0 +1,357 @@
+package io.bundlevisor.core.internal.virtio;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInput;
+import java.io.DataInputStream;
+import java.io.DataOutput;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.function.Consumer;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.virtio.DeviceContext;
+import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.core.virtio.VirtioDevice;
+import io.bundlevisor.core.virtio.VirtioDeviceFactory;
+
+/**
+ * A declared device behind its virtio-mmio window. The transport lives as long as the machine; the device and its
+ * worker live as long as the device bundle's factory: when the factory goes, the worker finishes the IO in flight
+ * (completing it to the driver, so no acknowledged write is lost), the device closes and the driver sees
+ * DEVICE_NEEDS_RESET; when a factory comes back, a fresh device waits for the driver's reset.
+ */
+final class Binding implements VirtioBinding, TransportEvents {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Binding.class);
+    private static final int SAVE_VERSION = 1;
+
+    private final DeviceSlot slot;
+    private final RingService rings;
+    private final String name;
+    private final GuestErrors errors;
+    private final Consumer<Binding> onClose;
+    private final MmioTransport transport;
+    private final AutoCloseable window;
+
+    // Guarded by this.
+    private VirtioDeviceFactory factory;
+    private VirtioDevice device;
+    private VirtioWorker worker;
+    private boolean closed;
+    private long completedBefore;
+    private long needsResetBefore;
+
+    /** Creates the device with {@code first} and claims the window; refuses in one line. */
+    Binding(DeviceSlot slot, RingService rings, VirtioDeviceFactory first, Consumer<Binding> onClose)
+            throws PartitionException {
+        this.slot = slot;
+        this.rings = rings;
+        this.name = slot.machineName() + "/" + slot.spec().type() + slot.index();
+        this.errors = new GuestErrors(LOG, name);
+        this.onClose = onClose;
+        VirtioDevice d = create(first);
+        this.transport = new MmioTransport(d.deviceId(), slot.interrupt(), this, errors);
+        try {
+            start(first, d);
+            this.window = slot.claim(transport);
+        } catch (PartitionException | RuntimeException e) {
+            stopDevice();
+            throw e;
+        }
+    }
+
+    private VirtioDevice create(VirtioDeviceFactory f) throws PartitionException {
+        try {
+            return f.create(context());
+        } catch (DeviceException e) {
+            throw new PartitionException(name + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            throw new PartitionException(name + ": the device failed to start: " + e, e);
+        }
+    }
+
+    private synchronized void start(VirtioDeviceFactory f, VirtioDevice d) throws PartitionException {
+        try {
+            worker = new VirtioWorker(name, d, slot, transport, errors, rings);
+        } catch (PartitionException e) {
+            d.close();
+            throw e;
+        }
+        factory = f;
+        device = d;
+        transport.setDevice(d);
+    }
+
+    private DeviceContext context() {
+        return new DeviceContext() {
+            @Override
+            public String machineName() {
+                return slot.machineName();
+            }
+
+            @Override
+            public int index() {
+                return slot.index();
+            }
+
+            @Override
+            public int vpCount() {
+                return slot.vpCount();
+            }
+
+            @Override
+            public String options() {
+                return slot.spec().options();
+            }
+
+            @Override
+            public String name() {
+                return name;
+            }
+        };
+    }
+
+    // ---- the device bundle comes and goes ---------------------------------------------------------------------
+
+    synchronized VirtioDeviceFactory factory() {
+        return factory;
+    }
+
+    /** A factory of our type arrived while we have no device: bind a fresh one (the driver must reset first). */
+    synchronized void bind(VirtioDeviceFactory f) {
+        if (closed || device != null) {
+            return;
+        }
+        try {
+            VirtioDevice d = create(f);
+            if (d.deviceId() != transport.deviceIdRegister()) {
+                d.close();
+                LOG.error("{}: the new device has virtio id {}, the guest knows {}; not bound", name, d.deviceId(),
+                        transport.deviceIdRegister());
+                return;
+            }
+            start(f, d);
+            LOG.info("{}: device bound; the driver resets it to use it", name);
+        } catch (PartitionException e) {
+            LOG.error("{}", e.getMessage());
+        }
+    }
+
+    /** Our factory is going: finish the IO, close the device, tell the driver it needs a reset. */
+    synchronized void unbind(VirtioDeviceFactory f) {
+        if (factory != f) {
+            return;
+        }
+        stopDevice();
+        transport.markNeedsReset();
+        LOG.info("{}: device unbound (its bundle stopped); the guest sees DEVICE_NEEDS_RESET", name);
+    }
+
+    private synchronized void stopDevice() {
+        if (worker != null) {
+            worker.stop();
+            completedBefore += worker.completedChains();
+            needsResetBefore += worker.needsResets();
+            worker = null;
+        }
+        if (device != null) {
+            try {
+                device.close();
+            } catch (RuntimeException e) {
+                LOG.error("{}: device close failed", name, e);
+            }
+            device = null;
+        }
+        factory = null;
+        if (transport != null) {
+            transport.setDevice(null);
+        }
+    }
+
+    // ---- TransportEvents (VP threads) -----------------------------------------------------------------------
+
+    private synchronized VirtioWorker worker() {
+        return worker;
+    }
+
+    @Override
+    public void driverOk(long features, QueueConfig[] queues) {
+        VirtioWorker w = worker();
+        if (w != null) {
+            w.activate(features, queues, null, null);
+        }
+    }
+
+    @Override
+    public void deviceReset() {
+        VirtioWorker w = worker();
+        if (w != null) {
+            w.reset();
+        }
+    }
+
+    @Override
+    public void notifyQueue(int queue) {
+        VirtioWorker w = worker();
+        if (w != null) {
+            w.notifyQueue(queue);
+        }
+    }
+
+    // ---- VirtioBinding ------------------------------------------------------------------------------------------
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public String type() {
+        return slot.spec().type();
+    }
+
+    @Override
+    public synchronized boolean isBound() {
+        return device != null;
+    }
+
+    @Override
+    public int status() {
+        return transport.status();
+    }
+
+    @Override
+    public synchronized long completedChains() {
+        return completedBefore + (worker == null ? 0 : worker.completedChains());
+    }
+
+    @Override
+    public synchronized int inFlight() {
+        return worker == null ? 0 : worker.inFlight();
+    }
+
+    @Override
+    public synchronized long needsResetCount() {
+        return needsResetBefore + (worker == null ? 0 : worker.needsResets());
+    }
+
+    /** Guest errors seen (logged at a limited rate). */
+    long guestErrors() {
+        return errors.total();
+    }
+
+    @Override
+    public void reset() {
+        deviceReset();
+        transport.resetRegisters();
+    }
+
+    @Override
+    public synchronized void save(DataOutput out) throws IOException {
+        if (worker == null) {
+            throw new IOException(name + " cannot be saved: no device is bound (its bundle is not active)");
+        }
+        try {
+            worker.pause().get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IOException(name + ": IO did not finish for the save: " + e.getMessage(), e);
+        }
+        try {
+            int[][] indices = worker.call(worker::indices);
+            ByteArrayOutputStream deviceState = new ByteArrayOutputStream();
+            VirtioDevice d = device;
+            worker.call(() -> {
+                d.saveState(new DataOutputStream(deviceState));
+                return null;
+            });
+            out.writeInt(SAVE_VERSION);
+            out.writeInt(transport.deviceIdRegister());
+            transport.save(out);
+            for (int q = 0; q < indices[0].length; q++) {
+                out.writeShort(indices[0][q]);
+                out.writeShort(indices[1][q]);
+            }
+            out.writeInt(deviceState.size());
+            out.write(deviceState.toByteArray());
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(name + ": save failed: " + e.getMessage(), e);
+        } finally {
+            worker.resume();
+        }
+    }
+
+    @Override
+    public synchronized void restore(DataInput in) throws IOException {
+        if (worker == null) {
+            throw new IOException(name + " cannot be restored: no device is bound (its bundle is not active)");
+        }
+        int version = in.readInt();
+        if (version != SAVE_VERSION) {
+            throw new IOException(name + ": saved device state version " + version + ", expected " + SAVE_VERSION);
+        }
+        int id = in.readInt();
+        if (id != transport.deviceIdRegister()) {
+            throw new IOException(name + ": saved virtio device id " + id + ", this is " + transport.deviceIdRegister());
+        }
+        reset();
+        long features = transport.restore(in);
+        int queues = transport.queueCount();
+        int[] avail = new int[queues];
+        int[] used = new int[queues];
+        for (int q = 0; q < queues; q++) {
+            avail[q] = in.readUnsignedShort();
+            used[q] = in.readUnsignedShort();
+        }
+        int length = in.readInt();
+        if (length < 0 || length > (1 << 20)) {
+            throw new IOException(name + ": saved device state of " + length + " bytes");
+        }
+        byte[] blob = new byte[length];
+        in.readFully(blob);
+        VirtioDevice d = device;
+        try {
+            worker.call(() -> {
+                d.restoreState(new DataInputStream(new ByteArrayInputStream(blob)));
+                return null;
+            });
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(name + ": restore failed: " + e.getMessage(), e);
+        }
+        if (features != -1) {
+            worker.activate(features, transport.queueConfigs(), avail, used);
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            stopDevice();
+        }
+        try {
+            window.close();
+        } catch (Exception e) {
+            LOG.error("{}: releasing the window failed", name, e);
+        }
+        onClose.accept(this);
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,32 @@
+package io.bundlevisor.core.internal.virtio;
+
+/**
+ * The 64-bit user data of a worker's raw ring entries: what the completion is for (an IO of a chain, a queue
+ * notification, the interrupt's resample), the queue, and the chain's head. Packing primitives keeps completion
+ * free of allocation and lookups.
+ */
+final class UserData {
+
+    static final int IO = 0;
+    static final int NOTIFY = 1;
+    static final int RESAMPLE = 2;
+
+    private UserData() {
+    }
+
+    static long of(int kind, int queue, int head) {
+        return (long) kind << 40 | (long) (queue & 0xFFFF) << 16 | (head & 0xFFFF);
+    }
+
+    static int kind(long userData) {
+        return (int) (userData >>> 40);
+    }
+
+    static int queue(long userData) {
+        return (int) (userData >>> 16) & 0xFFFF;
+    }
+
+    static int head(long userData) {
+        return (int) userData & 0xFFFF;
+    }
+}

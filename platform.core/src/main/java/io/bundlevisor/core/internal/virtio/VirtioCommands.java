@@ -1,0 +1,44 @@
+package io.bundlevisor.core.internal.virtio;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.felix.service.command.Descriptor;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.core.virtio.VirtioService;
+
+/** Gogo {@code virtio:types} and {@code virtio:devices}: what device types are installed, and each VM's devices. */
+@Component(service = VirtioCommands.class, property = {
+    "osgi.command.scope=virtio",
+    "osgi.command.function=types",
+    "osgi.command.function=devices"
+})
+public final class VirtioCommands {
+
+    private final VirtioService virtio;
+
+    @Activate
+    public VirtioCommands(@Reference VirtioService virtio) {
+        this.virtio = virtio;
+    }
+
+    @Descriptor("lists the device types the installed device bundles provide")
+    public List<String> types() {
+        return new ArrayList<>(virtio.deviceTypes());
+    }
+
+    @Descriptor("lists every VM's virtio devices: bound or not, status, chains completed, in flight, resets needed")
+    public List<String> devices() {
+        List<String> lines = new ArrayList<>();
+        for (VirtioBinding b : virtio.bindings()) {
+            lines.add(String.format("%s %s status=0x%02x completed=%d inflight=%d needs-reset=%d", b.name(),
+                    b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(), b.inFlight(),
+                    b.needsResetCount()));
+        }
+        return lines;
+    }
+}

@@ -1,0 +1,518 @@
+package io.bundlevisor.core.internal.virtio;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.Notifier;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.ring.CompletionHandler;
+import io.bundlevisor.core.ring.Ring;
+import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.VirtioDevice;
+import io.bundlevisor.core.virtio.VirtioFeatures;
+
+/**
+ * The io_uring virtio worker of one device (Alioth's design): a named thread with its own ring, in which each
+ * queue's ioeventfd and the interrupt's resample fd are armed as multishot polls. Its loop drains completions,
+ * pulls available chains into the device's {@link VirtioDevice#handleDesc}, submits the SQEs the device prepares,
+ * hands completions to {@link VirtioDevice#completeDesc}, writes used-ring entries and raises the interrupt as
+ * EVENT_IDX allows. Control (activate, reset, pause for save, stop) arrives as tasks through the ring's wakeup.
+ *
+ * <p>Everything the device does runs on this one thread. Anything a guest or a device gets wrong ends in
+ * DEVICE_NEEDS_RESET, never in the thread dying.
+ */
+final class VirtioWorker {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VirtioWorker.class);
+    /** Submission entries of the ring, and so the IOs a device may have in flight across its queues. */
+    static final int RING_ENTRIES = 256;
+    /** The most queues a device may have (bit masks below are longs). */
+    static final int MAX_QUEUES = 64;
+    /** How long a driver reset or a detach waits for the device's IO to finish. */
+    static final long DRAIN_SECONDS = 30;
+    private static final int POLLIN = 0x001;
+
+    private final String name;
+    private final VirtioDevice device;
+    private final MmioTransport transport;
+    private final GuestErrors errors;
+    private final Ring ring;
+    private final SplitQueue[] queues;
+    private final Chain[][] inFlightChains;
+    private final Notifier[] notifiers;
+    private final Notifier resample;
+    private final QueueBudget budget;
+    private final Sqe sqe = new Sqe();
+    private final ConcurrentLinkedQueue<Runnable> control = new ConcurrentLinkedQueue<>();
+    private final Thread thread;
+    private final CompletableFuture<Void> finished = new CompletableFuture<>();
+
+    // Worker-thread state.
+    private boolean active;
+    private boolean pulling = true;
+    private boolean discard;
+    private boolean stopping;
+    private long pendingService;
+    private long blocked;
+    private long dirty;
+    private long rearm;
+    private final List<CompletableFuture<Void>> drainWaiters = new ArrayList<>();
+    private boolean resetPending;
+
+    // Read by other threads for inspection; written by the worker only.
+    private volatile long completedChains;
+    private volatile int inFlight;
+    private volatile long needsResets;
+
+    VirtioWorker(String name, VirtioDevice device, DeviceSlot slot, MmioTransport transport, GuestErrors errors,
+            RingService rings) throws PartitionException {
+        this.name = name;
+        this.device = device;
+        this.transport = transport;
+        this.errors = errors;
+        int count = device.queueCount();
+        int max = device.maxQueueSize();
+        if (count < 1 || count > MAX_QUEUES || max < 2 || max > 32768 || Integer.bitCount(max) != 1) {
+            throw new PartitionException(name + ": a device must have 1-" + MAX_QUEUES
+                    + " queues of a power-of-two size up to 32768, not " + count + " of " + max);
+        }
+        this.queues = new SplitQueue[count];
+        this.inFlightChains = new Chain[count][];
+        for (int q = 0; q < count; q++) {
+            queues[q] = new SplitQueue(slot.ram(), q, max);
+            inFlightChains[q] = new Chain[max];
+        }
+        this.budget = new QueueBudget(count, Math.max(RING_ENTRIES, count));
+        this.resample = slot.interrupt().resample();
+        this.notifiers = new Notifier[count];
+        Ring created = null;
+        try {
+            for (int q = 0; q < count; q++) {
+                // virtio 4.2.3.3: the driver notifies queue q by writing q to QueueNotify.
+                notifiers[q] = slot.notifyOnWrite(MmioLayout.QUEUE_NOTIFY, 4, OptionalLong.of(q));
+            }
+            created = rings.create("virtio " + name, Math.max(RING_ENTRIES, count), this::completed);
+        } catch (RuntimeException | PartitionException e) {
+            for (Notifier n : notifiers) {
+                if (n != null) {
+                    n.close();
+                }
+            }
+            if (e instanceof PartitionException pe) {
+                throw pe;
+            }
+            throw new PartitionException(name + ": no io_uring for the device worker: " + e.getMessage(), e);
+        }
+        this.ring = created;
+        this.thread = Thread.ofPlatform().name("virtio " + name).daemon().unstarted(this::run);
+        thread.start();
+    }
+
+    // ---- control, from any thread ------------------------------------------------------------------------------
+
+    /** The driver set DRIVER_OK: configure the queues and activate the device. */
+    void activate(long features, QueueConfig[] configs, int[] lastAvail, int[] usedIndex) {
+        post(() -> doActivate(features, configs, lastAvail, usedIndex));
+    }
+
+    /** A notification that came the slow way (an MMIO exit, not the ioeventfd). */
+    void notifyQueue(int queue) {
+        post(() -> {
+            pendingService |= 1L << queue;
+        });
+    }
+
+    /**
+     * Driver reset: stops pulling, waits for in-flight IO (whose completions are not put in the used ring: the
+     * driver is taking its memory back), then resets the device and the queues.
+     */
+    void reset() {
+        awaitQuietly(drain(true), "reset");
+    }
+
+    /** Stops pulling and waits for in-flight IO, completing it into the used rings (for save, and detach). */
+    CompletableFuture<Void> pause() {
+        return drain(false);
+    }
+
+    /** Pulls again after {@link #pause()}. */
+    void resume() {
+        post(() -> {
+            pulling = true;
+            pendingService = allQueues();
+        });
+    }
+
+    /** Runs {@code task} on the worker thread, for save and restore. */
+    <T> T call(Callable<T> task) throws Exception {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        post(() -> {
+            try {
+                f.complete(task.call());
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        try {
+            return f.get(DRAIN_SECONDS, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Exception ex) {
+                throw ex;
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Finishes the IO in flight (into the used rings: a completed write is acknowledged, never lost), stops the
+     * thread, closes the ring and the notifiers. The device itself is the caller's to close. Idempotent.
+     */
+    void stop() {
+        post(() -> {
+            pulling = false;
+            stopping = true;
+        });
+        try {
+            finished.get(DRAIN_SECONDS, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            LOG.error("{}: the device's IO did not finish in {} s; its worker is abandoned", name, DRAIN_SECONDS);
+        } catch (Exception e) {
+            LOG.error("{}: worker stop failed", name, e);
+        }
+    }
+
+    long completedChains() {
+        return completedChains;
+    }
+
+    int inFlight() {
+        return inFlight;
+    }
+
+    long needsResets() {
+        return needsResets;
+    }
+
+    /** Queue indices {@code [lastAvail..., usedIndex...]}, on the worker thread while paused. */
+    int[][] indices() {
+        int[] avail = new int[queues.length];
+        int[] used = new int[queues.length];
+        for (int q = 0; q < queues.length; q++) {
+            avail[q] = queues[q].lastAvail();
+            used[q] = queues[q].usedIndex();
+        }
+        return new int[][] {avail, used};
+    }
+
+    private CompletableFuture<Void> drain(boolean driverReset) {
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        post(() -> {
+            pulling = false;
+            if (driverReset) {
+                discard = true;
+                active = false;
+                resetPending = true;
+            }
+            drainWaiters.add(f);
+        });
+        return f;
+    }
+
+    private void awaitQuietly(CompletableFuture<Void> f, String what) {
+        try {
+            f.get(DRAIN_SECONDS, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            LOG.error("{}: {} waited {} s for the device's IO; going on without it", name, what, DRAIN_SECONDS);
+        } catch (Exception e) {
+            LOG.error("{}: {} failed", name, what, e);
+        }
+    }
+
+    private void post(Runnable task) {
+        control.add(task);
+        ring.wakeup();
+    }
+
+    // ---- the worker thread ---------------------------------------------------------------------------------------
+
+    private void run() {
+        try {
+            for (int q = 0; q < queues.length; q++) {
+                armNotify(q);
+            }
+            armResample();
+            while (true) {
+                try {
+                    Runnable task;
+                    while ((task = control.poll()) != null) {
+                        task.run();
+                    }
+                    serviceQueues();
+                    publish();
+                    finishDrains();
+                    if (stopping && budget.total() == 0) {
+                        break;
+                    }
+                    ring.submitAndWait(1);
+                    ring.processCompletions();
+                    rearmPolls();
+                } catch (RuntimeException e) {
+                    // A bug here must not kill the device's thread; the device cannot go on, the VM can.
+                    LOG.error("{}: worker error", name, e);
+                    needsReset("internal error: " + e);
+                }
+            }
+        } catch (Throwable t) {
+            LOG.error("{}: worker died", name, t);
+        } finally {
+            ring.close();
+            for (Notifier n : notifiers) {
+                n.close();
+            }
+            finished.complete(null);
+        }
+    }
+
+    private void armNotify(int q) {
+        sqe.pollAdd(notifiers[q].fd(), POLLIN, true);
+        ring.submitRaw(sqe, UserData.of(UserData.NOTIFY, q, 0));
+    }
+
+    private void armResample() {
+        sqe.pollAdd(resample.fd(), POLLIN, true);
+        ring.submitRaw(sqe, UserData.of(UserData.RESAMPLE, 0, 0));
+    }
+
+    /** A multishot poll that ended (no F_MORE: the kernel dropped it) is armed again. */
+    private void rearmPolls() {
+        if (rearm == 0 || stopping) {
+            return;
+        }
+        for (int q = 0; q < queues.length; q++) {
+            if ((rearm & 1L << q) != 0) {
+                armNotify(q);
+            }
+        }
+        if ((rearm & 1L << 63) != 0) {
+            armResample();
+        }
+        rearm = 0;
+    }
+
+    /** The raw completion handler: runs on this thread inside {@link Ring#processCompletions()}. */
+    private void completed(long userData, int result, int flags) {
+        int q = UserData.queue(userData);
+        switch (UserData.kind(userData)) {
+            case UserData.NOTIFY -> {
+                notifiers[q].drain();
+                pendingService |= 1L << q;
+                if ((flags & CompletionHandler.F_MORE) == 0) {
+                    rearm |= 1L << q;
+                }
+            }
+            case UserData.RESAMPLE -> {
+                resample.drain();
+                transport.resample();
+                if ((flags & CompletionHandler.F_MORE) == 0) {
+                    rearm |= 1L << 63;
+                }
+            }
+            default -> completeIo(q, UserData.head(userData), result);
+        }
+    }
+
+    private void completeIo(int q, int head, int result) {
+        Chain chain = inFlightChains[q][head];
+        inFlightChains[q][head] = null;
+        budget.release(q);
+        inFlight = budget.total();
+        if ((blocked & 1L << q) != 0) {
+            blocked &= ~(1L << q);
+            pendingService |= 1L << q;
+        }
+        if (chain == null) {
+            LOG.error("{}: a completion for queue {} head {} that is not in flight", name, q, head);
+            return;
+        }
+        int written;
+        try {
+            written = device.completeDesc(q, chain, result);
+        } catch (RuntimeException e) {
+            needsReset("device failed completing a chain of queue " + q + ": " + e);
+            return;
+        }
+        if (discard) {
+            return;
+        }
+        if (written < 0) {
+            needsReset("device refused a completed chain of queue " + q);
+            return;
+        }
+        queues[q].pushUsed(chain, written);
+        dirty |= 1L << q;
+        completedChains++;
+    }
+
+    private void serviceQueues() {
+        long pending = pendingService;
+        pendingService = 0;
+        if (!active || !pulling) {
+            return;
+        }
+        for (int q = 0; q < queues.length && active; q++) {
+            if ((pending & 1L << q) != 0) {
+                serviceQueue(q);
+            }
+        }
+    }
+
+    private void serviceQueue(int q) {
+        SplitQueue vq = queues[q];
+        if (!vq.isConfigured()) {
+            return;
+        }
+        vq.disableNotifications();
+        try {
+            while (true) {
+                while (budget.canTake(q)) {
+                    Chain chain = vq.pop();
+                    if (chain == null) {
+                        break;
+                    }
+                    dispatch(q, vq, chain);
+                    if (!active) {
+                        return;
+                    }
+                }
+                if (!budget.canTake(q)) {
+                    // Completions free room and put the queue back in service.
+                    blocked |= 1L << q;
+                    return;
+                }
+                if (!vq.enableNotifications()) {
+                    return;
+                }
+                vq.disableNotifications();
+            }
+        } catch (QueueException e) {
+            needsReset("queue " + q + ": " + e.getMessage());
+        }
+    }
+
+    private void dispatch(int q, SplitQueue vq, Chain chain) {
+        int r;
+        try {
+            r = device.handleDesc(q, chain, sqe);
+        } catch (RuntimeException e) {
+            needsReset("device failed on a chain of queue " + q + ": " + e);
+            return;
+        }
+        if (r == VirtioDevice.SUBMIT) {
+            inFlightChains[q][chain.head()] = chain;
+            budget.take(q);
+            inFlight = budget.total();
+            ring.submitRaw(sqe, UserData.of(UserData.IO, q, chain.head()));
+        } else if (r >= 0) {
+            vq.pushUsed(chain, r);
+            dirty |= 1L << q;
+            completedChains++;
+        } else {
+            needsReset("device could not answer a chain of queue " + q);
+        }
+    }
+
+    /** Publishes used indices and raises the interrupt once if any queue's driver wants one (section 2.7.10). */
+    private void publish() {
+        if (dirty == 0) {
+            return;
+        }
+        boolean interrupt = false;
+        for (int q = 0; q < queues.length; q++) {
+            if ((dirty & 1L << q) != 0 && queues[q].publishUsed()) {
+                interrupt = true;
+            }
+        }
+        dirty = 0;
+        if (interrupt) {
+            transport.raiseUsedBuffer();
+        }
+    }
+
+    private void finishDrains() {
+        if (drainWaiters.isEmpty() || budget.total() != 0) {
+            return;
+        }
+        if (resetPending) {
+            resetPending = false;
+            for (SplitQueue vq : queues) {
+                vq.reset();
+            }
+            try {
+                device.reset();
+            } catch (RuntimeException e) {
+                LOG.error("{}: device reset failed", name, e);
+            }
+            discard = false;
+            active = false;
+            pulling = true;
+        }
+        for (CompletableFuture<Void> f : drainWaiters) {
+            f.complete(null);
+        }
+        drainWaiters.clear();
+    }
+
+    private void doActivate(long features, QueueConfig[] configs, int[] lastAvail, int[] usedIndex) {
+        boolean eventIdx = (features & VirtioFeatures.EVENT_IDX) != 0;
+        boolean indirect = (features & VirtioFeatures.INDIRECT_DESC) != 0;
+        for (SplitQueue vq : queues) {
+            vq.reset();
+        }
+        try {
+            for (int q = 0; q < queues.length && q < configs.length; q++) {
+                QueueConfig c = configs[q];
+                if (c.ready) {
+                    queues[q].configure(c.size, c.desc, c.driver, c.device, eventIdx, indirect);
+                    if (lastAvail != null) {
+                        queues[q].restoreIndices(lastAvail[q], usedIndex[q]);
+                    }
+                }
+            }
+        } catch (QueueException e) {
+            needsReset("queue setup: " + e.getMessage());
+            return;
+        }
+        try {
+            device.activate(new Activation(features, configs, transport));
+        } catch (DeviceException | RuntimeException e) {
+            needsReset("device refused activation: " + e.getMessage());
+            return;
+        }
+        active = true;
+        pulling = true;
+        pendingService = allQueues();
+    }
+
+    private long allQueues() {
+        return queues.length == 64 ? -1L : (1L << queues.length) - 1;
+    }
+
+    private void needsReset(String why) {
+        errors.report(why + "; device needs reset");
+        active = false;
+        needsResets++;
+        transport.markNeedsReset();
+    }
+}

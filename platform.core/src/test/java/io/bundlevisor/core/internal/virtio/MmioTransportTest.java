@@ -1,0 +1,305 @@
+package io.bundlevisor.core.internal.virtio;
+
+import static io.bundlevisor.core.internal.virtio.MmioLayout.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
+
+import io.bundlevisor.core.partition.InterruptLine;
+import io.bundlevisor.core.partition.Notifier;
+import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.virtio.DescChain;
+import io.bundlevisor.core.virtio.VirtioContext;
+import io.bundlevisor.core.virtio.VirtioDevice;
+import io.bundlevisor.core.virtio.VirtioFeatures;
+
+/** The virtio-mmio register window as a driver drives it (virtio 1.2 sections 3.1.1 and 4.2.3), and as a hostile one does. */
+class MmioTransportTest {
+
+    private final List<String> events = new ArrayList<>();
+    private int asserted;
+    private MmioTransport t;
+
+    @BeforeEach
+    void setUp() {
+        InterruptLine line = new InterruptLine() {
+            @Override
+            public int gsi() {
+                return 16;
+            }
+
+            @Override
+            public void assertLine() {
+                asserted++;
+            }
+
+            @Override
+            public Notifier resample() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        TransportEvents ev = new TransportEvents() {
+            @Override
+            public void driverOk(long features, QueueConfig[] queues) {
+                events.add("ok " + Long.toHexString(features) + " q0=" + queues[0].size + "@" + Long.toHexString(queues[0].desc)
+                        + "/" + Long.toHexString(queues[0].driver) + "/" + Long.toHexString(queues[0].device)
+                        + " ready=" + queues[0].ready);
+            }
+
+            @Override
+            public void deviceReset() {
+                events.add("reset");
+            }
+
+            @Override
+            public void notifyQueue(int queue) {
+                events.add("notify " + queue);
+            }
+        };
+        t = new MmioTransport(2, line, ev, new GuestErrors(LoggerFactory.getLogger(getClass()), "test"));
+        t.setDevice(new FakeDevice());
+    }
+
+    private int r(int offset) {
+        return (int) t.read(offset, 4);
+    }
+
+    private void w(int offset, int value) {
+        t.write(offset, 4, value & 0xFFFF_FFFFL);
+    }
+
+    private void negotiate(long features) {
+        w(STATUS, VirtioFeatures.ACKNOWLEDGE);
+        w(STATUS, VirtioFeatures.ACKNOWLEDGE | VirtioFeatures.DRIVER);
+        w(DRIVER_FEATURES_SEL, 0);
+        w(DRIVER_FEATURES, (int) features);
+        w(DRIVER_FEATURES_SEL, 1);
+        w(DRIVER_FEATURES, (int) (features >>> 32));
+        w(STATUS, VirtioFeatures.ACKNOWLEDGE | VirtioFeatures.DRIVER | VirtioFeatures.FEATURES_OK);
+    }
+
+    @Test
+    void identifiesItselfAsAModernDevice() {
+        assertEquals(0x74726976, r(MAGIC_VALUE));
+        assertEquals(2, r(VERSION));
+        assertEquals(2, r(DEVICE_ID));
+        w(DEVICE_FEATURES_SEL, 0);
+        assertEquals(VirtioFeatures.EVENT_IDX | VirtioFeatures.INDIRECT_DESC | 0x40, r(DEVICE_FEATURES) & 0xFFFF_FFFFL);
+        w(DEVICE_FEATURES_SEL, 1);
+        assertEquals(1, r(DEVICE_FEATURES));
+        w(DEVICE_FEATURES_SEL, 7);
+        assertEquals(0, r(DEVICE_FEATURES));
+        w(QUEUE_SEL, 0);
+        assertEquals(128, r(QUEUE_NUM_MAX));
+        w(QUEUE_SEL, 1);
+        assertEquals(0, r(QUEUE_NUM_MAX), "a queue the device lacks has no size");
+    }
+
+    @Test
+    void fullInitialisationHandsTheQueuesToTheDevice() {
+        negotiate(VirtioFeatures.VERSION_1 | VirtioFeatures.EVENT_IDX);
+        assertEquals(0xB, r(STATUS));
+        w(QUEUE_SEL, 0);
+        w(QUEUE_NUM, 64);
+        w(QUEUE_DESC_LOW, 0x1000);
+        w(QUEUE_DESC_HIGH, 1);
+        w(QUEUE_DRIVER_LOW, 0x2000);
+        w(QUEUE_DEVICE_LOW, 0x3000);
+        w(QUEUE_READY, 1);
+        assertEquals(1, r(QUEUE_READY));
+        w(STATUS, 0xF);
+        assertEquals(0xF, r(STATUS));
+        assertEquals(List.of("ok 120000000 q0=64@100001000/2000/3000 ready=true"), events);
+        w(QUEUE_NOTIFY, 0);
+        w(QUEUE_NOTIFY, 5);
+        assertEquals("notify 0", events.get(1));
+        assertEquals(2, events.size(), "a notify for a queue the device lacks is ignored");
+    }
+
+    @Test
+    void featuresOkDoesNotStickWithoutVersion1OrWithUnofferedBits() {
+        negotiate(VirtioFeatures.EVENT_IDX);
+        assertEquals(0x3, r(STATUS), "legacy drivers are refused");
+        w(STATUS, 0);
+        negotiate(VirtioFeatures.VERSION_1 | 1L << 20);
+        assertEquals(0x3, r(STATUS), "a bit we did not offer is refused");
+    }
+
+    @Test
+    void driverOkWithoutFeaturesOkNeedsReset() {
+        w(STATUS, 1);
+        w(STATUS, 3);
+        w(STATUS, 7);
+        assertEquals(0x43, r(STATUS));
+        assertTrue(events.isEmpty());
+    }
+
+    @Test
+    void statusOnlyGrowsUntilReset() {
+        negotiate(VirtioFeatures.VERSION_1);
+        w(STATUS, 1);
+        assertEquals(0xB, r(STATUS), "clearing bits without a reset is ignored");
+        w(STATUS, 0);
+        assertEquals(0, r(STATUS));
+        assertEquals("reset", events.get(0));
+    }
+
+    @Test
+    void queueRegistersAreFrozenOnceReadyOrRunning() {
+        negotiate(VirtioFeatures.VERSION_1);
+        w(QUEUE_SEL, 0);
+        w(QUEUE_NUM, 64);
+        w(QUEUE_READY, 1);
+        w(QUEUE_NUM, 8);
+        w(QUEUE_DESC_LOW, 0x5000);
+        w(STATUS, 0xF);
+        assertTrue(events.get(0).startsWith("ok 100000000 q0=64@0/"), events.get(0));
+    }
+
+    @Test
+    void hostileAccessesAreIgnoredNotThrown() {
+        t.write(STATUS, 1, 0xF);
+        t.write(QUEUE_NUM + 1, 4, 1);
+        assertEquals(0, t.read(MAGIC_VALUE, 2));
+        assertEquals(0, t.read(0xFFF, 8));
+        t.write(CONFIG + 4, 4, 1);
+        t.write(CONFIG + 100, 4, 1);
+        w(QUEUE_SEL, -1);
+        w(QUEUE_NUM, 4);
+        assertEquals(0, r(QUEUE_NUM_MAX));
+        assertEquals(0, r(STATUS));
+    }
+
+    @Test
+    void configReadsAreBoundedAndGenerationCountsChanges() {
+        assertEquals(0x0403_0201L, t.read(CONFIG, 4));
+        assertEquals(0x02, t.read(CONFIG + 1, 1));
+        assertEquals(0x0807_0605_0403_0201L, t.read(CONFIG, 8));
+        assertEquals(0, t.read(CONFIG + 6, 4), "crossing the end of the config space reads 0");
+        int before = r(CONFIG_GENERATION);
+        t.configChanged();
+        assertEquals(before + 1, r(CONFIG_GENERATION));
+        assertEquals(INT_CONFIG_CHANGE, r(INTERRUPT_STATUS));
+        assertEquals(1, asserted);
+    }
+
+    @Test
+    void interruptStatusIsAcknowledgedBitByBitAndResampleReassertsWhileSet() {
+        t.raiseUsedBuffer();
+        t.configChanged();
+        assertEquals(3, r(INTERRUPT_STATUS));
+        w(INTERRUPT_ACK, 1);
+        assertEquals(2, r(INTERRUPT_STATUS));
+        t.resample();
+        assertEquals(3, asserted, "a status bit still set raises the line again");
+        w(INTERRUPT_ACK, 2);
+        t.resample();
+        assertEquals(3, asserted);
+    }
+
+    @Test
+    void needsResetIsAnnouncedAsAConfigChange() {
+        negotiate(VirtioFeatures.VERSION_1);
+        t.markNeedsReset();
+        assertEquals(0x4B, r(STATUS));
+        assertEquals(INT_CONFIG_CHANGE, r(INTERRUPT_STATUS));
+        w(STATUS, 0x4B | 4);
+        assertEquals(0x4F & ~4 | 0, r(STATUS) & ~4);
+        w(STATUS, 0);
+        assertEquals(0, r(STATUS));
+        assertEquals(0, r(INTERRUPT_STATUS));
+    }
+
+    @Test
+    void anAbsentDeviceOffersNothingSoTheDriverCannotGetFar() {
+        t.setDevice(null);
+        assertEquals(2, r(DEVICE_ID), "the window keeps its type");
+        w(DEVICE_FEATURES_SEL, 1);
+        assertEquals(0, r(DEVICE_FEATURES));
+        negotiate(VirtioFeatures.VERSION_1);
+        assertEquals(0x3, r(STATUS));
+        assertEquals(0, t.read(CONFIG, 4));
+    }
+
+    /** A device with one queue of 128, device feature bit 6 and an 8-byte config 01 02 .. 08. */
+    private static final class FakeDevice implements VirtioDevice {
+        @Override
+        public int deviceId() {
+            return 2;
+        }
+
+        @Override
+        public long features() {
+            return 1L << 6 | 1L << 40; // bit 40 is not the device's to offer: filtered
+        }
+
+        @Override
+        public int queueCount() {
+            return 1;
+        }
+
+        @Override
+        public int maxQueueSize() {
+            return 128;
+        }
+
+        @Override
+        public int configSize() {
+            return 8;
+        }
+
+        @Override
+        public int readConfig(int offset, int size) {
+            int v = 0;
+            for (int i = size - 1; i >= 0; i--) {
+                v = v << 8 | (offset + i + 1);
+            }
+            return v;
+        }
+
+        @Override
+        public void writeConfig(int offset, int size, int value) {
+        }
+
+        @Override
+        public void activate(VirtioContext context) {
+        }
+
+        @Override
+        public int handleDesc(int queue, DescChain chain, Sqe sqe) {
+            return 0;
+        }
+
+        @Override
+        public int completeDesc(int queue, DescChain chain, int result) {
+            return 0;
+        }
+
+        @Override
+        public void reset() {
+        }
+
+        @Override
+        public void saveState(DataOutput out) {
+        }
+
+        @Override
+        public void restoreState(DataInput in) {
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}
