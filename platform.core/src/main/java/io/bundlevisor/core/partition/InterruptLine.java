@@ -17,7 +17,10 @@ public interface InterruptLine extends AutoCloseable {
     /** Raises the line. Never blocks or throws; callable from any thread. */
     void assertLine();
 
-    /** Signalled each time the guest has ended an interrupt of this line and the line was lowered. */
+    /**
+     * Signalled each time the guest has ended an interrupt of this line and the line was lowered. It belongs to
+     * the line: closing it does nothing, and it closes with the line.
+     */
     Notifier resample();
 
     @Override

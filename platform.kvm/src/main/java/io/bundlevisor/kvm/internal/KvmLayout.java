@@ -164,8 +164,11 @@ final class KvmLayout {
     static final long IRQFD_FD = offset(IRQFD, 0, "fd");
     static final long IRQFD_GSI = offset(IRQFD, 4, "gsi");
     static final long IRQFD_FLAGS = offset(IRQFD, 8, "flags");
+    static final long IRQFD_RESAMPLEFD = offset(IRQFD, 12, "resamplefd");
     static final long IRQFD_SIZE = size(IRQFD, 32);
     static final int IRQFD_FLAG_DEASSIGN = 1;
+    /** KVM_IRQFD_FLAG_RESAMPLE: a level-triggered line, lowered at the guest's EOI, which signals resamplefd. */
+    static final int IRQFD_FLAG_RESAMPLE = 2;
 
     static final long IOEVENTFD_DATAMATCH = offset(IOEVENTFD, 0, "datamatch");
     static final long IOEVENTFD_ADDR = offset(IOEVENTFD, 8, "addr");
@@ -341,6 +344,7 @@ final class KvmLayout {
     static final int CAP_XSAVE = 55;
     static final int CAP_XCRS = 56;
     static final int CAP_SIGNAL_MSI = 77;
+    static final int CAP_IRQFD_RESAMPLE = 82;
     static final int CAP_XSAVE2 = 208;
 
     private KvmLayout() {

@@ -116,7 +116,23 @@ public final class KvmVm implements AutoCloseable {
 
     /** KVM_IRQFD: a signal on {@code eventFd} raises GSI {@code gsi} (edge: an MSI route, or a pulse). */
     public void registerIrqfd(int gsi, int eventFd) throws SyscallException {
-        irqfd(gsi, eventFd, 0);
+        irqfd(gsi, eventFd, 0, 0);
+    }
+
+    /**
+     * KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE: a signal on {@code eventFd} raises GSI {@code gsi} as a level that
+     * stays high until the guest ends the interrupt (EOI); then KVM lowers it and signals {@code resampleFd}, so
+     * the device can raise it again while its interrupt status is still set (include/uapi/linux/kvm.h, struct
+     * kvm_irqfd; Documentation/virt/kvm/api.rst, 4.75). Needs an irqchip route for the GSI (IOAPIC or PIC) and
+     * {@link #hasIrqfdResample()}. Unregister with {@link #unregisterIrqfd}.
+     */
+    public void registerIrqfdResample(int gsi, int eventFd, int resampleFd) throws SyscallException {
+        irqfd(gsi, eventFd, IRQFD_FLAG_RESAMPLE, resampleFd);
+    }
+
+    /** Whether this VM takes level-triggered irqfds: KVM_CAP_IRQFD_RESAMPLE (82). */
+    public boolean hasIrqfdResample() throws SyscallException {
+        return checkExtension(CAP_IRQFD_RESAMPLE) > 0;
     }
 
     /**
@@ -124,17 +140,22 @@ public final class KvmVm implements AutoCloseable {
      * returns 0), only a bad file descriptor.
      */
     public void unregisterIrqfd(int gsi, int eventFd) throws SyscallException {
-        irqfd(gsi, eventFd, IRQFD_FLAG_DEASSIGN);
+        irqfd(gsi, eventFd, IRQFD_FLAG_DEASSIGN, 0);
     }
 
-    private void irqfd(int gsi, int eventFd, int flags) throws SyscallException {
+    private void irqfd(int gsi, int eventFd, int flags, int resampleFd) throws SyscallException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(IRQFD);
             s.set(JAVA_INT, IRQFD_FD, eventFd);
             s.set(JAVA_INT, IRQFD_GSI, gsi);
             s.set(JAVA_INT, IRQFD_FLAGS, flags);
-            Native.check((flags == 0 ? "KVM_IRQFD gsi " : "KVM_IRQFD deassign gsi ") + gsi + " fd " + eventFd,
-                    Native.ioctl(fd, KVM_IRQFD, s.address()));
+            s.set(JAVA_INT, IRQFD_RESAMPLEFD, resampleFd);
+            int r = Native.ioctl(fd, KVM_IRQFD, s.address());
+            if (r < 0) {
+                String op = (flags & IRQFD_FLAG_DEASSIGN) != 0 ? "KVM_IRQFD deassign gsi "
+                        : (flags & IRQFD_FLAG_RESAMPLE) != 0 ? "KVM_IRQFD resample gsi " : "KVM_IRQFD gsi ";
+                throw new SyscallException(op + gsi + " fd " + eventFd, -r);
+            }
         }
     }
 

@@ -39,10 +39,13 @@ public final class MemoryMap {
 
     private final long ramBytes;
     private final List<Ram> ram;
+    /** The same ranges as an array: {@link #toHostOffset} runs per guest buffer and must not allocate an iterator. */
+    private final Ram[] ranges;
 
     private MemoryMap(long ramBytes, List<Ram> ram) {
         this.ramBytes = ramBytes;
         this.ram = ram;
+        this.ranges = ram.toArray(Ram[]::new);
     }
 
     /**
@@ -75,7 +78,8 @@ public final class MemoryMap {
 
     /**
      * The memfd offset of guest-physical {@code [address, address + length)}, or -1 unless the whole range lies
-     * in one RAM range. A zero length is treated as one byte (the address itself must be RAM).
+     * in one RAM range. A zero length is treated as one byte (the address itself must be RAM). Allocates nothing:
+     * devices call it for every buffer a guest hands them.
      */
     public long toHostOffset(long address, long length) {
         if (address < 0 || length < 0) {
@@ -85,7 +89,9 @@ public final class MemoryMap {
         if (last < address) {
             return -1; // overflow
         }
-        for (Ram r : ram) {
+        Ram[] rs = ranges;
+        for (int i = 0; i < rs.length; i++) {
+            Ram r = rs[i];
             if (address >= r.guestAddress() && last < r.end()) {
                 return r.memfdOffset() + (address - r.guestAddress());
             }

@@ -44,17 +44,31 @@ public final class AcpiTables {
     }
 
     /**
-     * Builds the tables for {@code cpus} vCPUs (APIC ids 0..cpus-1) and {@code devices}, starting at {@code base}
-     * (16-byte aligned, below 4 GiB: the RSDP's addresses are 32 bits where they must be).
+     * A device in a fixed 32-bit MMIO window with a level-triggered, active-high interrupt on {@code gsi}, such as
+     * a virtio-mmio transport: ("VRT0", "LNRO0005", 0, 0xD0000000, 0x1000, 16). Its {@code hid} is an ACPI or PNP
+     * id written as a string (virtio-mmio's "LNRO0005" is no EISA id).
      */
+    public record MmioDevice(String name, String hid, int uid, long base, long length, int gsi) {
+    }
+
+    /** The tables with no MMIO devices. */
     public static Image build(long base, int cpus, List<IsaDevice> devices) {
+        return build(base, cpus, devices, List.of());
+    }
+
+    /**
+     * Builds the tables for {@code cpus} vCPUs (APIC ids 0..cpus-1), the ISA {@code devices} and the
+     * {@code mmioDevices} (in that order in the DSDT), starting at {@code base} (16-byte aligned, below 4 GiB: the
+     * RSDP's addresses are 32 bits where they must be).
+     */
+    public static Image build(long base, int cpus, List<IsaDevice> devices, List<MmioDevice> mmioDevices) {
         if (cpus < 1 || cpus > 255) {
             throw new IllegalArgumentException("1..255 vCPUs (8-bit APIC ids), got " + cpus);
         }
         if (base % 16 != 0 || base < 0 || base + 0x10000 > 0x1_0000_0000L) {
             throw new IllegalArgumentException("ACPI tables need a 16-byte aligned base below 4 GiB");
         }
-        byte[] dsdt = dsdt(devices);
+        byte[] dsdt = dsdt(devices, mmioDevices);
         byte[] madt = madt(cpus);
         long rsdpAt = base;
         long dsdtAt = align(rsdpAt + 36);
@@ -141,8 +155,13 @@ public final class AcpiTables {
         return table("APIC", 5, b.toByteArray());
     }
 
-    /** DSDT revision 2 (64-bit integers): \_S5 for power-off, and each ISA device under \_SB. */
-    static byte[] dsdt(List<IsaDevice> devices) {
+    /**
+     * DSDT revision 2 (64-bit integers): \_S5 for power-off, then under \_SB each ISA device and each MMIO device.
+     * An MMIO device is what Linux's virtio_mmio driver probes by ACPI (drivers/virtio/virtio_mmio.c matches _HID
+     * "LNRO0005"): its _CRS is the window (Memory32Fixed, 6.4.3.4) and its interrupt (Extended Interrupt,
+     * 6.4.3.6: level, active high, exclusive), which the driver reads as its memory resource and IRQ 0.
+     */
+    static byte[] dsdt(List<IsaDevice> devices, List<MmioDevice> mmioDevices) {
         List<byte[]> sb = new ArrayList<>();
         for (IsaDevice d : devices) {
             sb.add(Aml.device(d.name(),
@@ -150,6 +169,13 @@ public final class AcpiTables {
                     Aml.name("_UID", Aml.integer(0)),
                     Aml.name("_CRS", Aml.resourceTemplate(Aml.io(d.ioBase(), d.ioLength()),
                             Aml.irqNoFlags(d.irq())))));
+        }
+        for (MmioDevice d : mmioDevices) {
+            sb.add(Aml.device(d.name(),
+                    Aml.name("_HID", Aml.string(d.hid())),
+                    Aml.name("_UID", Aml.integer(d.uid())),
+                    Aml.name("_CRS", Aml.resourceTemplate(Aml.memory32Fixed(d.base(), d.length()),
+                            Aml.interrupt(d.gsi(), true)))));
         }
         byte[] aml = concat(
                 Aml.name("\\_S5", Aml.packageOf(Aml.integer(S5_SLEEP_TYPE), Aml.integer(0))),

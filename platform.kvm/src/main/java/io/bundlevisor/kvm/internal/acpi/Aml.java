@@ -116,17 +116,26 @@ public final class Aml {
     }
 
     /**
-     * Memory32Fixed(ReadWrite, base, length) — large descriptor 6.4.3.4.
+     * Memory32Fixed(ReadWrite, base, length) — large descriptor 6.4.3.4: tag 0x86, length 9 (u16), information
+     * byte (bit 0: 1 = read-write), base (u32), length (u32). The range must lie below 4 GiB.
      */
     public static byte[] memory32Fixed(long base, long length) {
+        if (base < 0 || length < 0 || base + length > 0x1_0000_0000L) {
+            throw new IllegalArgumentException("Memory32Fixed range 0x" + Long.toHexString(base) + "+0x"
+                    + Long.toHexString(length) + " is not below 4 GiB");
+        }
         return concat(new byte[] {(byte) 0x86, 0x09, 0x00, 0x01}, le(base, 4), le(length, 4));
     }
 
     /**
      * Interrupt(ResourceConsumer, Level or Edge, ActiveHigh, Exclusive){gsi} — extended interrupt descriptor
-     * 6.4.3.6.
+     * 6.4.3.6: tag 0x89, length 6 (u16), flags (bit 0 consumer, bit 1 edge, bit 2 active-low, bit 3 shared: only
+     * the first set here), table length 1, then the GSI (u32).
      */
     public static byte[] interrupt(int gsi, boolean level) {
+        if (gsi < 0) {
+            throw new IllegalArgumentException("GSI must not be negative, got " + gsi);
+        }
         int flags = 0x01 /* consumer */ | (level ? 0 : 0x02) /* edge */;
         return concat(new byte[] {(byte) 0x89, 0x06, 0x00, (byte) flags, 0x01}, le(gsi, 4));
     }

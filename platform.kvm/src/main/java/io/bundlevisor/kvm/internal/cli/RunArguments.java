@@ -2,21 +2,32 @@ package io.bundlevisor.kvm.internal.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.MachineConfig;
 
 /**
  * The arguments of {@code bundlevisor run}: {@code --kernel K [--initrd I] [--cmdline C] [--cpus N]
- * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]}. Every mistake is an
+ * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]
+ * [--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]...}. Every mistake is an
  * {@link IllegalArgumentException} with one line for a person.
+ *
+ * <p>{@code --disk} and {@code --device} declare devices in command-line order (the guest finds them in that order:
+ * window and interrupt {@code i} for the {@code i}th). {@code --disk X} is {@code --device virtio-blk,X}: naming the
+ * type here keeps the platform's core free of device types. The device bundle checks the options when the machine
+ * is created.
  */
 public record RunArguments(MachineConfig config, boolean reboot) {
 
     public static final String USAGE = "usage: bundlevisor run --kernel FILE [--initrd FILE] [--cmdline TEXT] "
-            + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]";
+            + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot] "
+            + "[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]...";
+    /** The device type of {@code --disk}. */
+    static final String DISK_TYPE = "virtio-blk";
     private static final int DEFAULT_CPUS = 1;
     private static final long DEFAULT_MEMORY = 512L << 20;
     private static final String DEFAULT_CMDLINE = "console=ttyS0 panic=-1";
@@ -31,6 +42,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
         Console console = Console.stdio();
         String name = "vm";
         boolean reboot = true;
+        List<DeviceSpec> devices = new ArrayList<>();
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -42,6 +54,8 @@ public record RunArguments(MachineConfig config, boolean reboot) {
                 case "--console" -> console = console(value(args, ++i, a));
                 case "--name" -> name = value(args, ++i, a);
                 case "--no-reboot" -> reboot = false;
+                case "--disk" -> devices.add(disk(value(args, ++i, a)));
+                case "--device" -> devices.add(device(value(args, ++i, a)));
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'; " + USAGE);
             }
         }
@@ -52,8 +66,12 @@ public record RunArguments(MachineConfig config, boolean reboot) {
         if (initrd != null) {
             requireFile(initrd, "--initrd");
         }
+        if (devices.size() > MachineConfig.MAX_DEVICES) {
+            throw new IllegalArgumentException("at most " + MachineConfig.MAX_DEVICES
+                    + " --disk and --device in all, not " + devices.size());
+        }
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
-                console);
+                console, devices);
         return new RunArguments(config, reboot);
     }
 
@@ -62,6 +80,25 @@ public record RunArguments(MachineConfig config, boolean reboot) {
             throw new IllegalArgumentException(flag + " needs a value");
         }
         return args.get(i);
+    }
+
+    private static DeviceSpec disk(String text) {
+        if (text.isBlank() || text.startsWith(",")) {
+            throw new IllegalArgumentException("--disk needs PATH[,readonly][,serial=ID], not '" + text + "'");
+        }
+        try {
+            return new DeviceSpec(DISK_TYPE, text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--disk: " + e.getMessage());
+        }
+    }
+
+    private static DeviceSpec device(String text) {
+        try {
+            return DeviceSpec.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--device: " + e.getMessage());
+        }
     }
 
     private static int cpus(String text, int hostCpus) {

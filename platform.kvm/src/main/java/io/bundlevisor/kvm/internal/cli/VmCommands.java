@@ -8,6 +8,8 @@ import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.partition.PartitionService;
+import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.kvm.internal.partition.KvmPartition;
 
 import org.apache.felix.service.command.Descriptor;
 import org.osgi.service.component.annotations.Activate;
@@ -15,14 +17,15 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 
 /**
- * Gogo commands to manage VMs from the platform shell: {@code vm:run}, {@code vm:list}, {@code vm:start},
- * {@code vm:stop}, {@code vm:reset}, {@code vm:clear} (clear a halt) and {@code vm:close}. They return text; a
- * mistake is one line, never a stack trace.
+ * Gogo commands to manage VMs from the platform shell: {@code vm:run}, {@code vm:list}, {@code vm:devices},
+ * {@code vm:start}, {@code vm:stop}, {@code vm:reset}, {@code vm:clear} (clear a halt) and {@code vm:close}. They
+ * return text; a mistake is one line, never a stack trace.
  */
 @Component(service = VmCommands.class, property = {
     "osgi.command.scope=vm",
     "osgi.command.function=run",
     "osgi.command.function=list",
+    "osgi.command.function=devices",
     "osgi.command.function=start",
     "osgi.command.function=stop",
     "osgi.command.function=reset",
@@ -39,7 +42,8 @@ public final class VmCommands {
     }
 
     @Descriptor("creates and starts a VM: vm:run NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--cpus N] "
-            + "[--memory SIZE] [--console file:PATH|socket:PATH|none]; the console defaults to NAME.console.log")
+            + "[--memory SIZE] [--console file:PATH|socket:PATH|none] [--disk PATH[,readonly][,serial=ID]]... "
+            + "[--device TYPE[,OPTIONS]]...; the console defaults to NAME.console.log")
     public String run(String name, String... args) {
         List<String> all = new ArrayList<>(Arrays.asList(args));
         all.addAll(List.of("--name", name));
@@ -67,6 +71,26 @@ public final class VmCommands {
             MachineConfig c = p.config();
             lines.add(String.format("%-20s %4d %7dM %-8s %s", p.name(), c.cpus(), c.memoryBytes() >> 20,
                     p.isStarted() ? "started" : "stopped", p.halt().map(h -> h.describe()).orElse("-")));
+        }
+        return String.join(System.lineSeparator(), lines);
+    }
+
+    @Descriptor("lists a VM's devices: name, type, bound to a device bundle, status, chains completed and in "
+            + "flight, resets needed")
+    public String devices(String name) {
+        Partition p = find(name);
+        if (p == null) {
+            return "no VM named " + name;
+        }
+        if (!(p instanceof KvmPartition k) || k.devices().isEmpty()) {
+            return name + " has no devices";
+        }
+        List<String> lines = new ArrayList<>();
+        lines.add(String.format("%-28s %-12s %-5s %6s %12s %8s %s", "DEVICE", "TYPE", "BOUND", "STATUS",
+                "COMPLETED", "INFLIGHT", "NEEDS-RESET"));
+        for (VirtioBinding b : k.devices()) {
+            lines.add(String.format("%-28s %-12s %-5s %#6x %12d %8d %d", b.name(), b.type(),
+                    b.isBound() ? "yes" : "no", b.status(), b.completedChains(), b.inFlight(), b.needsResetCount()));
         }
         return String.join(System.lineSeparator(), lines);
     }
@@ -100,8 +124,12 @@ public final class VmCommands {
         void apply(Partition p) throws PartitionException;
     }
 
+    private Partition find(String name) {
+        return partitions.partitions().stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+    }
+
     private String with(String name, Action action, String done) {
-        Partition p = partitions.partitions().stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+        Partition p = find(name);
         if (p == null) {
             return "no VM named " + name;
         }

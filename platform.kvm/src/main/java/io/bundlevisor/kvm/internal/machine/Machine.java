@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
 
+import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.PartitionException;
@@ -22,8 +23,9 @@ import io.bundlevisor.uring.host.SyscallException;
 
 /**
  * The hardware of one VM: RAM with its map, the in-kernel irqchip and PIT, one vCPU per VP with its CPUID, the
- * port and MMIO buses with the console UART, the ACPI power registers and the i8042, and the ACPI tables. It knows
- * how to put itself in the power-on state with the boot image loaded; the partition decides when.
+ * port and MMIO buses with the console UART, the ACPI power registers and the i8042, a slot (MMIO window and
+ * interrupt line) for each declared device, and the ACPI tables. It knows how to put itself in the power-on state
+ * with the boot image loaded; the partition decides when.
  */
 public final class Machine implements AutoCloseable {
 
@@ -47,6 +49,8 @@ public final class Machine implements AutoCloseable {
     private final byte[][] pristineVps;
     private final byte[] pristineUart;
     private final List<AutoCloseable> claims = new ArrayList<>();
+    private final GuestRam guestRam;
+    private final List<VirtioMmioSlot> slots = new ArrayList<>();
 
     private Machine(MachineConfig config, KvmVm vm, MemoryMap map, GuestMemory ram, List<KvmVcpu> vcpus,
             ConsoleIo console, Consumer<HaltReason> halt, int[] savedMsrs) throws SyscallException {
@@ -67,6 +71,7 @@ public final class Machine implements AutoCloseable {
             pristineVps[i] = vcpus.get(i).saveState(savedMsrs);
         }
         this.pristineUart = uart.save();
+        this.guestRam = new KvmGuestRam(ram, map);
         console.start(uart);
     }
 
@@ -86,7 +91,12 @@ public final class Machine implements AutoCloseable {
             vm.createIrqchip();
             vm.createPit();
             // KVM's default routing sends GSI 0 to IOAPIC pin 0; our MADT promises the PIT on pin 2 (ISA override).
+            // It also sends GSI 16-23 to IOAPIC pins 16-23, the device slots' lines (DeviceWindows).
             vm.setGsiRouting(IrqRoute.defaultRouting());
+            if (!config.devices().isEmpty() && !vm.hasIrqfdResample()) {
+                throw new IllegalStateException("this KVM lacks KVM_CAP_IRQFD_RESAMPLE, which devices need for "
+                        + "their level-triggered interrupts");
+            }
             MemoryMap map = MemoryMap.of(config.memoryBytes());
             GuestMemory ram = GuestMemory.allocate(map.ramBytes());
             undo.add(ram);
@@ -105,7 +115,14 @@ public final class Machine implements AutoCloseable {
                     .filter(m -> Arrays.stream(hostMsrs).anyMatch(h -> h == m)).toArray();
             ConsoleIo console = ConsoleIo.open(config.name(), config.console());
             undo.add(console);
-            return new Machine(config, vm, map, ram, List.copyOf(vcpus), console, halt, saved);
+            Machine machine = new Machine(config, vm, map, ram, List.copyOf(vcpus), console, halt, saved);
+            undo.clear();
+            undo.add(machine); // closes all of the above, and the slots made so far
+            for (int i = 0; i < config.devices().size(); i++) {
+                machine.slots.add(VirtioMmioSlot.create(config.name(), config.cpus(), i, config.devices().get(i),
+                        machine.guestRam, vm, machine.mmio));
+            }
+            return machine;
         } catch (IOException | RuntimeException e) {
             for (int i = undo.size() - 1; i >= 0; i--) {
                 try {
@@ -137,7 +154,7 @@ public final class Machine implements AutoCloseable {
             }
             AcpiTables.Image acpi = AcpiTables.build(ACPI_BASE, config.cpus(),
                     List.of(new AcpiTables.IsaDevice("COM1", "PNP0501", Uart16550.COM1_PORT, Uart16550.PORTS,
-                            Uart16550.COM1_IRQ)));
+                            Uart16550.COM1_IRQ)), acpiDevices(config.devices().size()));
             if (ACPI_BASE + acpi.bytes().length > ACPI_LIMIT) {
                 throw new IllegalStateException("the ACPI tables outgrew the BIOS area");
             }
@@ -148,6 +165,16 @@ public final class Machine implements AutoCloseable {
         } catch (SyscallException e) {
             throw new PartitionException(config.name() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** The DSDT entries of the device slots, in declaration order: VRT0..VRTn-1. */
+    static List<AcpiTables.MmioDevice> acpiDevices(int count) {
+        List<AcpiTables.MmioDevice> devices = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            devices.add(new AcpiTables.MmioDevice(DeviceWindows.acpiName(i), DeviceWindows.HID, i,
+                    DeviceWindows.base(i), DeviceWindows.SIZE, DeviceWindows.gsi(i)));
+        }
+        return devices;
     }
 
     /** Drives a GSI from a device; runs on VP threads, so a failure is logged, never thrown at the guest. */
@@ -191,6 +218,16 @@ public final class Machine implements AutoCloseable {
         return uart;
     }
 
+    /** RAM as devices see it. */
+    public GuestRam guestRam() {
+        return guestRam;
+    }
+
+    /** A slot for each declared device, in declaration order. */
+    public List<VirtioMmioSlot> slots() {
+        return List.copyOf(slots);
+    }
+
     /** The MSRs saved with each VP: our default list, less what this host's KVM does not know. */
     public int[] savedMsrs() {
         return savedMsrs.clone();
@@ -201,8 +238,12 @@ public final class Machine implements AutoCloseable {
         uart.flush();
     }
 
+    /** Frees the machine; its devices' transports must be closed first (they use the slots and RAM). */
     @Override
     public void close() {
+        for (VirtioMmioSlot slot : slots) {
+            slot.close();
+        }
         for (AutoCloseable c : claims) {
             try {
                 c.close();

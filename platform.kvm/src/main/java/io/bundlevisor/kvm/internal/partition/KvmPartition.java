@@ -19,8 +19,11 @@ import io.bundlevisor.core.partition.IoHandler;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.kvm.internal.Kvm;
 import io.bundlevisor.kvm.internal.machine.Machine;
+import io.bundlevisor.kvm.internal.machine.VirtioMmioSlot;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,6 +33,11 @@ import org.slf4j.LoggerFactory;
  * closing), and which VPs are inside KVM_RUN. {@link #stop()} clears the permission, kicks every VP out of KVM_RUN
  * (immediate_exit plus a signal) and waits until none is active. A halt is accepted only while none is pending:
  * the first VP to report wins, the others' reports in the same episode are dropped.
+ *
+ * <p>Each declared device is attached to the virtio service behind its machine slot at creation, and its binding
+ * follows the partition: reset before RAM is scrubbed, saved and restored with the machine, closed before RAM and
+ * the VM are freed. A device's worker touches guest RAM on its own thread, so every one of these steps runs with
+ * the VPs stopped and the binding drained before RAM changes under it.
  */
 public final class KvmPartition implements Partition {
 
@@ -39,6 +47,7 @@ public final class KvmPartition implements Partition {
     private final Executor notifier;
     private final Consumer<KvmPartition> onClose;
     private final List<VirtualProcessor> vps = new ArrayList<>();
+    private final List<VirtioBinding> devices = new ArrayList<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final List<Consumer<HaltReason>> listeners = new CopyOnWriteArrayList<>();
@@ -59,23 +68,30 @@ public final class KvmPartition implements Partition {
     }
 
     /**
-     * Builds the machine, loads the boot image and starts the (parked) VP threads.
+     * Builds the machine, loads the boot image, attaches each declared device to {@code virtio} (in declaration
+     * order) and starts the (parked) VP threads. A device that cannot be attached closes what was built.
      *
+     * @param virtio puts a device behind each slot
      * @param notifier runs halt listeners, off the VP threads
      * @param onClose told when the partition is closed
+     * @throws PartitionException with a one-line reason
      */
-    public static KvmPartition create(Kvm kvm, MachineConfig config, Executor notifier,
+    public static KvmPartition create(Kvm kvm, MachineConfig config, VirtioService virtio, Executor notifier,
             Consumer<KvmPartition> onClose) throws PartitionException {
         KvmPartition[] self = new KvmPartition[1];
         Machine machine = Machine.create(kvm, config, reason -> self[0].report(reason));
+        KvmPartition p = new KvmPartition(machine, notifier, onClose);
+        self[0] = p;
         try {
             machine.powerOn(false);
+            for (VirtioMmioSlot slot : machine.slots()) {
+                p.devices.add(virtio.attach(slot));
+            }
         } catch (PartitionException | RuntimeException e) {
+            p.closeDevices();
             machine.close();
             throw e;
         }
-        KvmPartition p = new KvmPartition(machine, notifier, onClose);
-        self[0] = p;
         for (int i = 0; i < config.cpus(); i++) {
             p.vps.add(new VirtualProcessor(p, machine, i));
         }
@@ -319,6 +335,10 @@ public final class KvmPartition implements Partition {
         try {
             requireStopped("reset");
             quiesce();
+            // Devices first: each drains its IO and forgets the driver's rings before RAM is punched under them.
+            for (VirtioBinding d : devices) {
+                d.reset();
+            }
             machine.powerOn(true);
             pending = null;
             update();
@@ -333,7 +353,7 @@ public final class KvmPartition implements Partition {
         try {
             requireStopped("save");
             quiesce();
-            SaveFormat.write(machine, out);
+            SaveFormat.write(machine, devices, out);
         } finally {
             lock.unlock();
         }
@@ -345,7 +365,7 @@ public final class KvmPartition implements Partition {
         try {
             requireStopped("restore");
             quiesce();
-            SaveFormat.read(machine, in);
+            SaveFormat.read(machine, devices, in);
             pending = null;
             update();
         } finally {
@@ -366,6 +386,22 @@ public final class KvmPartition implements Partition {
     /** The machine, for the platform's own devices and tests. */
     public Machine machine() {
         return machine;
+    }
+
+    /** The declared devices' bindings, in declaration order (for the shell and tests). */
+    public List<VirtioBinding> devices() {
+        return List.copyOf(devices);
+    }
+
+    /** Closes every device's binding, last declared first; a binding's close is idempotent and must not throw. */
+    private void closeDevices() {
+        for (int i = devices.size() - 1; i >= 0; i--) {
+            try {
+                devices.get(i).close();
+            } catch (RuntimeException e) {
+                LOG.error("{}: closing {} failed: {}", name(), devices.get(i).name(), e.toString());
+            }
+        }
     }
 
     @Override
@@ -389,6 +425,7 @@ public final class KvmPartition implements Partition {
                 interrupted = true;
             }
         }
+        closeDevices(); // before RAM and the VM: a device's worker may still be finishing IO into RAM
         machine.close();
         onClose.accept(this);
         if (interrupted) {

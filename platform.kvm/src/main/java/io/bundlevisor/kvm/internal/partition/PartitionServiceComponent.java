@@ -10,6 +10,7 @@ import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.core.task.TaskDriver;
 import io.bundlevisor.core.task.TaskDriverSource;
+import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.kvm.internal.Kvm;
 
 import org.osgi.service.component.annotations.Activate;
@@ -21,7 +22,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Publishes the {@link PartitionService} on KVM. /dev/kvm is opened once at activation; where that fails the
- * service is still registered and says why. Halt listeners run on a task driver, never on a VP thread. Stopping
+ * service is still registered and says why. Halt listeners run on a task driver, never on a VP thread. A machine's
+ * declared devices are attached to the {@link VirtioService} (mandatory: a machine's devices cannot outlive the
+ * service that runs their transports, so losing it deactivates this component, closing every partition). Stopping
  * the bundle closes every partition it created.
  */
 @Component(service = PartitionService.class, immediate = true)
@@ -32,10 +35,11 @@ public final class PartitionServiceComponent implements PartitionService {
     private final Kvm kvm;
     private final String cause;
     private final TaskDriver notifier;
+    private final VirtioService virtio;
     private final List<Partition> partitions = new CopyOnWriteArrayList<>();
 
     @Activate
-    public PartitionServiceComponent(@Reference TaskDriverSource drivers) {
+    public PartitionServiceComponent(@Reference TaskDriverSource drivers, @Reference VirtioService virtio) {
         Kvm opened = null;
         String why = null;
         try {
@@ -47,6 +51,7 @@ public final class PartitionServiceComponent implements PartitionService {
         this.kvm = opened;
         this.cause = why;
         this.notifier = drivers.simple();
+        this.virtio = virtio;
         if (opened != null) {
             LOG.info("partition service active on KVM");
         }
@@ -80,7 +85,7 @@ public final class PartitionServiceComponent implements PartitionService {
         if (partitions.stream().anyMatch(p -> p.name().equals(config.name()))) {
             throw new PartitionException("a VM named " + config.name() + " exists already");
         }
-        KvmPartition p = KvmPartition.create(kvm, config, notifier::execute, partitions::remove);
+        KvmPartition p = KvmPartition.create(kvm, config, virtio, notifier::execute, partitions::remove);
         partitions.add(p);
         return p;
     }

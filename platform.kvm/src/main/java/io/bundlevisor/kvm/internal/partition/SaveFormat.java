@@ -1,5 +1,7 @@
 package io.bundlevisor.kvm.internal.partition;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -11,22 +13,30 @@ import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
+import java.util.List;
 
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.kvm.internal.machine.Machine;
 import io.bundlevisor.uring.host.SyscallException;
 
 /**
- * The saved-machine stream, version 1: a header naming the shape (VPs, RAM bytes), then length-prefixed blobs for
- * the VM (irqchip, PIT, clock), each VP (its own versioned blob), and the console UART, then all of RAM. Every
- * length is checked before anything is allocated, and the whole stream is read before any device state is
- * applied, so a malformed or truncated stream is refused with one line. RAM is read in place, so a refused stream
- * may leave it overwritten: reset or restore a good save before starting again.
+ * The saved-machine stream, version 2: a header naming the shape (VPs, RAM bytes), then length-prefixed blobs for
+ * the VM (irqchip, PIT, clock), each VP (its own versioned blob), and the console UART, then the devices (their
+ * count, then for each its type and the length-prefixed blob its binding wrote), then all of RAM. Every length is
+ * checked before anything is allocated, and the whole stream is read before any device state is applied, so a
+ * malformed or truncated stream is refused with one line. A stream whose device types differ from this machine's,
+ * in count or order, is refused before RAM is touched (the options, such as a disk's path, may differ: the same
+ * guest may be restored over a copied disk). RAM is read in place, so a refused stream may leave it overwritten:
+ * reset or restore a good save before starting again.
+ *
+ * <p>Version 1 (no device section) is refused: no machine saved by it had devices, but this reader does not
+ * carry a second layout for them.
  */
 final class SaveFormat {
 
     private static final long MAGIC = 0x4256_5341_5645_0001L; // "BVSAVE" + 1
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
     /** No blob of ours is near this; a larger length means a corrupt stream. */
     private static final int MAX_BLOB = 1 << 20;
     private static final int CHUNK = 1 << 20;
@@ -34,7 +44,7 @@ final class SaveFormat {
     private SaveFormat() {
     }
 
-    static void write(Machine machine, OutputStream stream) throws IOException {
+    static void write(Machine machine, List<VirtioBinding> devices, OutputStream stream) throws IOException {
         DataOutputStream out = new DataOutputStream(stream);
         out.writeLong(MAGIC);
         out.writeInt(VERSION);
@@ -50,6 +60,19 @@ final class SaveFormat {
             throw new IOException("saving " + machine.config().name() + ": " + e.getMessage(), e);
         }
         blob(out, machine.uart().save());
+        out.writeInt(devices.size());
+        for (VirtioBinding d : devices) {
+            ByteArrayOutputStream state = new ByteArrayOutputStream();
+            DataOutputStream deviceOut = new DataOutputStream(state);
+            d.save(deviceOut);
+            deviceOut.flush();
+            if (state.size() > MAX_BLOB) {
+                throw new IOException("saving " + d.name() + ": its state is " + state.size()
+                        + " bytes, the saved-machine format takes " + MAX_BLOB);
+            }
+            out.writeUTF(d.type());
+            blob(out, state.toByteArray());
+        }
         out.flush();
         WritableByteChannel channel = Channels.newChannel(stream);
         MemorySegment ram = machine.ram().segment();
@@ -62,7 +85,8 @@ final class SaveFormat {
         stream.flush();
     }
 
-    static void read(Machine machine, InputStream stream) throws IOException, PartitionException {
+    static void read(Machine machine, List<VirtioBinding> devices, InputStream stream)
+            throws IOException, PartitionException {
         String name = machine.config().name();
         DataInputStream in = new DataInputStream(stream);
         try {
@@ -86,6 +110,11 @@ final class SaveFormat {
                 vps[i] = blob(in);
             }
             byte[] uart = blob(in);
+            byte[][] deviceStates = readDevices(name, devices, in);
+            // The devices stop touching RAM before it is overwritten, and restore into freshly reset bindings.
+            for (VirtioBinding d : devices) {
+                d.reset();
+            }
             ReadableByteChannel channel = Channels.newChannel(in);
             MemorySegment memory = machine.ram().segment();
             for (long at = 0; at < memory.byteSize(); at += CHUNK) {
@@ -101,11 +130,57 @@ final class SaveFormat {
                 machine.vcpus().get(i).restoreState(vps[i]);
             }
             machine.uart().restore(uart);
+            for (int i = 0; i < devices.size(); i++) {
+                restoreDevice(name, devices.get(i), deviceStates[i]);
+            }
         } catch (EOFException e) {
             throw new PartitionException(name + ": saved machine is truncated");
         } catch (IllegalArgumentException | SyscallException e) {
             throw new PartitionException(name + ": saved machine refused: " + e.getMessage(), e);
         }
+    }
+
+    /** The device section: refused unless it lists this machine's device types in this machine's order. */
+    private static byte[][] readDevices(String name, List<VirtioBinding> devices, DataInputStream in)
+            throws IOException, PartitionException {
+        int count = in.readInt();
+        if (count != devices.size()) {
+            throw new PartitionException(name + ": saved machine has " + count + " devices, this one "
+                    + devices.size());
+        }
+        byte[][] states = new byte[count][];
+        for (int i = 0; i < count; i++) {
+            String type = in.readUTF();
+            if (!type.equals(devices.get(i).type())) {
+                throw new PartitionException(name + ": saved machine's device " + i + " is " + printable(type)
+                        + ", this one's " + devices.get(i).type());
+            }
+            states[i] = blob(in);
+        }
+        return states;
+    }
+
+    /** Hands a binding its blob; it must read all of it, no more. */
+    private static void restoreDevice(String name, VirtioBinding device, byte[] state) throws PartitionException {
+        ByteArrayInputStream bytes = new ByteArrayInputStream(state);
+        try {
+            device.restore(new DataInputStream(bytes));
+        } catch (EOFException e) {
+            throw new PartitionException(name + ": saved state of " + device.name() + " is truncated");
+        } catch (IOException | RuntimeException e) {
+            throw new PartitionException(name + ": " + device.name() + " refused its saved state: " + e.getMessage(),
+                    e);
+        }
+        if (bytes.available() > 0) {
+            throw new PartitionException(name + ": " + device.name() + " left " + bytes.available()
+                    + " bytes of its saved state unread");
+        }
+    }
+
+    /** A type read from a stream, safe for a one-line message. */
+    private static String printable(String s) {
+        String cut = s.length() > 40 ? s.substring(0, 40) + "..." : s;
+        return "'" + cut.replaceAll("[^\\x20-\\x7E]", "?") + "'";
     }
 
     private static void blob(DataOutputStream out, byte[] blob) throws IOException {

@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 
 import io.bundlevisor.kvm.internal.acpi.AcpiTables.Image;
 import io.bundlevisor.kvm.internal.acpi.AcpiTables.IsaDevice;
+import io.bundlevisor.kvm.internal.acpi.AcpiTables.MmioDevice;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,6 +31,9 @@ class AcpiTablesTest {
 
     private static final long BASE = 0xE0000;
     private static final IsaDevice COM1 = new IsaDevice("COM1", "PNP0501", 0x3F8, 8, 4);
+    private static final List<MmioDevice> VIRTIO = List.of(
+            new MmioDevice("VRT0", "LNRO0005", 0, 0xD000_0000L, 0x1000, 16),
+            new MmioDevice("VRT1", "LNRO0005", 1, 0xD000_1000L, 0x1000, 17));
 
     @TempDir
     Path dir;
@@ -114,6 +118,44 @@ class AcpiTablesTest {
     }
 
     @Test
+    void virtioMmioDevicesAreInTheDsdtInDeclarationOrder() throws Exception {
+        Image image = AcpiTables.build(BASE, 2, List.of(COM1), VIRTIO);
+        ByteBuffer b = ByteBuffer.wrap(image.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+        int at = (int) (image.dsdt() - BASE);
+        byte[] dsdt = Arrays.copyOfRange(image.bytes(), at, at + b.getInt(at + 4));
+        assertEquals(0, sum(dsdt, 0, dsdt.length), "DSDT checksum");
+        // Device (VRT1) { Name (_HID, "LNRO0005"); Name (_UID, 1); Name (_CRS, ResourceTemplate {...}) }, byte for
+        // byte: ACPI 6.5 20.2.5.2 (DefDevice), 20.2.3 (String, Integer), 6.4.3.4 and 6.4.3.6 (the descriptors).
+        byte[] vrt1 = concat(
+                new byte[] {0x5B, (byte) 0x82, 0x3A, 'V', 'R', 'T', '1'},     // DeviceOp, PkgLength 58, name
+                new byte[] {0x08, '_', 'H', 'I', 'D', 0x0D, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0x00},
+                new byte[] {0x08, '_', 'U', 'I', 'D', 0x01},                   // Name (_UID, One)
+                new byte[] {0x08, '_', 'C', 'R', 'S', 0x11, 0x1A, 0x0A, 0x17}, // Buffer, PkgLength 26, size 23
+                new byte[] {(byte) 0x86, 0x09, 0x00, 0x01, 0x00, 0x10, 0x00, (byte) 0xD0, 0x00, 0x10, 0x00, 0x00},
+                new byte[] {(byte) 0x89, 0x06, 0x00, 0x01, 0x01, 0x11, 0x00, 0x00, 0x00}, // consumer, level, high
+                new byte[] {0x79, 0x00});
+        int vrt1At = indexOf(dsdt, vrt1);
+        assertTrue(vrt1At > 0, "VRT1 encoded as the specification says");
+        int vrt0At = indexOf(dsdt, new byte[] {0x5B, (byte) 0x82, 0x3A, 'V', 'R', 'T', '0'});
+        int com1At = indexOf(dsdt, new byte[] {'C', 'O', 'M', '1'});
+        assertTrue(com1At < vrt0At && vrt0At < vrt1At, "COM1, then VRT0, then VRT1");
+
+        String listing = disassemble("dsdt", dsdt);
+        int first = listing.indexOf("Device (VRT0)");
+        int second = listing.indexOf("Device (VRT1)");
+        assertTrue(first > 0 && second > first, listing);
+        String vrt0 = listing.substring(first, second);
+        assertTrue(vrt0.contains("Name (_HID, \"LNRO0005\")"), vrt0);
+        assertTrue(vrt0.contains("Name (_UID, Zero)"), vrt0);
+        assertTrue(vrt0.contains("Memory32Fixed (ReadWrite,") && vrt0.contains("0xD0000000,")
+                && vrt0.contains("0x00001000,"), vrt0);
+        assertTrue(vrt0.contains("Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )"), vrt0);
+        assertTrue(vrt0.contains("0x00000010,"), vrt0);
+        assertTrue(listing.substring(second).contains("0xD0001000,")
+                && listing.substring(second).contains("0x00000011,"), listing);
+    }
+
+    @Test
     void amlEncodingsMatchTheSpecification() {
         assertArrayEquals(new byte[] {0x0C, 0x41, (byte) 0xD0, 0x05, 0x01}, Aml.eisaId("PNP0501"));
         assertArrayEquals(new byte[] {0x5C, '_', 'S', 'B', '_'}, Aml.nameString("\\_SB"));
@@ -130,6 +172,29 @@ class AcpiTablesTest {
         assertThrows(IllegalArgumentException.class, () -> Aml.irqNoFlags(16));
         assertThrows(IllegalArgumentException.class, () -> AcpiTables.build(BASE, 0, List.of()));
         assertThrows(IllegalArgumentException.class, () -> AcpiTables.build(BASE + 1, 1, List.of()));
+        assertArrayEquals(new byte[] {(byte) 0x86, 0x09, 0x00, 0x01, 0, 0x30, 0, (byte) 0xD0, 0, 0x10, 0, 0},
+                Aml.memory32Fixed(0xD000_3000L, 0x1000));
+        assertArrayEquals(new byte[] {(byte) 0x89, 0x06, 0x00, 0x01, 0x01, 23, 0, 0, 0}, Aml.interrupt(23, true));
+        assertArrayEquals(new byte[] {(byte) 0x89, 0x06, 0x00, 0x03, 0x01, 5, 0, 0, 0}, Aml.interrupt(5, false));
+        assertThrows(IllegalArgumentException.class, () -> Aml.memory32Fixed(0xFFFF_F000L, 0x2000));
+        assertThrows(IllegalArgumentException.class, () -> Aml.interrupt(-1, true));
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        return Aml.concat(parts);
+    }
+
+    private static int indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     private static int sum(byte[] b, int from, int length) {

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.MachineConfig;
 
 import org.junit.jupiter.api.Test;
@@ -37,6 +38,35 @@ class RunArgumentsTest {
         assertEquals("web-1", c.name());
         assertFalse(a.reboot());
         assertTrue(RunArguments.parse(List.of("--kernel", k.toString()), 2).reboot());
+        assertEquals(List.of(), c.devices());
+    }
+
+    @Test
+    void disksAndDevicesAreDeclaredInCommandLineOrder() throws Exception {
+        String kernel = Files.writeString(dir.resolve("k"), "x").toString();
+        MachineConfig c = RunArguments.parse(List.of("--kernel", kernel, "--disk", "/img/root.raw",
+                "--device", "virtio-net,tap=tap0,mac=52:54:00:12:34:56", "--disk", "/img/data.raw,readonly,serial=D1",
+                "--device", "virtio-rng"), 2).config();
+        assertEquals(List.of(new DeviceSpec("virtio-blk", "/img/root.raw"),
+                new DeviceSpec("virtio-net", "tap=tap0,mac=52:54:00:12:34:56"),
+                new DeviceSpec("virtio-blk", "/img/data.raw,readonly,serial=D1"),
+                new DeviceSpec("virtio-rng", "")), c.devices());
+        List<String> eight = new java.util.ArrayList<>(List.of("--kernel", kernel));
+        for (int i = 0; i < MachineConfig.MAX_DEVICES; i++) {
+            eight.addAll(List.of(i % 2 == 0 ? "--disk" : "--device", i % 2 == 0 ? "d" + i : "virtio-rng"));
+        }
+        assertEquals(MachineConfig.MAX_DEVICES, RunArguments.parse(eight, 2).config().devices().size());
+        List<String> nine = new java.util.ArrayList<>(eight);
+        nine.addAll(List.of("--disk", "one-too-many"));
+        expect("at most 8 --disk and --device in all, not 9", nine);
+        expect("--disk needs a value", List.of("--kernel", kernel, "--disk"));
+        expect("--disk needs PATH[,readonly][,serial=ID], not ''", List.of("--kernel", kernel, "--disk", ""));
+        expect("--disk needs PATH", List.of("--kernel", kernel, "--disk", ",readonly"));
+        expect("--device: device type 'Virtio Blk' must be", List.of("--kernel", kernel, "--device", "Virtio Blk"));
+        expect("--device: device type '' must be", List.of("--kernel", kernel, "--device", ",x"));
+        expect("--disk: options of virtio-blk hold a control character",
+                List.of("--kernel", kernel, "--disk", "a\tb"));
+        assertTrue(RunArguments.USAGE.contains("[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]..."));
     }
 
     @Test

@@ -11,6 +11,7 @@ import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.kvm.internal.Kvm;
 
 import org.junit.jupiter.api.Assumptions;
@@ -54,9 +55,14 @@ final class GuestRun implements AutoCloseable {
     }
 
     static GuestRun create(MachineConfig config) throws Exception {
+        return create(config, TestVirtio.NONE);
+    }
+
+    /** A partition whose declared devices are attached to {@code virtio}. */
+    static GuestRun create(MachineConfig config, VirtioService virtio) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        KvmPartition p = KvmPartition.create(kvm(), config.withConsole(Console.streams(null, out)), Runnable::run,
-                x -> { });
+        KvmPartition p = KvmPartition.create(kvm(), config.withConsole(Console.streams(null, out)), virtio,
+                Runnable::run, x -> { });
         return new GuestRun(p, out);
     }
 
@@ -103,7 +109,7 @@ final class GuestRun implements AutoCloseable {
     }
 
     static void expectRefused(MachineConfig config, String message) throws Exception {
-        try (KvmPartition p = KvmPartition.create(kvm(), config, Runnable::run, x -> { })) {
+        try (KvmPartition p = KvmPartition.create(kvm(), config, TestVirtio.NONE, Runnable::run, x -> { })) {
             throw new AssertionError("created a partition that should be refused");
         } catch (PartitionException e) {
             if (!e.getMessage().contains(message) || e.getMessage().contains("\n")) {

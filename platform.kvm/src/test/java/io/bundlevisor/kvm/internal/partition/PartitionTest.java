@@ -46,7 +46,8 @@ class PartitionTest {
         Path log = dir.resolve("console.log");
         Files.writeString(log, "earlier\n");
         try (KvmPartition p = KvmPartition.create(GuestRun.kvm(),
-                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.file(log)), Runnable::run, x -> { })) {
+                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.file(log)), TestVirtio.NONE,
+                Runnable::run, x -> { })) {
             p.start();
             assertInstanceOf(HaltReason.PowerOff.class, p.awaitHalt(GuestRun.TIMEOUT));
         }
@@ -54,8 +55,8 @@ class PartitionTest {
 
         Path socket = dir.resolve("console.sock");
         try (KvmPartition p = KvmPartition.create(GuestRun.kvm(),
-                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.socket(socket)), Runnable::run,
-                x -> { });
+                GuestRun.config("poweroff", 1, 32L << 20).withConsole(Console.socket(socket)), TestVirtio.NONE,
+                Runnable::run, x -> { });
                 SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
             Thread.sleep(100); // let the console accept the client before the guest prints
             p.start();
