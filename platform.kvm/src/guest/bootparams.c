@@ -1,6 +1,7 @@
 /*
  * The Linux boot_params "zero page" (Documentation/arch/x86/zero-page.rst, struct boot_params): the e820 table,
- * the ACPI RSDP address and the command line, at the offsets the x86 boot protocol fixes.
+ * the ACPI RSDP address and the command line, at the offsets the x86 boot protocol fixes; and "key=value" words
+ * of the command line, for guests that take options.
  */
 #include "kit.h"
 
@@ -60,4 +61,72 @@ const char *bootparams_cmdline(void) {
         return "";
     }
     return (const char *)(uintptr_t)addr;
+}
+
+/* The value of the first word "key=..." of the command line, or NULL; *len gets its length. */
+static const char *find_value(const char *key, size_t *len) {
+    size_t klen = strlen(key);
+    const char *p = bootparams_cmdline();
+    while (*p) {
+        while (*p == ' ') {
+            p++;
+        }
+        const char *word = p;
+        while (*p && *p != ' ') {
+            p++;
+        }
+        if ((size_t)(p - word) > klen && memcmp(word, key, klen) == 0 && word[klen] == '=') {
+            *len = (size_t)(p - word) - klen - 1;
+            return word + klen + 1;
+        }
+    }
+    return NULL;
+}
+
+bool cmdline_value(const char *key, char *out, size_t size) {
+    size_t len;
+    const char *v = find_value(key, &len);
+    if (size == 0) {
+        return false;
+    }
+    out[0] = '\0';
+    if (!v || len >= size) {
+        return false;
+    }
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return true;
+}
+
+uint64_t cmdline_number(const char *key, uint64_t fallback) {
+    size_t len;
+    const char *v = find_value(key, &len);
+    if (!v || len == 0) {
+        return fallback;
+    }
+    unsigned base = 10;
+    if (len > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+        base = 16;
+        v += 2;
+        len -= 2;
+    }
+    uint64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') {
+            d = (unsigned)(c - '0');
+        } else if (base == 16 && c >= 'a' && c <= 'f') {
+            d = (unsigned)(c - 'a' + 10);
+        } else if (base == 16 && c >= 'A' && c <= 'F') {
+            d = (unsigned)(c - 'A' + 10);
+        } else {
+            return fallback;
+        }
+        if (n > (UINT64_MAX - d) / base) {
+            return fallback; /* overflows 64 bits */
+        }
+        n = n * base + d;
+    }
+    return n;
 }

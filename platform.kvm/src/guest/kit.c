@@ -111,6 +111,14 @@ size_t strlen(const char *s) {
     return n;
 }
 
+int strcmp(const char *a, const char *b) {
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
 const char *strstr(const char *haystack, const char *needle) {
     size_t n = strlen(needle);
     for (; *haystack; haystack++) {

@@ -1,6 +1,7 @@
 /*
  * The test-guest kit: port IO, a 16550 serial console on COM1, a small printf, and (one file each) interrupts,
- * the local and I/O APICs, the PIT, boot_params, an ACPI walker, SMP start-up and ACPI power control.
+ * the local and I/O APICs, the PIT, boot_params and command-line options, an ACPI walker, SMP start-up and ACPI
+ * power control. The virtio driver has its own headers (virtio.h, virtio_blk.h).
  */
 #ifndef KIT_H
 #define KIT_H
@@ -63,6 +64,14 @@ static inline void mmio_write32(uint64_t addr, uint32_t value) {
     *(volatile uint32_t *)(uintptr_t)addr = value;
 }
 
+static inline uint16_t mmio_read16(uint64_t addr) {
+    return *(volatile uint16_t *)(uintptr_t)addr;
+}
+
+static inline uint8_t mmio_read8(uint64_t addr) {
+    return *(volatile uint8_t *)(uintptr_t)addr;
+}
+
 /* Stops this CPU for good: interrupts off, then HLT in a loop. */
 __attribute__((noreturn)) void halt_forever(void);
 
@@ -82,6 +91,7 @@ void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
 const char *strstr(const char *haystack, const char *needle);
 
 /* ---- bootparams.c: the Linux boot_params "zero page" the VMM passed in RSI ------------------------------------ */
@@ -106,6 +116,11 @@ uint64_t e820_ram_bytes(void);
 uint64_t bootparams_rsdp(void);
 /* The kernel command line (cmd_line_ptr, ext_cmd_line_ptr), or "" if there is none. */
 const char *bootparams_cmdline(void);
+/* The value of the first "key=value" word of the command line (words are separated by spaces), copied with a
+ * terminating NUL into out; false, with out = "", if there is no such word or its value does not fit. */
+bool cmdline_value(const char *key, char *out, size_t size);
+/* The value of "key=N" (decimal, or hexadecimal after 0x); fallback if absent or not a number. */
+uint64_t cmdline_number(const char *key, uint64_t fallback);
 
 /* ---- idt.c + isr.S: interrupts ------------------------------------------------------------------------------- */
 
@@ -214,6 +229,10 @@ void acpi_print_tables(void);
 
 /* Starts every enabled processor in the MADT but this one; returns how many CPUs run, this one included. */
 unsigned smp_start_aps(void);
+/* Work for the APs that smp_start_aps starts afterwards: each calls work(index), index 0, 1, ... in the order they
+ * came up, once it has counted itself in, and halts when it returns. NULL (the default): they just halt. Runs on
+ * the AP's 4 KiB stack with interrupts off and no IDT of its own. */
+void smp_set_ap_work(void (*work)(unsigned index));
 
 /* ---- power.c: ACPI power control ---------------------------------------------------------------------------- */
 

@@ -2,7 +2,7 @@
  * Starting the application processors with the INIT-SIPI-SIPI sequence (Intel SDM vol. 3A, "MP Initialization",
  * "Typical BSP Initialization Sequence": INIT, wait 10 ms, STARTUP, wait 200 us, STARTUP again) to every enabled
  * processor in the MADT but this one. Each AP runs trampoline.S from TRAMPOLINE_BASE into 64-bit mode and then
- * ap_main, which counts itself in and halts.
+ * ap_main, which counts itself in, runs the work smp_set_ap_work gave (if any) and halts.
  */
 #include "kit.h"
 
@@ -15,6 +15,11 @@ extern uint32_t trampoline_next, trampoline_max;
 
 static uint8_t ap_stacks[ACPI_MAX_CPUS][AP_STACK_SIZE] __attribute__((aligned(16)));
 static uint32_t aps_up;
+static void (*ap_work)(unsigned index);
+
+void smp_set_ap_work(void (*work)(unsigned index)) {
+    __atomic_store_n(&ap_work, work, __ATOMIC_SEQ_CST);
+}
 
 /* Where a trampoline variable lives in the copy at TRAMPOLINE_BASE. */
 static void *in_copy(const void *variable) {
@@ -24,8 +29,11 @@ static void *in_copy(const void *variable) {
 void ap_main(uint64_t index);
 
 void ap_main(uint64_t index) {
-    (void)index;
     __atomic_fetch_add(&aps_up, 1, __ATOMIC_SEQ_CST);
+    void (*work)(unsigned) = __atomic_load_n(&ap_work, __ATOMIC_SEQ_CST);
+    if (work) {
+        work((unsigned)index);
+    }
     halt_forever();
 }
 
