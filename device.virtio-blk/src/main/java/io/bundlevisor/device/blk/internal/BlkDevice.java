@@ -1,0 +1,254 @@
+package io.bundlevisor.device.blk.internal;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
+
+import io.bundlevisor.core.ring.Errno;
+import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.virtio.DescChain;
+import io.bundlevisor.core.virtio.VirtioContext;
+import io.bundlevisor.core.virtio.VirtioDevice;
+
+/**
+ * A virtio block device (virtio 1.x section 5.2) over a {@link BlkDisk}: checks each chain ({@link BlkRequest}),
+ * answers GET_ID and refusals at once, and hands reads, writes, flushes, discards and write zeroes to the ring
+ * ({@link BlkBackend}). The data path runs on the worker thread and allocates nothing.
+ */
+final class BlkDevice implements VirtioDevice {
+
+    private final String name;
+    private final BlkDisk disk;
+    private final BlkConfig config;
+    private final BlkBackend backend;
+    private final BlkRequest request;
+    private final BlkInFlight inFlight = new BlkInFlight();
+    private final BlkCounters counters = new BlkCounters();
+    private final BlkWarnings warnings;
+    private final byte[] serial = new byte[BlkSpec.ID_BYTES];
+    private final Consumer<BlkDevice> onClose;
+    private boolean closed;
+
+    /**
+     * @param name    {@code machine/type+index}, for logs and {@code blk:list}
+     * @param disk    the opened disk; the device closes it
+     * @param serial  GET_ID's answer, up to 20 ASCII characters
+     * @param queues  request queues
+     * @param onClose told once when the device is closed
+     */
+    BlkDevice(String name, BlkDisk disk, String serial, int queues, Consumer<BlkDevice> onClose) {
+        this.name = name;
+        this.disk = disk;
+        this.config = new BlkConfig(disk.capacity(), queues, disk.readOnly(), disk.blockSize());
+        this.backend = new BlkBackend(disk);
+        this.request = new BlkRequest(disk.capacity(), disk.readOnly());
+        this.warnings = new BlkWarnings(name);
+        byte[] id = serial.getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(id, 0, this.serial, 0, Math.min(id.length, BlkSpec.ID_BYTES)); // the rest stays NUL
+        this.onClose = onClose;
+    }
+
+    String name() {
+        return name;
+    }
+
+    BlkDisk disk() {
+        return disk;
+    }
+
+    BlkCounters.Snapshot counters() {
+        return counters.snapshot();
+    }
+
+    @Override
+    public int deviceId() {
+        return BlkSpec.DEVICE_ID;
+    }
+
+    @Override
+    public long features() {
+        return config.features();
+    }
+
+    @Override
+    public int queueCount() {
+        return config.queues();
+    }
+
+    @Override
+    public int maxQueueSize() {
+        return BlkConfig.MAX_QUEUE_SIZE;
+    }
+
+    @Override
+    public int configSize() {
+        return BlkConfig.SIZE;
+    }
+
+    @Override
+    public int readConfig(int offset, int size) {
+        return config.read(offset, size);
+    }
+
+    @Override
+    public void writeConfig(int offset, int size, int value) {
+        // Every field is read-only without VIRTIO_BLK_F_CONFIG_WCE, which this device does not offer.
+    }
+
+    @Override
+    public void activate(VirtioContext context) {
+        int[] sizes = new int[config.queues()];
+        for (int q = 0; q < sizes.length; q++) {
+            sizes[q] = Math.clamp(context.queueSize(q), 0, BlkConfig.MAX_QUEUE_SIZE);
+        }
+        inFlight.activate(sizes);
+    }
+
+    @Override
+    public int handleDesc(int queue, DescChain chain, Sqe sqe) {
+        counters.request();
+        int head = chain.head();
+        if (!inFlight.fits(queue, head)) {
+            return needsReset(BlkRefusal.BAD_HEAD);
+        }
+        int verdict = request.check(chain);
+        if (verdict == BlkRequest.MALFORMED) {
+            return needsReset(request.refusal());
+        }
+        int status = request.statusOffset();
+        if (verdict != BlkRequest.PROCEED) {
+            counters.error();
+            warnings.refused(request.refusal());
+            chain.writeByte(status, (byte) verdict);
+            return 1;
+        }
+        int type = request.type();
+        long offset = request.offset();
+        int length = (int) Math.min(request.length(), Integer.MAX_VALUE); // IN/OUT: at most MAX_TRANSFER
+        boolean direct = false;
+        switch (type) {
+            case BlkSpec.T_GET_ID -> {
+                for (int i = 0; i < BlkSpec.ID_BYTES; i++) {
+                    chain.writeByte(i, serial[i]);
+                }
+                chain.writeByte(status, BlkSpec.S_OK);
+                return BlkSpec.ID_BYTES + 1;
+            }
+            case BlkSpec.T_IN -> {
+                if (length == 0) {
+                    return answer(chain, status, BlkSpec.S_OK);
+                }
+                direct = backend.read(sqe, chain, length, offset);
+            }
+            case BlkSpec.T_OUT -> {
+                if (length == 0) {
+                    return answer(chain, status, BlkSpec.S_OK);
+                }
+                direct = backend.write(sqe, chain, length, offset);
+            }
+            case BlkSpec.T_FLUSH -> {
+                if (disk.readOnly()) {
+                    return answer(chain, status, BlkSpec.S_OK); // nothing was written to make stable
+                }
+                backend.flush(sqe);
+                length = 0;
+            }
+            case BlkSpec.T_DISCARD, BlkSpec.T_WRITE_ZEROES -> {
+                if (request.length() == 0) {
+                    return answer(chain, status, BlkSpec.S_OK);
+                }
+                if (type == BlkSpec.T_DISCARD) {
+                    backend.discard(sqe, offset, request.length());
+                } else {
+                    backend.writeZeroes(sqe, offset, request.length(), request.unmap());
+                }
+                length = 0; // fallocate returns 0
+            }
+            default -> {
+                return needsReset(BlkRefusal.UNKNOWN_TYPE); // check() answers every other type
+            }
+        }
+        inFlight.put(queue, head, type, length, status);
+        counters.submitted(direct);
+        return SUBMIT;
+    }
+
+    @Override
+    public int completeDesc(int queue, DescChain chain, int result) {
+        int head = chain.head();
+        if (!inFlight.holds(queue, head)) {
+            return needsReset(BlkRefusal.BAD_HEAD);
+        }
+        int type = inFlight.type(queue, head);
+        int expected = inFlight.expected(queue, head);
+        int status = inFlight.statusAt(queue, head);
+        inFlight.free(queue, head);
+        counters.completed();
+        byte outcome;
+        if (result == expected) {
+            outcome = BlkSpec.S_OK;
+            switch (type) {
+                case BlkSpec.T_IN -> counters.read(expected);
+                case BlkSpec.T_OUT -> counters.written(expected);
+                case BlkSpec.T_FLUSH -> counters.flushed();
+                default -> counters.discarded();
+            }
+        } else if (result == -Errno.EOPNOTSUPP && (type == BlkSpec.T_DISCARD || type == BlkSpec.T_WRITE_ZEROES)) {
+            // The host cannot (a file system without holes or ZERO_RANGE): UNSUPP makes Linux stop sending these
+            // and zero by writing instead.
+            outcome = BlkSpec.S_UNSUPP;
+            counters.error();
+            warnings.failed(type, result, expected, outcome);
+        } else {
+            outcome = BlkSpec.S_IOERR; // an errno, or a short read or write
+            counters.error();
+            warnings.failed(type, result, expected, outcome);
+        }
+        chain.writeByte(status, outcome);
+        return type == BlkSpec.T_IN ? expected + 1 : 1;
+    }
+
+    private int answer(DescChain chain, int status, byte value) {
+        chain.writeByte(status, value);
+        return 1;
+    }
+
+    private int needsReset(BlkRefusal why) {
+        counters.error();
+        warnings.refused(why);
+        return NEEDS_RESET;
+    }
+
+    @Override
+    public void reset() {
+        inFlight.clear();
+    }
+
+    BlkState state() {
+        return new BlkState(disk.path().toString(), config.capacity(), config.readOnly(), config.queues());
+    }
+
+    @Override
+    public void saveState(DataOutput out) throws IOException {
+        state().write(out);
+    }
+
+    @Override
+    public void restoreState(DataInput in) throws IOException {
+        state().requireSame(BlkState.read(in));
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        disk.close();
+        onClose.accept(this);
+    }
+}
