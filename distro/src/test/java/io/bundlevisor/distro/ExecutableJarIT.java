@@ -49,6 +49,7 @@ public class ExecutableJarIT {
             Thread.sleep(3000);
             send(in, "lb");
             send(in, "ring:list");
+            send(in, "virtio:types");
             Thread.sleep(1000);
             send(in, "stop 0");
         }
@@ -56,13 +57,15 @@ public class ExecutableJarIT {
         String out = output.get(10, TimeUnit.SECONDS);
 
         List<String> bundles = out.lines().filter(l -> BUNDLE_LINE.matcher(l).matches()).toList();
-        assertEquals(out, 20, bundles.size());
+        assertEquals(out, 21, bundles.size());
         for (String line : bundles) {
             assertTrue(line, line.contains("|Active"));
         }
         assertTrue(out, out.contains("Bundlevisor platform core"));
         assertTrue(out, out.contains("Bundlevisor io_uring"));
         assertTrue(out, out.contains("Bundlevisor KVM"));
+        assertTrue(out, out.contains("Bundlevisor virtio-blk"));
+        assertTrue("the device bundle made its type available: " + out, out.lines().anyMatch(l -> l.strip().endsWith("! virtio-blk")));
         assertTrue(out, out.lines().anyMatch(l -> l.startsWith("task:bundlevisor-default")));
         assertFalse(out, out.contains("WARNING"));
         assertFalse(out, out.contains(" WARN "));

@@ -55,6 +55,9 @@ final class PlatformConfiguration {
         if (jar.startsWith("platform.")) {
             return 4;
         }
+        if (jar.startsWith("device.")) {
+            return 5;
+        }
         return 3;
     }
 }
