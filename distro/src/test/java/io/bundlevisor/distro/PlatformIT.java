@@ -248,10 +248,10 @@ public class PlatformIT {
         String listed = runCommand("vm:list");
         assertTrue(listed, listed.lines().anyMatch(l -> l.matches("shell-vm\\s+2\\s+64M\\s+started\\s+power off")));
         assertTrue(Files.readString(log).contains("smp: 2 cpus up"));
-        assertEquals("stopped shell-vm", runCommand("vm:stop shell-vm"));
+        assertEquals("stopped shell-vm", runCommand("vm:pause shell-vm"));
         assertEquals("reset shell-vm", runCommand("vm:reset shell-vm"));
         assertEquals("closed shell-vm", runCommand("vm:close shell-vm"));
-        assertEquals("no VM named shell-vm", runCommand("vm:stop shell-vm"));
+        assertEquals("no VM named shell-vm", runCommand("vm:pause shell-vm"));
         assertEquals("vm:run: --cpus must be 1..16 on this host, not 0",
                 runCommand("vm:run bad --kernel " + guest + " --cpus 0").replaceAll("1\\.\\.\\d+", "1..16"));
         Files.deleteIfExists(log);

@@ -260,6 +260,11 @@ public final class SplitQueue {
         }
     }
 
+    /** Whether the driver has made a chain available that we have not popped (no notification needed to see it). */
+    public boolean hasAvailable() {
+        return size != 0 && availIdxAcquire() != lastAvail;
+    }
+
     private int availIdxAcquire() {
         return Short.toUnsignedInt((short) IDX_ACQUIRE_RELEASE.getAcquire(memory, availRing + AVAIL_IDX));
     }

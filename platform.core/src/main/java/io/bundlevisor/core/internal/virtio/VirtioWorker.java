@@ -43,6 +43,16 @@ final class VirtioWorker {
     /** How long a driver reset or a detach waits for the device's IO to finish. */
     static final long DRAIN_SECONDS = 30;
     private static final int POLLIN = 0x001;
+    /**
+     * How long the worker keeps looking at its rings after work before it sleeps and asks for notifications
+     * again (system property {@value #POLL_PROPERTY}, microseconds; 0 turns polling off). A notification is a VM
+     * exit, and on a nested hypervisor an MMIO exit costs hundreds of microseconds; a driver that answers a
+     * completion with a new request within the window never pays it (QEMU's iothread poll-max-ns, the same idea).
+     * Off by default: on a 2-CPU nested host a spinning worker slows the guest more than the exits it saves (see
+     * BENCHMARKS.md).
+     */
+    static final String POLL_PROPERTY = "bundlevisor.virtio.pollMicros";
+    private static final long POLL_NANOS = Math.max(0, Long.getLong(POLL_PROPERTY, 0)) * 1000;
 
     private final String name;
     private final VirtioDevice device;
@@ -265,6 +275,9 @@ final class VirtioWorker {
                     if (stopping && budget.total() == 0) {
                         break;
                     }
+                    if (pollForWork() || armNotifications()) {
+                        continue;
+                    }
                     ring.submitAndWait(1);
                     ring.processCompletions();
                     rearmPolls();
@@ -338,10 +351,9 @@ final class VirtioWorker {
         inFlightChains[q][head] = null;
         budget.release(q);
         inFlight = budget.total();
-        if ((blocked & 1L << q) != 0) {
-            blocked &= ~(1L << q);
-            pendingService |= 1L << q;
-        }
+        // Each completion looks at its queue again: while a queue has IO in flight its notifications stay off.
+        blocked &= ~(1L << q);
+        pendingService |= 1L << q;
         if (chain == null) {
             LOG.error("{}: a completion for queue {} head {} that is not in flight", name, q, head);
             return;
@@ -378,6 +390,7 @@ final class VirtioWorker {
         }
     }
 
+    /** Pops and dispatches what queue {@code q} has, notifications off; they come back on before the worker sleeps. */
     private void serviceQueue(int q) {
         SplitQueue vq = queues[q];
         if (!vq.isConfigured()) {
@@ -385,30 +398,65 @@ final class VirtioWorker {
         }
         vq.disableNotifications();
         try {
-            while (true) {
-                while (budget.canTake(q)) {
-                    Chain chain = vq.pop();
-                    if (chain == null) {
-                        break;
-                    }
-                    dispatch(q, vq, chain);
-                    if (!active) {
-                        return;
-                    }
-                }
-                if (!budget.canTake(q)) {
-                    // Completions free room and put the queue back in service.
-                    blocked |= 1L << q;
+            while (budget.canTake(q)) {
+                Chain chain = vq.pop();
+                if (chain == null) {
                     return;
                 }
-                if (!vq.enableNotifications()) {
+                dispatch(q, vq, chain);
+                if (!active) {
                     return;
                 }
-                vq.disableNotifications();
             }
+            // Completions free room and put the queue back in service.
+            blocked |= 1L << q;
         } catch (QueueException e) {
             needsReset("queue " + q + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * Spins for up to {@link #POLL_NANOS} looking for completions, chains and control tasks; true if it found
+     * any (the loop then handles them).
+     */
+    private boolean pollForWork() {
+        if (POLL_NANOS == 0 || !active || !pulling) {
+            return false;
+        }
+        long deadline = System.nanoTime() + POLL_NANOS;
+        do {
+            if (!control.isEmpty() || ring.processCompletions() > 0) {
+                return true;
+            }
+            for (int q = 0; q < queues.length; q++) {
+                if ((blocked & 1L << q) == 0 && queues[q].hasAvailable()) {
+                    pendingService |= 1L << q;
+                }
+            }
+            if (pendingService != 0) {
+                return true;
+            }
+            Thread.onSpinWait();
+        } while (System.nanoTime() - deadline < 0);
+        return false;
+    }
+
+    /**
+     * Before sleeping: asks the driver of every running queue with nothing in flight to notify again (section
+     * 2.7.10); true if a chain slipped in meanwhile, so the loop services it instead of sleeping. A queue with IO
+     * in flight is looked at again when that IO completes, so its driver need not pay for a notification; the
+     * cost is that a chain added behind a slow IO waits for that IO's completion.
+     */
+    private boolean armNotifications() {
+        if (!active || !pulling) {
+            return false;
+        }
+        for (int q = 0; q < queues.length; q++) {
+            if (budget.inFlight(q) == 0 && queues[q].isConfigured() && queues[q].enableNotifications()) {
+                pendingService |= 1L << q;
+            }
+        }
+        return pendingService != 0;
     }
 
     private void dispatch(int q, SplitQueue vq, Chain chain) {

@@ -18,7 +18,8 @@ import org.osgi.service.component.annotations.Reference;
 
 /**
  * Gogo commands to manage VMs from the platform shell: {@code vm:run}, {@code vm:list}, {@code vm:devices},
- * {@code vm:start}, {@code vm:stop}, {@code vm:reset}, {@code vm:clear} (clear a halt) and {@code vm:close}. They
+ * {@code vm:resume}, {@code vm:pause} (named so as not to shadow the shell's own {@code start} and
+ * {@code stop} of bundles), {@code vm:reset}, {@code vm:clear} (clear a halt) and {@code vm:close}. They
  * return text; a mistake is one line, never a stack trace.
  */
 @Component(service = VmCommands.class, property = {
@@ -26,8 +27,8 @@ import org.osgi.service.component.annotations.Reference;
     "osgi.command.function=run",
     "osgi.command.function=list",
     "osgi.command.function=devices",
-    "osgi.command.function=start",
-    "osgi.command.function=stop",
+    "osgi.command.function=resume",
+    "osgi.command.function=pause",
     "osgi.command.function=reset",
     "osgi.command.function=clear",
     "osgi.command.function=close"
@@ -96,12 +97,12 @@ public final class VmCommands {
     }
 
     @Descriptor("starts or resumes a VM's VPs")
-    public String start(String name) {
+    public String resume(String name) {
         return with(name, p -> p.start(), "started");
     }
 
     @Descriptor("stops a VM's VPs; returns once none runs")
-    public String stop(String name) {
+    public String pause(String name) {
         return with(name, p -> p.stop(), "stopped");
     }
 
