@@ -127,4 +127,29 @@ class BlkGuestTest {
             assertTrue(h.output().contains("BLK-HOT-OK"), h.output());
         }
     }
+
+    @Test
+    void aSaveTakenUnderIoContinuesInAFreshMachineOnTheSameDisk() throws Exception {
+        Path img = image("saved.img");
+        var config = GuestHarness.config("blk.mode=hot blk.resets=1", 1, img.toString());
+        java.io.ByteArrayOutputStream saved = new java.io.ByteArrayOutputStream();
+        String before;
+        try (GuestHarness h = GuestHarness.start(config)) {
+            h.await("BLK-HOT acked=", 2);
+            h.partition.stop();
+            h.partition.save(saved);
+            before = h.output();
+        }
+        // The first machine is closed: its disk lock is released for the second.
+        try (GuestHarness h = GuestHarness.create(config)) {
+            h.partition.restore(new java.io.ByteArrayInputStream(saved.toByteArray()));
+            h.partition.start();
+            h.await("BLK-HOT acked=", 2);
+            GuestHarness.virtio.removeFactory(GuestHarness.factory, GuestHarness.TYPE);
+            h.await("BLK-HOT gone");
+            GuestHarness.virtio.addFactory(GuestHarness.factory, GuestHarness.TYPE);
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), before + h.output());
+            assertTrue(h.output().contains("BLK-HOT-OK"), before + "\n--- restored ---\n" + h.output());
+        }
+    }
 }

@@ -73,13 +73,18 @@ final class GuestHarness implements AutoCloseable {
     }
 
     static GuestHarness start(MachineConfig config) throws Exception {
+        GuestHarness h = create(config);
+        h.partition.start();
+        return h;
+    }
+
+    /** A stopped partition, for restore. */
+    static GuestHarness create(MachineConfig config) throws Exception {
         platform();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         KvmPartition p = KvmPartition.create(kvm, config.withConsole(Console.streams(null, out)), virtio,
                 Runnable::run, x -> { });
-        GuestHarness h = new GuestHarness(p, out);
-        p.start();
-        return h;
+        return new GuestHarness(p, out);
     }
 
     /** Runs the guest to its end and returns its console; it must power off. */

@@ -168,13 +168,15 @@ final class VirtioWorker {
     /** Runs {@code task} on the worker thread, for save and restore. */
     <T> T call(Callable<T> task) throws Exception {
         CompletableFuture<T> f = new CompletableFuture<>();
-        post(() -> {
+        if (!post(() -> {
             try {
                 f.complete(task.call());
             } catch (Throwable t) {
                 f.completeExceptionally(t);
             }
-        });
+        })) {
+            throw new IllegalStateException(name + ": the device's worker has ended");
+        }
         try {
             return f.get(DRAIN_SECONDS, TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
@@ -190,10 +192,12 @@ final class VirtioWorker {
      * thread, closes the ring and the notifiers. The device itself is the caller's to close. Idempotent.
      */
     void stop() {
-        post(() -> {
+        if (!post(() -> {
             pulling = false;
             stopping = true;
-        });
+        }) && !finished.isDone()) {
+            return;
+        }
         try {
             finished.get(DRAIN_SECONDS, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
@@ -228,7 +232,7 @@ final class VirtioWorker {
 
     private CompletableFuture<Void> drain(boolean driverReset) {
         CompletableFuture<Void> f = new CompletableFuture<>();
-        post(() -> {
+        if (!post(() -> {
             pulling = false;
             if (driverReset) {
                 discard = true;
@@ -236,7 +240,9 @@ final class VirtioWorker {
                 resetPending = true;
             }
             drainWaiters.add(f);
-        });
+        })) {
+            f.complete(null); // nothing runs, so nothing is in flight
+        }
         return f;
     }
 
@@ -250,9 +256,20 @@ final class VirtioWorker {
         }
     }
 
-    private void post(Runnable task) {
+    /** Queues a control task; false if the thread has ended (stopped, or died and logged why) and never will run it. */
+    private boolean post(Runnable task) {
+        if (finished.isDone()) {
+            return false;
+        }
         control.add(task);
-        ring.wakeup();
+        try {
+            ring.wakeup();
+        } catch (RuntimeException e) {
+            // The thread closed its ring between the check and the wakeup: it is gone, and so is the task.
+            LOG.debug("{}: wakeup after the worker ended: {}", name, e.toString());
+            return false;
+        }
+        return true;
     }
 
     // ---- the worker thread ---------------------------------------------------------------------------------------
@@ -290,6 +307,7 @@ final class VirtioWorker {
         } catch (Throwable t) {
             LOG.error("{}: worker died", name, t);
         } finally {
+            LOG.debug("{}: worker ends (stopping={})", name, stopping);
             ring.close();
             for (Notifier n : notifiers) {
                 n.close();
