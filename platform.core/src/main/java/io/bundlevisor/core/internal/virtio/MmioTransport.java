@@ -174,7 +174,8 @@ final class MmioTransport implements IoHandler {
             return;
         }
         if (offset == INTERRUPT_ACK) {
-            interruptStatus.getAndUpdate(s -> s & ~value);
+            // Non-capturing: a guest's ACK write (one per interrupt) allocates nothing.
+            interruptStatus.accumulateAndGet(~value, (s, keep) -> s & keep);
             return;
         }
         if (offset == STATUS) {
@@ -271,7 +272,11 @@ final class MmioTransport implements IoHandler {
                 }
             }
             if ((added & VirtioFeatures.DRIVER_OK) != 0) {
-                if ((next & VirtioFeatures.FEATURES_OK) == 0 || device == null) {
+                if ((old & VirtioFeatures.DEVICE_NEEDS_RESET) != 0) {
+                    // Section 2.1.2: a device needing reset runs again only after the driver resets it.
+                    next &= ~VirtioFeatures.DRIVER_OK;
+                    errors.report("DRIVER_OK on a device that needs a reset");
+                } else if ((next & VirtioFeatures.FEATURES_OK) == 0 || device == null) {
                     next &= ~VirtioFeatures.DRIVER_OK;
                     next |= VirtioFeatures.DEVICE_NEEDS_RESET;
                     errors.report("DRIVER_OK without FEATURES_OK or without a device");

@@ -78,6 +78,7 @@ final class VirtioWorker {
     private long blocked;
     private long dirty;
     private long rearm;
+    private boolean rearmResample;
     private final List<CompletableFuture<Void>> drainWaiters = new ArrayList<>();
     private boolean resetPending;
 
@@ -328,7 +329,7 @@ final class VirtioWorker {
 
     /** A multishot poll that ended (no F_MORE: the kernel dropped it) is armed again. */
     private void rearmPolls() {
-        if (rearm == 0 || stopping) {
+        if ((rearm == 0 && !rearmResample) || stopping) {
             return;
         }
         for (int q = 0; q < queues.length; q++) {
@@ -336,10 +337,11 @@ final class VirtioWorker {
                 armNotify(q);
             }
         }
-        if ((rearm & 1L << 63) != 0) {
+        if (rearmResample) {
             armResample();
         }
         rearm = 0;
+        rearmResample = false;
     }
 
     /** The raw completion handler: runs on this thread inside {@link Ring#processCompletions()}. */
@@ -357,7 +359,7 @@ final class VirtioWorker {
                 resample.drain();
                 transport.resample();
                 if ((flags & CompletionHandler.F_MORE) == 0) {
-                    rearm |= 1L << 63;
+                    rearmResample = true;
                 }
             }
             default -> completeIo(q, UserData.head(userData), result);
