@@ -40,7 +40,13 @@ public final class Errno {
         NAMES[61] = "ENODATA";
         NAMES[62] = "ETIME";
         NAMES[75] = "EOVERFLOW";
+        NAMES[88] = "ENOTSOCK";
+        NAMES[90] = "EMSGSIZE";
         NAMES[95] = "EOPNOTSUPP";
+        NAMES[98] = "EADDRINUSE";
+        NAMES[103] = "ECONNABORTED";
+        NAMES[104] = "ECONNRESET";
+        NAMES[111] = "ECONNREFUSED";
         NAMES[110] = "ETIMEDOUT";
         NAMES[114] = "EALREADY";
         NAMES[122] = "EDQUOT";

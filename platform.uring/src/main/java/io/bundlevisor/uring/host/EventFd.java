@@ -3,6 +3,7 @@ package io.bundlevisor.uring.host;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 
 import io.bundlevisor.core.ring.Errno;
 import io.bundlevisor.uring.sys.Native;
@@ -15,6 +16,13 @@ public final class EventFd implements AutoCloseable {
 
     private static final int EFD_NONBLOCK = 0x800;
     private static final int EFD_CLOEXEC = 0x80000;
+    /** What readlink(2) of {@code /proc/self/fd/N} says of an eventfd (fs/eventfd.c: anon_inode "[eventfd]"). */
+    private static final String EVENTFD_LINK = "anon_inode:[eventfd]";
+    // <asm-generic/fcntl.h>
+    private static final int F_SETFD = 2;
+    private static final int F_GETFL = 3;
+    private static final int F_SETFL = 4;
+    private static final int FD_CLOEXEC = 1;
 
     private final int fd;
     private final Arena arena = Arena.ofShared();
@@ -29,6 +37,39 @@ public final class EventFd implements AutoCloseable {
         int fd = Native.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd < 0) {
             throw new SyscallException("eventfd", -fd);
+        }
+        return new EventFd(fd);
+    }
+
+    /**
+     * Takes ownership of a descriptor received from another process, after checking it is an eventfd
+     * ({@code /proc/self/fd/N} reads {@code anon_inode:[eventfd]}); makes it non-blocking ({@code F_SETFL
+     * O_NONBLOCK}) and close-on-exec. On refusal closes {@code fd} and throws SyscallException("adopt eventfd",
+     * EINVAL, "fd N is &lt;what it is&gt;"); a failing readlink or fcntl closes it too and throws its errno.
+     */
+    public static EventFd adopt(int fd) throws SyscallException {
+        String target;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(256);
+            long n = Native.readlink("/proc/self/fd/" + fd, buffer);
+            if (n < 0) {
+                Native.close(fd);
+                throw new SyscallException("adopt eventfd", (int) -n, "readlink /proc/self/fd/" + fd);
+            }
+            target = new String(buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        }
+        if (!EVENTFD_LINK.equals(target)) {
+            Native.close(fd);
+            throw new SyscallException("adopt eventfd", Errno.EINVAL, "fd " + fd + " is " + target);
+        }
+        int flags = Native.fcntl(fd, F_GETFL, 0);
+        int r = flags < 0 ? flags : Native.fcntl(fd, F_SETFL, flags | Native.O_NONBLOCK);
+        if (r >= 0) {
+            r = Native.fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+        if (r < 0) {
+            Native.close(fd);
+            throw new SyscallException("adopt eventfd", -r, "fcntl fd " + fd);
         }
         return new EventFd(fd);
     }

@@ -80,6 +80,38 @@ public final class Native {
     private static final MethodHandle MEMFD_CREATE = downcall("memfd_create",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle SOCKET = downcall("socket",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKETPAIR = downcall("socketpair",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle BIND = downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = downcall("connect",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = downcall("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = downcall("accept4",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDMSG = downcall("sendmsg",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = downcall("recvmsg",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SHUTDOWN = downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETSOCKOPT = downcall("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle FCNTL = downcall("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle READLINK = downcall("readlink",
+            FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
+    private static final MethodHandle SYSCONF = downcall("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
+
+    /** The base page size (sysconf {@code _SC_PAGESIZE}): 4 KiB on x86_64, 4, 16 or 64 KiB on aarch64. */
+    public static final long PAGE_SIZE = pageSize();
+
+    /**
+     * The whole process address space as one segment at base address 0, so a host virtual address is its offset.
+     * SAFETY: the segment itself proves nothing; every user must have checked the address range against a live
+     * mapping it owns before reading or writing through it (see {@code MappedRegion.addressSpace}).
+     */
+    private static final MemorySegment ADDRESS_SPACE = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     private Native() {
     }
@@ -255,6 +287,173 @@ public final class Native {
         // SAFETY: the kernel just mapped exactly `length` bytes at this address; the segment spans no more, and
         // it is unmapped only when its arena closes, after which no access can succeed.
         return address.reinterpret(length, arena, unused -> munmap(start, length));
+    }
+
+    /**
+     * The whole address space as a segment (base 0, {@code Long.MAX_VALUE} bytes, never closed), for memory made of
+     * several mappings addressed by host virtual address. Callers bounds-check each address against a live
+     * mapping before every access: this segment checks nothing.
+     */
+    public static MemorySegment addressSpace() {
+        return ADDRESS_SPACE;
+    }
+
+    private static long pageSize() {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) SYSCONF.invokeExact(capture, 30 /* _SC_PAGESIZE, <bits/confname.h> */);
+            if (r <= 0 || Long.bitCount(r) != 1) {
+                throw new ExceptionInInitializerError("sysconf(_SC_PAGESIZE) returned " + r);
+            }
+            return r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** socket(2); the descriptor, or {@code -errno}. */
+    public static int socket(int domain, int type, int protocol) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SOCKET.invokeExact(capture, domain, type, protocol);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** socketpair(2) into {@code fds} (two ints); 0 or {@code -errno}. */
+    public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
+        checkBounds(fds, 8);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SOCKETPAIR.invokeExact(capture, domain, type, protocol, fds);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** bind(2) to the first {@code length} bytes of {@code address} (a sockaddr); 0 or {@code -errno}. */
+    public static int bind(int fd, MemorySegment address, int length) {
+        checkBounds(address, length);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) BIND.invokeExact(capture, fd, address, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** connect(2) to the first {@code length} bytes of {@code address} (a sockaddr); 0 or {@code -errno}. */
+    public static int connect(int fd, MemorySegment address, int length) {
+        checkBounds(address, length);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) CONNECT.invokeExact(capture, fd, address, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int listen(int fd, int backlog) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) LISTEN.invokeExact(capture, fd, backlog);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** accept4(2) without the peer's address; the new descriptor, or {@code -errno}. */
+    public static int accept4(int fd, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) ACCEPT4.invokeExact(capture, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * sendmsg(2) of a {@code struct msghdr} ({@link SocketLayout#MSGHDR}); the bytes sent, or {@code -errno}. The
+     * iovecs and control buffer it points to must stay alive for the call: the caller owns them.
+     */
+    public static long sendmsg(int fd, MemorySegment msghdr, int flags) {
+        checkBounds(msghdr, SocketLayout.MSGHDR_SIZE);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) SENDMSG.invokeExact(capture, fd, msghdr, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** recvmsg(2) into a {@code struct msghdr} ({@link SocketLayout#MSGHDR}); the bytes read, or {@code -errno}. */
+    public static long recvmsg(int fd, MemorySegment msghdr, int flags) {
+        checkBounds(msghdr, SocketLayout.MSGHDR_SIZE);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) RECVMSG.invokeExact(capture, fd, msghdr, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int shutdown(int fd, int how) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SHUTDOWN.invokeExact(capture, fd, how);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** setsockopt(2) with the first {@code length} bytes of {@code value}; 0 or {@code -errno}. */
+    public static int setsockopt(int fd, int level, int name, MemorySegment value, int length) {
+        checkBounds(value, length);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SETSOCKOPT.invokeExact(capture, fd, level, name, value, length);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** fcntl(2) with an integer argument (F_GETFL, F_SETFL, F_GETFD, F_SETFD); the result, or {@code -errno}. */
+    public static int fcntl(int fd, int command, long arg) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) FCNTL.invokeExact(capture, fd, command, arg);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * readlink(2) of {@code path} into {@code buffer} (not NUL-terminated); the bytes written, or {@code -errno}.
+     * A result equal to the buffer's size may mean the target was cut.
+     */
+    public static long readlink(String path, MemorySegment buffer) {
+        if (path.indexOf('\0') >= 0) {
+            return -22; // EINVAL
+        }
+        MemorySegment capture = CAPTURE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            long r = (long) READLINK.invokeExact(capture, arena.allocateFrom(path), buffer, buffer.byteSize());
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     private static int munmap(long address, long length) {
