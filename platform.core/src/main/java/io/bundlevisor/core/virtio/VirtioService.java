@@ -6,6 +6,8 @@ import java.util.Set;
 import org.osgi.annotation.versioning.ProviderType;
 
 import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.PartitionException;
 
 /**
@@ -26,6 +28,22 @@ public interface VirtioService {
      *                            options
      */
     VirtioBinding attach(DeviceSlot slot) throws PartitionException;
+
+    /**
+     * Creates a device of {@code spec.type()} for a backend transport (vhost-user): its queues live in {@code ram}
+     * (whose {@link GuestRam#memory()} must stay the same segment for the backend's life; what
+     * {@link GuestRam#hostOffset} answers may change, announced by {@link VirtioBackend#memoryChanged()}).
+     *
+     * @param name   a name for logs and threads
+     * @param vpCount the frontend's VP count, for devices that size per-VP queues by it
+     * @throws PartitionException with a one-line reason: no bundle provides the type, or the device refused its
+     *                            options
+     */
+    VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events)
+            throws PartitionException;
+
+    /** Every backend served now, for the shell and tests. */
+    List<VirtioBackend> backends();
 
     /** Every attached device, for the shell and tests. */
     List<VirtioBinding> bindings();

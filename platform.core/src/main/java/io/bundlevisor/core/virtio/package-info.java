@@ -9,9 +9,13 @@
  * the device supplies its features, config space and queue count, and turns each descriptor chain into an IO
  * ({@link io.bundlevisor.core.virtio.VirtioDevice#handleDesc}) and each IO's completion into bytes written
  * ({@link io.bundlevisor.core.virtio.VirtioDevice#completeDesc}).
+ *
+ * <p>The same devices can be served to another VMM through a backend transport such as vhost-user
+ * ({@link io.bundlevisor.core.virtio.VirtioService#serve}, {@link io.bundlevisor.core.virtio.VirtioBackend}): device
+ * bundles do not change.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.bundlevisor.core.virtio;
 
 import org.osgi.annotation.bundle.Export;

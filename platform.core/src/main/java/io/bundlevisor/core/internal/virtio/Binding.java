@@ -79,7 +79,8 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     private synchronized void start(VirtioDeviceFactory f, VirtioDevice d) throws PartitionException {
         try {
-            worker = new VirtioWorker(name, d, slot, transport, errors, rings);
+            worker = new VirtioWorker(name, d, slot.ram(), VirtioWorker.mmioNotifiers(slot, d.queueCount()),
+                    slot.interrupt().resample(), transport, errors, rings);
         } catch (PartitionException e) {
             d.close();
             throw e;

@@ -21,10 +21,10 @@ import io.bundlevisor.core.partition.GuestRam;
  * wrong (virtio 1.x sections 2.7.4, 2.7.5 and 2.7.5.3). The driver may rewrite descriptors while we walk, so each
  * descriptor's fields are read once into locals, and only those locals are checked and used.
  *
- * <p>What is refused: a next index outside its table; more descriptors than the queue size, which also catches
+ * <p>What is refused: a next index outside its table; more descriptors than the device's largest queue size, which also catches
  * loops (section 2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size", counting the
  * descriptors of an indirect table too); INDIRECT without VIRTIO_F_INDIRECT_DESC, with NEXT, or inside an indirect
- * table; an indirect table that is empty, not whole descriptors, longer than the queue size or not in RAM; a buffer
+ * table; an indirect table that is empty, not whole descriptors, longer than that or not in RAM; a buffer
  * not wholly in guest RAM; a device-readable buffer after a device-writable one (section 2.7.4.2); and a readable or
  * writable total beyond {@code Integer.MAX_VALUE}. Zero-length descriptors are allowed and skipped.
  *
@@ -44,9 +44,14 @@ final class DescriptorWalker {
 
     /**
      * Fills {@code chain} (cleared first) from the chain at its head. {@code descTable} is the descriptor table's
-     * host offset, checked to hold {@code size} descriptors.
+     * host offset, checked to hold {@code size} descriptors. {@code limit} (at least {@code size}) bounds the
+     * descriptors of a chain and of an indirect table: the device's largest queue size. Section 2.7.5.3.1 bounds a
+     * chain by the queue size, but a driver sizes requests by what the device advertises (virtio-blk's seg_max),
+     * which a device derives from its largest queue before the front-end has chosen a smaller one (QEMU's
+     * vhost-user-blk defaults to 128); Linux then builds indirect tables longer than the queue. Like QEMU, we take
+     * chains up to the device's own maximum; loops are still caught by the bound.
      */
-    void walk(Chain chain, long descTable, int size, boolean indirectAllowed) throws QueueException {
+    void walk(Chain chain, long descTable, int size, int limit, boolean indirectAllowed) throws QueueException {
         chain.clear();
         long table = descTable;
         int tableSize = size;
@@ -77,9 +82,9 @@ final class DescriptorWalker {
                     throw refuse("indirect table of descriptor %d has length %d, not a non-zero multiple of 16",
                             index, len);
                 }
-                if (len / DESC_SIZE > size) {
-                    throw refuse("indirect table of descriptor %d has %d entries, more than the queue size %d",
-                            index, len / DESC_SIZE, size);
+                if (len / DESC_SIZE > limit) {
+                    throw refuse("indirect table of descriptor %d has %d entries, more than the device's largest "
+                            + "queue size %d", index, len / DESC_SIZE, limit);
                 }
                 long hostTable = ram.hostOffset(addr, len);
                 if (hostTable < 0) {
@@ -92,9 +97,9 @@ final class DescriptorWalker {
                 continue;
             }
 
-            if (++descriptors > size) {
-                throw refuse("chain at head %d has more than %d descriptors (the queue size): a loop?",
-                        chain.head(), size);
+            if (++descriptors > limit) {
+                throw refuse("chain at head %d has more than %d descriptors (the device's largest queue size): "
+                        + "a loop?", chain.head(), limit);
             }
             if (len != 0) {
                 long host = ram.hostOffset(addr, len);

@@ -21,7 +21,7 @@ import io.bundlevisor.core.virtio.VirtioFeatures;
  * <p>Runs on VP threads, several at once: register state is under one lock, never held while calling out. A guest
  * access never throws: bad widths, offsets and values are ignored (reads give 0) and counted as guest errors.
  */
-final class MmioTransport implements IoHandler {
+final class MmioTransport implements IoHandler, WorkerTransport {
 
     private final ReentrantLock lock = new ReentrantLock();
     private final InterruptLine line;
@@ -370,6 +370,21 @@ final class MmioTransport implements IoHandler {
         return interruptStatus.get();
     }
 
+    @Override
+    public void usedBuffers(long queues) {
+        raiseUsedBuffer();
+    }
+
+    @Override
+    public void needsReset() {
+        markNeedsReset();
+    }
+
+    @Override
+    public void resampled() {
+        resample();
+    }
+
     /** A used buffer was returned: InterruptStatus bit 0, and the line (section 4.2.3.4). */
     void raiseUsedBuffer() {
         interruptStatus.getAndUpdate(s -> s | INT_USED_BUFFER);
@@ -377,7 +392,8 @@ final class MmioTransport implements IoHandler {
     }
 
     /** The device changed its config: a new generation and a config-change interrupt (section 2.5.1, 4.2.3.4). */
-    void configChanged() {
+    @Override
+    public void configChanged() {
         lock.lock();
         try {
             configGeneration++;

@@ -167,7 +167,7 @@ public final class SplitQueue {
         } else if (chain.inFlight) {
             throw new QueueException(index, "head " + head + " was made available again while still in flight");
         }
-        walker.walk(chain, descTable, size, indirect);
+        walker.walk(chain, descTable, size, Math.max(size, maxSize), indirect);
         chain.inFlight = true;
         inFlight++;
         lastAvail = (lastAvail + 1) & INDEX_MASK;
@@ -296,6 +296,15 @@ public final class SplitQueue {
     /** The next used.ring index the device will fill (16 bits); published or not. */
     public int usedIndex() {
         return usedIdx;
+    }
+
+    /**
+     * The used ring's idx as it is in guest memory now (0 when not configured): where a backend transport resumes a
+     * queue the frontend set up, since vhost-user hands over only the avail side (vhost-user.rst, "Starting and
+     * stopping rings").
+     */
+    public int usedIndexInRing() {
+        return size == 0 ? 0 : Short.toUnsignedInt(memory.get(LE16, usedRing + VringLayout.USED_IDX));
     }
 
     /**

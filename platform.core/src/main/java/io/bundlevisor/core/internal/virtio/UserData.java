@@ -2,7 +2,7 @@ package io.bundlevisor.core.internal.virtio;
 
 /**
  * The 64-bit user data of a worker's raw ring entries: what the completion is for (an IO of a chain, a queue
- * notification, the interrupt's resample), the queue, and the chain's head. Packing primitives keeps completion
+ * notification, the interrupt's resample), the queue, and the chain's head (for a notification, the notifier's generation). Packing primitives keeps completion
  * free of allocation and lookups.
  */
 final class UserData {
@@ -10,6 +10,8 @@ final class UserData {
     static final int IO = 0;
     static final int NOTIFY = 1;
     static final int RESAMPLE = 2;
+    /** The completion of a cancelled notifier poll's cancellation. */
+    static final int CANCEL = 3;
 
     private UserData() {
     }

@@ -18,8 +18,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioDeviceFactory;
 import io.bundlevisor.core.virtio.VirtioService;
@@ -38,6 +42,7 @@ public final class VirtioServiceImpl implements VirtioService {
     /** Factories by type, in arrival order: the first one serves. Guarded by this. */
     private final Map<String, List<VirtioDeviceFactory>> factories = new LinkedHashMap<>();
     private final List<Binding> bindings = new CopyOnWriteArrayList<>();
+    private final List<BackendBinding> backends = new CopyOnWriteArrayList<>();
 
     @Activate
     public VirtioServiceImpl(@Reference RingService rings) {
@@ -93,6 +98,11 @@ public final class VirtioServiceImpl implements VirtioService {
         }
         LOG.info("device factory for {} gone", type);
         VirtioDeviceFactory next = current(type);
+        for (BackendBinding b : backends) {
+            if (b.factory() == factory) {
+                b.unbind();
+            }
+        }
         for (Binding b : bindings) {
             if (b.factory() == factory) {
                 b.unbind(factory);
@@ -124,6 +134,25 @@ public final class VirtioServiceImpl implements VirtioService {
         Binding b = new Binding(slot, rings, factory, bindings::remove);
         bindings.add(b);
         return b;
+    }
+
+    @Override
+    public VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events)
+            throws PartitionException {
+        String type = spec.type();
+        VirtioDeviceFactory factory = current(type);
+        if (factory == null) {
+            throw new PartitionException("no installed bundle provides device type '" + type + "' (available: "
+                    + (deviceTypes().isEmpty() ? "none" : String.join(", ", deviceTypes())) + ")");
+        }
+        BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, backends::remove);
+        backends.add(b);
+        return b;
+    }
+
+    @Override
+    public List<VirtioBackend> backends() {
+        return List.copyOf(backends);
     }
 
     @Override

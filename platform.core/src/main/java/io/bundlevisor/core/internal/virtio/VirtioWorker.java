@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.Notifier;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.CompletionHandler;
@@ -56,12 +57,14 @@ final class VirtioWorker {
 
     private final String name;
     private final VirtioDevice device;
-    private final MmioTransport transport;
+    private final WorkerTransport transport;
     private final GuestErrors errors;
     private final Ring ring;
     private final SplitQueue[] queues;
     private final Chain[][] inFlightChains;
     private final Notifier[] notifiers;
+    /** Bumped when a queue's notifier is replaced, so a completion of the old poll is told apart (UserData head). */
+    private final int[] notifierGeneration;
     private final Notifier resample;
     private final QueueBudget budget;
     private final Sqe sqe = new Sqe();
@@ -80,55 +83,81 @@ final class VirtioWorker {
     private long rearm;
     private boolean rearmResample;
     private final List<CompletableFuture<Void>> drainWaiters = new ArrayList<>();
+    private final List<Runnable> idleTasks = new ArrayList<>();
     private boolean resetPending;
+    /** What the device was last activated with; null while it is not. */
+    private Activation activation;
+    /** Backend transports: each running queue's setup, null for the others. */
+    private final QueueConfig[] running;
 
     // Read by other threads for inspection; written by the worker only.
     private volatile long completedChains;
     private volatile int inFlight;
     private volatile long needsResets;
 
-    VirtioWorker(String name, VirtioDevice device, DeviceSlot slot, MmioTransport transport, GuestErrors errors,
-            RingService rings) throws PartitionException {
+    /**
+     * @param ram       where the queues live
+     * @param notifiers each queue's notifier, or null where a backend transport will give one when the queue starts;
+     *                  the worker owns them (closes them when it ends or replaces one)
+     * @param resample  the interrupt's resample fd, or null; not owned
+     */
+    VirtioWorker(String name, VirtioDevice device, GuestRam ram, Notifier[] notifiers, Notifier resample,
+            WorkerTransport transport, GuestErrors errors, RingService rings) throws PartitionException {
         this.name = name;
         this.device = device;
         this.transport = transport;
         this.errors = errors;
         int count = device.queueCount();
         int max = device.maxQueueSize();
-        if (count < 1 || count > MAX_QUEUES || max < 2 || max > 32768 || Integer.bitCount(max) != 1) {
+        if (count < 1 || count > MAX_QUEUES || max < 2 || max > 32768 || Integer.bitCount(max) != 1
+                || notifiers.length != count) {
+            closeAll(notifiers);
             throw new PartitionException(name + ": a device must have 1-" + MAX_QUEUES
                     + " queues of a power-of-two size up to 32768, not " + count + " of " + max);
         }
         this.queues = new SplitQueue[count];
         this.inFlightChains = new Chain[count][];
         for (int q = 0; q < count; q++) {
-            queues[q] = new SplitQueue(slot.ram(), q, max);
+            queues[q] = new SplitQueue(ram, q, max);
             inFlightChains[q] = new Chain[max];
         }
         this.budget = new QueueBudget(count, Math.max(RING_ENTRIES, count));
-        this.resample = slot.interrupt().resample();
-        this.notifiers = new Notifier[count];
-        Ring created = null;
+        this.resample = resample;
+        this.notifiers = notifiers.clone();
+        this.notifierGeneration = new int[count];
+        this.running = new QueueConfig[count];
+        Ring created;
         try {
-            for (int q = 0; q < count; q++) {
-                // virtio 4.2.3.3: the driver notifies queue q by writing q to QueueNotify.
-                notifiers[q] = slot.notifyOnWrite(MmioLayout.QUEUE_NOTIFY, 4, OptionalLong.of(q));
-            }
             created = rings.create("virtio " + name, Math.max(RING_ENTRIES, count), this::completed);
-        } catch (RuntimeException | PartitionException e) {
-            for (Notifier n : notifiers) {
-                if (n != null) {
-                    n.close();
-                }
-            }
-            if (e instanceof PartitionException pe) {
-                throw pe;
-            }
+        } catch (RuntimeException e) {
+            closeAll(notifiers);
             throw new PartitionException(name + ": no io_uring for the device worker: " + e.getMessage(), e);
         }
         this.ring = created;
         this.thread = Thread.ofPlatform().name("virtio " + name).daemon().unstarted(this::run);
         thread.start();
+    }
+
+    /** The notifiers for a virtio-mmio window: the driver notifies queue q by writing q to QueueNotify (4.2.3.3). */
+    static Notifier[] mmioNotifiers(DeviceSlot slot, int count) throws PartitionException {
+        Notifier[] n = new Notifier[Math.max(0, Math.min(count, MAX_QUEUES))];
+        try {
+            for (int q = 0; q < n.length; q++) {
+                n[q] = slot.notifyOnWrite(MmioLayout.QUEUE_NOTIFY, 4, OptionalLong.of(q));
+            }
+        } catch (PartitionException | RuntimeException e) {
+            closeAll(n);
+            throw e;
+        }
+        return n;
+    }
+
+    private static void closeAll(Notifier[] notifiers) {
+        for (Notifier n : notifiers) {
+            if (n != null) {
+                n.close();
+            }
+        }
     }
 
     // ---- control, from any thread ------------------------------------------------------------------------------
@@ -164,6 +193,64 @@ final class VirtioWorker {
             pulling = true;
             pendingService = allQueues();
         });
+    }
+
+    // ---- backend transports (vhost-user): queues start and stop one by one ---------------------------------------
+
+    /**
+     * Queue {@code q} runs from now with {@code config} (ring addresses guest-physical), taking chains from
+     * {@code nextAvail}; {@code kick} is its notifier (owned by the worker from now). The device is activated when
+     * the first queue starts, with {@code sizes} (every queue's size as the frontend set it, 0 where unknown); a
+     * queue whose size the activation did not cover makes the worker finish the IO in flight, reset the device and
+     * activate it again with the running queues kept where they were.
+     */
+    CompletableFuture<Void> startQueue(long features, int[] sizes, int q, QueueConfig config, int nextAvail,
+            Notifier kick) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        if (!post(() -> doStartQueue(features, sizes.clone(), q, config.copy(), nextAvail, kick, done))) {
+            kick.close();
+            done.completeExceptionally(new IllegalStateException(name + ": the device's worker has ended"));
+        }
+        return done;
+    }
+
+    /**
+     * Stops queue {@code q} once the IO in flight has finished (into the used rings): the index of the next avail
+     * entry it would have taken, or -1 if it was not running. The last queue to stop resets the device.
+     */
+    CompletableFuture<Integer> stopQueue(int q) {
+        CompletableFuture<Integer> done = new CompletableFuture<>();
+        if (!post(() -> whenIdle(() -> done.complete(doStopQueue(q))))) {
+            done.complete(-1);
+        }
+        return done;
+    }
+
+    /**
+     * The backend's memory table changed: once the IO in flight has finished, each running queue looks its rings up
+     * again, keeping its indices.
+     */
+    CompletableFuture<Void> memoryChanged() {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        if (!post(() -> whenIdle(() -> {
+            reconfigureRunning();
+            done.complete(null);
+        }))) {
+            done.complete(null);
+        }
+        return done;
+    }
+
+    /** Backend device reset: finishes the IO in flight (into the used rings), stops every queue, resets the device. */
+    CompletableFuture<Void> resetBackend() {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        if (!post(() -> whenIdle(() -> {
+            deactivate();
+            done.complete(null);
+        }))) {
+            done.complete(null);
+        }
+        return done;
     }
 
     /** Runs {@code task} on the worker thread, for save and restore. */
@@ -280,7 +367,9 @@ final class VirtioWorker {
             for (int q = 0; q < queues.length; q++) {
                 armNotify(q);
             }
-            armResample();
+            if (resample != null) {
+                armResample();
+            }
             while (true) {
                 try {
                     Runnable task;
@@ -310,16 +399,35 @@ final class VirtioWorker {
         } finally {
             LOG.debug("{}: worker ends (stopping={})", name, stopping);
             ring.close();
-            for (Notifier n : notifiers) {
-                n.close();
-            }
+            closeAll(notifiers);
             finished.complete(null);
         }
     }
 
     private void armNotify(int q) {
+        if (notifiers[q] == null) {
+            return;
+        }
         sqe.pollAdd(notifiers[q].fd(), POLLIN, true);
-        ring.submitRaw(sqe, UserData.of(UserData.NOTIFY, q, 0));
+        ring.submitRaw(sqe, UserData.of(UserData.NOTIFY, q, notifierGeneration[q]));
+    }
+
+    /** Puts {@code kick} in place of queue q's notifier: the old poll is cancelled and the old notifier closed. */
+    private void replaceNotifier(int q, Notifier kick) {
+        Notifier old = notifiers[q];
+        if (old == kick) {
+            return;
+        }
+        if (old != null) {
+            sqe.cancel(UserData.of(UserData.NOTIFY, q, notifierGeneration[q]));
+            ring.submitRaw(sqe, UserData.of(UserData.CANCEL, q, 0));
+            // The poll holds its own reference to the file, so closing the descriptor now is safe.
+            old.close();
+        }
+        notifierGeneration[q] = (notifierGeneration[q] + 1) & 0xFFFF;
+        notifiers[q] = kick;
+        rearm &= ~(1L << q);
+        armNotify(q);
     }
 
     private void armResample() {
@@ -337,7 +445,7 @@ final class VirtioWorker {
                 armNotify(q);
             }
         }
-        if (rearmResample) {
+        if (rearmResample && resample != null) {
             armResample();
         }
         rearm = 0;
@@ -349,15 +457,21 @@ final class VirtioWorker {
         int q = UserData.queue(userData);
         switch (UserData.kind(userData)) {
             case UserData.NOTIFY -> {
+                if (UserData.head(userData) != notifierGeneration[q] || notifiers[q] == null) {
+                    return; // the poll of a notifier since replaced (its cancellation, or a last wakeup)
+                }
                 notifiers[q].drain();
                 pendingService |= 1L << q;
                 if ((flags & CompletionHandler.F_MORE) == 0) {
                     rearm |= 1L << q;
                 }
             }
+            case UserData.CANCEL -> {
+                // The cancellation's own completion: nothing to do.
+            }
             case UserData.RESAMPLE -> {
                 resample.drain();
-                transport.resample();
+                transport.resampled();
                 if ((flags & CompletionHandler.F_MORE) == 0) {
                     rearmResample = true;
                 }
@@ -506,20 +620,44 @@ final class VirtioWorker {
         if (dirty == 0) {
             return;
         }
-        boolean interrupt = false;
+        long interrupt = 0;
         for (int q = 0; q < queues.length; q++) {
             if ((dirty & 1L << q) != 0 && queues[q].publishUsed()) {
-                interrupt = true;
+                interrupt |= 1L << q;
             }
         }
         dirty = 0;
-        if (interrupt) {
-            transport.raiseUsedBuffer();
+        if (interrupt != 0) {
+            transport.usedBuffers(interrupt);
         }
     }
 
+    /** Runs {@code task} on this thread once nothing is in flight; no chain is taken meanwhile. */
+    private void whenIdle(Runnable task) {
+        pulling = false;
+        idleTasks.add(task);
+    }
+
     private void finishDrains() {
-        if (drainWaiters.isEmpty() || budget.total() != 0) {
+        if (budget.total() != 0) {
+            return;
+        }
+        if (!idleTasks.isEmpty()) {
+            List<Runnable> tasks = new ArrayList<>(idleTasks);
+            idleTasks.clear();
+            for (Runnable t : tasks) {
+                try {
+                    t.run();
+                } catch (RuntimeException e) {
+                    needsReset("internal error: " + e);
+                }
+            }
+            if (drainWaiters.isEmpty() && idleTasks.isEmpty() && !stopping) {
+                pulling = true;
+                pendingService = allQueues();
+            }
+        }
+        if (drainWaiters.isEmpty()) {
             return;
         }
         if (resetPending) {
@@ -527,11 +665,7 @@ final class VirtioWorker {
             for (SplitQueue vq : queues) {
                 vq.reset();
             }
-            try {
-                device.reset();
-            } catch (RuntimeException e) {
-                LOG.error("{}: device reset failed", name, e);
-            }
+            resetDevice();
             discard = false;
             active = false;
             pulling = true;
@@ -562,15 +696,153 @@ final class VirtioWorker {
             needsReset("queue setup: " + e.getMessage());
             return;
         }
-        try {
-            device.activate(new Activation(features, configs, transport));
-        } catch (DeviceException | RuntimeException e) {
-            needsReset("device refused activation: " + e.getMessage());
+        if (!activateDevice(new Activation(features, Activation.sizes(configs), transport))) {
             return;
         }
         active = true;
         pulling = true;
         pendingService = allQueues();
+    }
+
+    private boolean activateDevice(Activation a) {
+        try {
+            device.activate(a);
+        } catch (DeviceException | RuntimeException e) {
+            needsReset("device refused activation: " + e.getMessage());
+            return false;
+        }
+        activation = a;
+        return true;
+    }
+
+    private void resetDevice() {
+        activation = null;
+        try {
+            device.reset();
+        } catch (RuntimeException e) {
+            LOG.error("{}: device reset failed", name, e);
+        }
+    }
+
+    // ---- backend transports, on the worker thread ----------------------------------------------------------------
+
+    private void doStartQueue(long features, int[] sizes, int q, QueueConfig config, int nextAvail, Notifier kick,
+            CompletableFuture<Void> done) {
+        try {
+            replaceNotifier(q, kick);
+            Activation a = activation;
+            if (active && a != null && a.features() == features && a.covers(q, config.size)) {
+                running[q] = config;
+                configureRunning(q, nextAvail, -1, features);
+                pendingService |= 1L << q;
+                done.complete(null);
+                return;
+            }
+            // First queue, or one the activation did not cover: activate (again) once nothing is in flight.
+            whenIdle(() -> {
+                reactivate(features, sizes, q, config, nextAvail);
+                done.complete(null);
+            });
+        } catch (RuntimeException e) {
+            done.completeExceptionally(e);
+            throw e;
+        }
+    }
+
+    private void reactivate(long features, int[] sizes, int q, QueueConfig config, int nextAvail) {
+        running[q] = config;
+        int[] avail = new int[queues.length];
+        int[] used = new int[queues.length];
+        for (int r = 0; r < queues.length; r++) {
+            avail[r] = queues[r].lastAvail();
+            used[r] = queues[r].isConfigured() ? queues[r].usedIndex() : -1;
+        }
+        if (activation != null) {
+            resetDevice();
+        }
+        for (SplitQueue vq : queues) {
+            vq.reset();
+        }
+        int[] activeSizes = sizes.clone();
+        for (int r = 0; r < queues.length && r < activeSizes.length; r++) {
+            if (running[r] != null) {
+                activeSizes[r] = running[r].size;
+            }
+        }
+        active = false;
+        if (!activateDevice(new Activation(features, activeSizes, transport))) {
+            return;
+        }
+        for (int r = 0; r < queues.length; r++) {
+            if (running[r] != null && !configureRunning(r, r == q ? nextAvail : avail[r], r == q ? -1 : used[r],
+                    features)) {
+                return;
+            }
+        }
+        active = true;
+        pulling = true;
+        pendingService = allQueues();
+    }
+
+    /** Configures running queue r; usedIdx -1 takes it from the ring. False (device needs reset) if refused. */
+    private boolean configureRunning(int r, int nextAvail, int usedIdx, long features) {
+        QueueConfig c = running[r];
+        try {
+            queues[r].configure(c.size, c.desc, c.driver, c.device, (features & VirtioFeatures.EVENT_IDX) != 0,
+                    (features & VirtioFeatures.INDIRECT_DESC) != 0);
+            queues[r].restoreIndices(nextAvail & 0xFFFF, usedIdx < 0 ? queues[r].usedIndexInRing() : usedIdx);
+            return true;
+        } catch (QueueException e) {
+            running[r] = null;
+            queues[r].reset();
+            needsReset("queue setup: " + e.getMessage());
+            return false;
+        }
+    }
+
+    /** Re-looks-up every running queue's rings (new memory table), keeping indices. */
+    private void reconfigureRunning() {
+        if (activation == null) {
+            return;
+        }
+        long features = activation.features();
+        for (int r = 0; r < queues.length; r++) {
+            if (running[r] != null) {
+                int avail = queues[r].lastAvail();
+                int used = queues[r].usedIndex();
+                if (!configureRunning(r, avail, used, features)) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private int doStopQueue(int q) {
+        if (q < 0 || q >= queues.length || running[q] == null) {
+            return -1;
+        }
+        int next = queues[q].lastAvail();
+        running[q] = null;
+        queues[q].reset();
+        boolean any = false;
+        for (QueueConfig c : running) {
+            any |= c != null;
+        }
+        if (!any) {
+            deactivate();
+        }
+        return next;
+    }
+
+    private void deactivate() {
+        java.util.Arrays.fill(running, null);
+        for (SplitQueue vq : queues) {
+            vq.reset();
+        }
+        if (activation != null) {
+            resetDevice();
+        }
+        active = false;
     }
 
     private long allQueues() {
@@ -581,6 +853,6 @@ final class VirtioWorker {
         errors.report(why + "; device needs reset");
         active = false;
         needsResets++;
-        transport.markNeedsReset();
+        transport.needsReset();
     }
 }

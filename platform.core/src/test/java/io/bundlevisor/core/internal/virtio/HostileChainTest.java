@@ -87,7 +87,7 @@ class HostileChainTest {
         driver.desc(0, b, 4, NEXT, 1);
         driver.desc(1, b, 4, NEXT, 0);
         driver.offer(0);
-        assertRefused(q, driver, "chain at head 0 has more than 8 descriptors (the queue size): a loop?");
+        assertRefused(q, driver, "chain at head 0 has more than 8 descriptors (the device's largest queue size): a loop?");
     }
 
     @Test
@@ -130,7 +130,26 @@ class HostileChainTest {
         long table = driver.buffer(16 * (SIZE + 1));
         driver.desc(0, table, 16 * (SIZE + 1), INDIRECT, 0);
         driver.offer(0);
-        assertRefused(q, driver, "indirect table of descriptor 0 has 9 entries, more than the queue size 8");
+        assertRefused(q, driver, "indirect table of descriptor 0 has 9 entries, more than the device's largest "
+                + "queue size 8");
+    }
+
+    /**
+     * A driver sizes requests by what the device advertises for its largest queue (virtio-blk's seg_max), so an
+     * indirect table may be longer than a smaller queue the front-end chose (QEMU's vhost-user-blk: 128), up to the
+     * device's maximum.
+     */
+    @Test
+    void indirectTableUpToTheDevicesLargestQueueIsTaken() throws Exception {
+        SplitQueue q = driver.queue(4 * SIZE, false, true); // device maximum 32, queue of 8
+        long table = driver.buffer(16 * (2 * SIZE));
+        for (int i = 0; i < 2 * SIZE; i++) {
+            driver.descAt(table, i, driver.buffer(4), 4, i + 1 < 2 * SIZE ? NEXT : 0, i + 1);
+        }
+        driver.desc(0, table, 16 * (2 * SIZE), INDIRECT, 0);
+        driver.offer(0);
+        Chain c = q.pop();
+        assertEquals(4 * 2 * SIZE, c.readableBytes());
     }
 
     @Test
