@@ -57,7 +57,7 @@ public class ExecutableJarIT {
         String out = output.get(10, TimeUnit.SECONDS);
 
         List<String> bundles = out.lines().filter(l -> BUNDLE_LINE.matcher(l).matches()).toList();
-        assertEquals(out, 21, bundles.size());
+        assertEquals(out, 22, bundles.size());
         for (String line : bundles) {
             assertTrue(line, line.contains("|Active"));
         }

@@ -62,6 +62,7 @@ public final class Native {
     private static final MethodHandle OPEN = downcall("open",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle DUP = downcall("dup", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle READ = downcall("read",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle WRITE = downcall("write",
@@ -170,6 +171,17 @@ public final class Native {
         MemorySegment capture = CAPTURE.get();
         try {
             int r = (int) CLOSE.invokeExact(capture, fd);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** dup(2): a second descriptor for the same open file (not close-on-exec). */
+    public static int dup(int fd) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) DUP.invokeExact(capture, fd);
             return r == -1 ? -errno(capture) : r;
         } catch (Throwable t) {
             throw rethrow(t);

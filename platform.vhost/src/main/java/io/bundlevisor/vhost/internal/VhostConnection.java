@@ -1,0 +1,689 @@
+package io.bundlevisor.vhost.internal;
+
+import static io.bundlevisor.vhost.internal.VhostUserLayout.*;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.VirtioBackend;
+import io.bundlevisor.core.virtio.VirtioService;
+import io.bundlevisor.uring.host.EventFd;
+import io.bundlevisor.uring.host.MappedRegion;
+import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.host.UnixSocket;
+
+/**
+ * One front-end on the socket, from connect to disconnect: reads its messages in order, validates each one, and
+ * drives a fresh {@link VirtioBackend} of the served device type (QEMU docs/interop/vhost-user.rst). Anything
+ * malformed or out of order ends the connection with a logged one-line reason; the device then finishes its IO,
+ * closes, and the server waits for the next front-end.
+ */
+final class VhostConnection implements BackendEvents {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VhostConnection.class);
+    /** Protocol features we offer; DEVICE_STATE is added where the device can save its state. */
+    static final long PROTOCOL_FEATURES = PF_MQ | PF_REPLY_ACK | PF_CONFIG | PF_RESET_DEVICE | PF_DEVICE_STATE;
+
+    private final String name;
+    private final UnixSocket socket;
+    private final VirtioBackend backend;
+    private final VhostMemory memory;
+    private final VringState[] rings;
+    private final VhostMessage message = new VhostMessage();
+
+    private boolean owner;
+    private boolean featuresSet;
+    private boolean protocolNegotiated;
+    private long protocolFeatures;
+    private CompletableFuture<String> transfer;
+    private volatile boolean deviceGone;
+
+    private VhostConnection(String name, UnixSocket socket, VirtioBackend backend, VhostMemory memory) {
+        this.name = name;
+        this.socket = socket;
+        this.backend = backend;
+        this.memory = memory;
+        this.rings = new VringState[backend.queueCount()];
+        for (int i = 0; i < rings.length; i++) {
+            rings[i] = new VringState();
+        }
+    }
+
+    /** The holder lets the backend's events reach a connection created after it. */
+    private static final class Events implements BackendEvents {
+        volatile VhostConnection target;
+
+        @Override
+        public void usedBuffers(int queue) {
+            VhostConnection c = target;
+            if (c != null) {
+                c.usedBuffers(queue);
+            }
+        }
+
+        @Override
+        public void needsReset() {
+            VhostConnection c = target;
+            if (c != null) {
+                c.needsReset();
+            }
+        }
+
+        @Override
+        public void configChanged() {
+            VhostConnection c = target;
+            if (c != null) {
+                c.configChanged();
+            }
+        }
+
+        @Override
+        public void deviceGone() {
+            VhostConnection c = target;
+            if (c != null) {
+                c.deviceGone();
+            }
+        }
+    }
+
+    /**
+     * Serves one front-end until it disconnects, breaks the protocol or the device's bundle goes; then releases
+     * everything. Returns the reason it ended.
+     *
+     * @throws PartitionException if no device could be created for it (the socket is closed)
+     */
+    static String serve(String name, UnixSocket socket, VirtioService service, DeviceSpec spec)
+            throws PartitionException {
+        VhostMemory memory = new VhostMemory();
+        Events events = new Events();
+        VirtioBackend backend;
+        try {
+            backend = service.serve(name, spec, 1, memory, events);
+        } catch (PartitionException | RuntimeException e) {
+            socket.close();
+            throw e instanceof PartitionException pe ? pe : new PartitionException(name + ": " + e, e);
+        }
+        VhostConnection c = new VhostConnection(name, socket, backend, memory);
+        events.target = c;
+        try {
+            return c.run();
+        } finally {
+            c.release();
+        }
+    }
+
+    private String run() {
+        try {
+            while (message.read(socket)) {
+                try {
+                    handle();
+                } finally {
+                    message.closeFds();
+                }
+            }
+            return deviceGone ? "the device's bundle went away" : "the front-end disconnected";
+        } catch (ProtocolException e) {
+            if (deviceGone) {
+                return "the device's bundle went away";
+            }
+            LOG.warn("{}: {}; closing the connection", name, e.getMessage());
+            return e.getMessage();
+        } catch (RuntimeException e) {
+            LOG.error("{}: internal error on {}; closing the connection", name, message.name(), e);
+            return "internal error: " + e;
+        }
+    }
+
+    private void release() {
+        socket.close();
+        backend.close();
+        waitTransfer();
+        for (VringState r : rings) {
+            if (r.kickHanded) {
+                r.kick = null; // the backend closed it with its worker
+            }
+            r.clear();
+        }
+        VhostMemory.unmap(memory.replace(new VhostMemory.Region[0]));
+    }
+
+    // ---- messages -------------------------------------------------------------------------------------------------
+
+    private void handle() throws ProtocolException {
+        int request = message.request;
+        if (!owner && request != GET_FEATURES && request != GET_PROTOCOL_FEATURES && request != SET_PROTOCOL_FEATURES
+                && request != SET_OWNER && request != GET_QUEUE_NUM && request != GET_CONFIG) {
+            // QEMU sends SET_OWNER right after the feature handshake; state-changing requests before it are out of
+            // order ("Front-end message types", VHOST_USER_SET_OWNER).
+            throw new ProtocolException(message.name() + " before SET_OWNER");
+        }
+        switch (request) {
+            case GET_FEATURES -> {
+                message.expectSize(0);
+                replyU64(backend.features() | F_PROTOCOL_FEATURES);
+            }
+            case SET_FEATURES -> setFeatures();
+            case SET_OWNER -> {
+                message.expectSize(0);
+                owner = true;
+                ack(true);
+            }
+            case RESET_OWNER, RESET_DEVICE -> {
+                message.expectSize(0);
+                if (request == RESET_DEVICE && !negotiated(PF_RESET_DEVICE)) {
+                    throw new ProtocolException("RESET_DEVICE without its protocol feature");
+                }
+                resetDevice();
+                ack(true);
+            }
+            case SET_MEM_TABLE -> setMemTable();
+            case SET_VRING_NUM -> setVringNum();
+            case SET_VRING_ADDR -> setVringAddr();
+            case SET_VRING_BASE -> setVringBase();
+            case GET_VRING_BASE -> getVringBase();
+            case SET_VRING_KICK -> setVringKick();
+            case SET_VRING_CALL, SET_VRING_ERR -> setVringCallOrErr(request == SET_VRING_CALL);
+            case GET_PROTOCOL_FEATURES -> {
+                message.expectSize(0);
+                replyU64(PROTOCOL_FEATURES);
+            }
+            case SET_PROTOCOL_FEATURES -> {
+                message.expectSize(U64_SIZE);
+                long f = message.u64(0);
+                if ((f & ~PROTOCOL_FEATURES) != 0) {
+                    throw new ProtocolException(String.format("protocol features 0x%x were not offered",
+                            f & ~PROTOCOL_FEATURES));
+                }
+                protocolFeatures = f;
+                ack(true);
+            }
+            case GET_QUEUE_NUM -> {
+                message.expectSize(0);
+                replyU64(backend.queueCount());
+            }
+            case SET_VRING_ENABLE -> setVringEnable();
+            case GET_CONFIG -> getConfig();
+            case SET_CONFIG -> setConfig();
+            case SET_DEVICE_STATE_FD -> setDeviceStateFd();
+            case CHECK_DEVICE_STATE -> checkDeviceState();
+            default -> throw new ProtocolException(message.name() + " is not supported (its feature was not offered)");
+        }
+    }
+
+    private boolean negotiated(long protocolFeature) {
+        return (protocolFeatures & protocolFeature) != 0;
+    }
+
+    private void setFeatures() throws ProtocolException {
+        message.expectSize(U64_SIZE);
+        long f = message.u64(0);
+        for (VringState r : rings) {
+            if (r.running) {
+                throw new ProtocolException("SET_FEATURES while vring " + index(r) + " runs");
+            }
+        }
+        try {
+            backend.setAckedFeatures(f & ~F_PROTOCOL_FEATURES);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new ProtocolException("SET_FEATURES 0x" + Long.toHexString(f) + ": " + e.getMessage());
+        }
+        protocolNegotiated = (f & F_PROTOCOL_FEATURES) != 0;
+        featuresSet = true;
+        ack(true);
+    }
+
+    private void setMemTable() throws ProtocolException {
+        int n = message.u32(MEM_NREGIONS);
+        if (n < 1 || n > MAX_REGIONS) {
+            throw new ProtocolException("SET_MEM_TABLE with " + Integer.toUnsignedString(n) + " regions (1.."
+                    + MAX_REGIONS + ")");
+        }
+        message.expectSize(MEM_HEADER_SIZE + n * REGION_SIZE);
+        message.expectFds(n);
+        VhostMemory.Region[] table = new VhostMemory.Region[n];
+        int[] fds = message.takeFds();
+        try {
+            for (int i = 0; i < n; i++) {
+                int at = MEM_HEADER_SIZE + i * REGION_SIZE;
+                long gpa = message.u64(at + REGION_GUEST_ADDR);
+                long size = message.u64(at + REGION_MEMORY_SIZE);
+                long user = message.u64(at + REGION_USER_ADDR);
+                long offset = message.u64(at + REGION_MMAP_OFFSET);
+                if (size <= 0 || gpa + size - 1 < gpa || user + size - 1 < user || offset < 0
+                        || offset + size < offset) {
+                    throw new ProtocolException(String.format("SET_MEM_TABLE region %d [0x%x +0x%x] at user 0x%x, "
+                            + "offset 0x%x is not a range", i, gpa, size, user, offset));
+                }
+                for (int j = 0; j < i; j++) {
+                    VhostMemory.Region o = table[j];
+                    if (overlaps(gpa, size, o.guestAddress(), o.size())
+                            || overlaps(user, size, o.userAddress(), o.size())) {
+                        throw new ProtocolException("SET_MEM_TABLE regions " + j + " and " + i + " overlap");
+                    }
+                }
+                MappedRegion mapping;
+                try {
+                    mapping = MappedRegion.map(fds[i], offset, size);
+                } catch (SyscallException e) {
+                    throw new ProtocolException("SET_MEM_TABLE region " + i + ": " + e.getMessage(), e);
+                }
+                table[i] = new VhostMemory.Region(gpa, size, user, mapping);
+            }
+        } catch (ProtocolException e) {
+            for (VhostMemory.Region r : table) {
+                if (r != null) {
+                    r.mapping().close();
+                }
+            }
+            throw e;
+        } finally {
+            for (int fd : fds) {
+                UnixSocket.closeFd(fd); // the mappings keep the memory
+            }
+        }
+        VhostMemory.Region[] old = memory.replace(table);
+        boolean anyRunning = false;
+        for (VringState r : rings) {
+            anyRunning |= r.running;
+        }
+        if (anyRunning) {
+            backend.memoryChanged(); // the worker has left the old mappings when this returns
+        }
+        VhostMemory.unmap(old);
+        LOG.debug("{}: memory table of {} regions", name, n);
+        ack(true);
+    }
+
+    private static boolean overlaps(long a, long aSize, long b, long bSize) {
+        return Long.compareUnsigned(a, b + bSize - 1) <= 0 && Long.compareUnsigned(b, a + aSize - 1) <= 0;
+    }
+
+    private VringState ring(int index) throws ProtocolException {
+        if (index < 0 || index >= rings.length) {
+            throw new ProtocolException(message.name() + " for vring " + Integer.toUnsignedString(index)
+                    + "; the device has " + rings.length);
+        }
+        return rings[index];
+    }
+
+    private int index(VringState r) {
+        for (int i = 0; i < rings.length; i++) {
+            if (rings[i] == r) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private VringState stoppedRing(int index) throws ProtocolException {
+        VringState r = ring(index);
+        if (r.started) {
+            throw new ProtocolException(message.name() + " for vring " + index + " while it is started");
+        }
+        return r;
+    }
+
+    private void setVringNum() throws ProtocolException {
+        message.expectSize(STATE_SIZE);
+        VringState r = stoppedRing(message.u32(STATE_INDEX));
+        int num = message.u32(STATE_NUM);
+        if (num < 1 || num > backend.maxQueueSize() || Integer.bitCount(num) != 1) {
+            throw new ProtocolException("SET_VRING_NUM " + Integer.toUnsignedString(num)
+                    + ": a queue size is a power of two up to " + backend.maxQueueSize());
+        }
+        r.size = num;
+        ack(true);
+    }
+
+    private void setVringAddr() throws ProtocolException {
+        message.expectSize(ADDR_SIZE);
+        int index = message.u32(ADDR_INDEX);
+        VringState r = stoppedRing(index);
+        int flags = message.u32(ADDR_FLAGS);
+        if ((flags & ADDR_F_LOG) != 0) {
+            throw new ProtocolException("SET_VRING_ADDR asks for used-ring logging, which was not offered");
+        }
+        if (r.size == 0) {
+            throw new ProtocolException("SET_VRING_ADDR for vring " + index + " before SET_VRING_NUM");
+        }
+        if (memory.isEmpty()) {
+            throw new ProtocolException("SET_VRING_ADDR before SET_MEM_TABLE");
+        }
+        // Front-end virtual addresses; the sizes are section 2.7's (split virtqueue) for this queue size.
+        long desc = translate("descriptor table", message.u64(ADDR_DESC), 16L * r.size);
+        long used = translate("used ring", message.u64(ADDR_USED), 6 + 8L * r.size);
+        long avail = translate("available ring", message.u64(ADDR_AVAIL), 6 + 2L * r.size);
+        r.desc = desc;
+        r.used = used;
+        r.avail = avail;
+        ack(true);
+    }
+
+    private long translate(String what, long userAddress, long length) throws ProtocolException {
+        long gpa = memory.guestAddressOf(userAddress, length);
+        if (gpa < 0) {
+            throw new ProtocolException(String.format("SET_VRING_ADDR: the %s at 0x%x (+0x%x) is not in the "
+                    + "memory table", what, userAddress, length));
+        }
+        return gpa;
+    }
+
+    private void setVringBase() throws ProtocolException {
+        message.expectSize(STATE_SIZE);
+        VringState r = stoppedRing(message.u32(STATE_INDEX));
+        int num = message.u32(STATE_NUM);
+        if ((num & ~0xFFFF) != 0) {
+            throw new ProtocolException("SET_VRING_BASE " + Integer.toUnsignedString(num)
+                    + " is not a 16-bit split-ring index");
+        }
+        r.base = num;
+        ack(true);
+    }
+
+    private void getVringBase() throws ProtocolException {
+        message.expectSize(STATE_SIZE);
+        int index = message.u32(STATE_INDEX);
+        VringState r = ring(index);
+        if (r.running) {
+            int next = backend.stopQueue(index);
+            if (next >= 0) {
+                r.base = next;
+            }
+            r.running = false;
+        }
+        r.started = false;
+        // "Stop the ring": its kick is forgotten (the backend keeps polling a handed kick until it is replaced).
+        r.setKick(null);
+        byte[] reply = VhostMessage.reply(GET_VRING_BASE, STATE_SIZE);
+        VhostMessage.putU32(reply, STATE_INDEX, index);
+        VhostMessage.putU32(reply, STATE_NUM, r.base);
+        send(reply);
+    }
+
+    private EventFd vringFd(String what) throws ProtocolException {
+        message.expectSize(U64_SIZE);
+        long u = message.u64(0);
+        if ((u & ~(VRING_INDEX_MASK | VRING_NOFD)) != 0) {
+            throw new ProtocolException(String.format("%s 0x%x has bits beyond the index and NOFD", what, u));
+        }
+        ring((int) (u & VRING_INDEX_MASK));
+        if ((u & VRING_NOFD) != 0) {
+            message.expectFds(0);
+            return null;
+        }
+        message.expectFds(1);
+        int fd = message.takeFds()[0];
+        try {
+            return EventFd.adopt(fd);
+        } catch (SyscallException e) {
+            throw new ProtocolException(what + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void setVringKick() throws ProtocolException {
+        int index = (int) (message.u64(0) & VRING_INDEX_MASK);
+        EventFd fd = vringFd("SET_VRING_KICK");
+        VringState r = ring(index);
+        if (fd == null) {
+            // Without a kick the back-end would have to poll the ring (or take in-band kicks); we offer neither.
+            throw new ProtocolException("SET_VRING_KICK without a descriptor (polling mode is not offered)");
+        }
+        if (r.running) {
+            r.running = false;
+            int next = backend.stopQueue(index);
+            if (next >= 0) {
+                r.base = next;
+            }
+        }
+        r.setKick(new KickNotifier(fd));
+        r.started = true;
+        if (!protocolNegotiated) {
+            r.enabled = true; // without F_PROTOCOL_FEATURES a ring starts enabled
+        }
+        startIfReady(index, r);
+        ack(true);
+    }
+
+    private void setVringCallOrErr(boolean call) throws ProtocolException {
+        int index = (int) (message.u64(0) & VRING_INDEX_MASK);
+        EventFd fd = vringFd(call ? "SET_VRING_CALL" : "SET_VRING_ERR");
+        VringState r = ring(index);
+        (call ? r.call : r.err).replace(fd);
+        ack(true);
+    }
+
+    private void setVringEnable() throws ProtocolException {
+        message.expectSize(STATE_SIZE);
+        if (!protocolNegotiated) {
+            throw new ProtocolException("SET_VRING_ENABLE without F_PROTOCOL_FEATURES");
+        }
+        int index = message.u32(STATE_INDEX);
+        VringState r = ring(index);
+        int enable = message.u32(STATE_NUM);
+        if (enable != 0 && enable != 1) {
+            throw new ProtocolException("SET_VRING_ENABLE " + Integer.toUnsignedString(enable) + " (0 or 1)");
+        }
+        r.enabled = enable == 1;
+        if (r.enabled) {
+            startIfReady(index, r);
+        } else if (r.running) {
+            r.running = false;
+            int next = backend.stopQueue(index);
+            if (next >= 0) {
+                r.base = next;
+            }
+        }
+        ack(true);
+    }
+
+    /** A ring that is started and enabled runs: its setup goes to the backend, with its kick. */
+    private void startIfReady(int index, VringState r) throws ProtocolException {
+        if (!r.started || !r.enabled || r.running) {
+            return;
+        }
+        if (!featuresSet) {
+            throw new ProtocolException("vring " + index + " started before SET_FEATURES");
+        }
+        if (r.size == 0 || !r.addressed()) {
+            throw new ProtocolException("vring " + index + " started without "
+                    + (r.size == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
+        }
+        try {
+            r.kickHanded = true;
+            backend.startQueue(index, new VirtioBackend.QueueSetup(r.size, r.desc, r.avail, r.used, r.base, r.kick));
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            r.kick = null; // closed by the backend
+            r.kickHanded = false;
+            r.started = false;
+            throw new ProtocolException("vring " + index + " cannot start: " + e.getMessage(), e);
+        }
+        r.running = true;
+    }
+
+    private void getConfig() throws ProtocolException {
+        if (!negotiated(PF_CONFIG)) {
+            throw new ProtocolException("GET_CONFIG without its protocol feature");
+        }
+        int offset = message.u32(CONFIG_OFFSET);
+        int size = message.u32(CONFIG_SIZE);
+        if (size < 0 || size > MAX_CONFIG_SIZE || offset < 0 || offset > MAX_CONFIG_SIZE) {
+            throw new ProtocolException("GET_CONFIG of " + Integer.toUnsignedString(size) + " bytes at "
+                    + Integer.toUnsignedString(offset) + " (at most " + MAX_CONFIG_SIZE + ")");
+        }
+        message.expectSize(CONFIG_HEADER_SIZE + size);
+        byte[] reply = VhostMessage.reply(GET_CONFIG, CONFIG_HEADER_SIZE + size);
+        VhostMessage.putU32(reply, CONFIG_OFFSET, offset);
+        VhostMessage.putU32(reply, CONFIG_SIZE, size);
+        VhostMessage.putU32(reply, CONFIG_FLAGS, message.u32(CONFIG_FLAGS));
+        backend.readConfig(offset, reply, HEADER_SIZE + CONFIG_HEADER_SIZE, size);
+        send(reply);
+    }
+
+    private void setConfig() throws ProtocolException {
+        if (!negotiated(PF_CONFIG)) {
+            throw new ProtocolException("SET_CONFIG without its protocol feature");
+        }
+        int offset = message.u32(CONFIG_OFFSET);
+        int size = message.u32(CONFIG_SIZE);
+        if (size < 0 || size > MAX_CONFIG_SIZE) {
+            throw new ProtocolException("SET_CONFIG of " + Integer.toUnsignedString(size) + " bytes");
+        }
+        message.expectSize(CONFIG_HEADER_SIZE + size);
+        boolean ok = true;
+        try {
+            backend.writeConfig(offset, message.payload, CONFIG_HEADER_SIZE, size);
+        } catch (IllegalArgumentException e) {
+            LOG.warn("{}: SET_CONFIG refused: {}", name, e.getMessage());
+            ok = false;
+        }
+        ack(ok);
+    }
+
+    private void resetDevice() {
+        backend.reset();
+        for (VringState r : rings) {
+            if (r.kickHanded) {
+                // The backend keeps a handed kick until it replaces it or ends; we just forget it.
+                r.kick = null;
+                r.kickHanded = false;
+            }
+            r.clear();
+        }
+        featuresSet = false;
+    }
+
+    // ---- device state transfer ("Migrating back-end state") ----------------------------------------------------
+
+    private void setDeviceStateFd() throws ProtocolException {
+        if (!negotiated(PF_DEVICE_STATE)) {
+            throw new ProtocolException("SET_DEVICE_STATE_FD without its protocol feature");
+        }
+        message.expectSize(TRANSFER_SIZE);
+        int direction = message.u32(TRANSFER_DIRECTION);
+        int phase = message.u32(TRANSFER_PHASE);
+        if (direction != DIRECTION_SAVE && direction != DIRECTION_LOAD || phase != PHASE_STOPPED) {
+            throw new ProtocolException("SET_DEVICE_STATE_FD direction " + direction + ", phase " + phase);
+        }
+        message.expectFds(1);
+        int fd = message.takeFds()[0];
+        waitTransfer();
+        boolean running = false;
+        for (VringState r : rings) {
+            running |= r.running;
+        }
+        if (running) {
+            UnixSocket.closeFd(fd);
+            replyU64(1); // failure: the device must be stopped
+            return;
+        }
+        // Reply first: the front-end reads (or writes) the pipe only after it (the spec's order of events).
+        replyU64(TRANSFER_REPLY_NOFD);
+        StateTransfer t = new StateTransfer(fd);
+        transfer = CompletableFuture.supplyAsync(() -> direction == DIRECTION_SAVE ? save(t) : load(t),
+                r -> Thread.ofPlatform().name("vhost state " + name).start(r));
+    }
+
+    private String save(StateTransfer t) {
+        try (t) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            backend.saveState(new DataOutputStream(bytes));
+            t.writeAll(bytes.toByteArray());
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return "saving the device state: " + e.getMessage();
+        }
+    }
+
+    private String load(StateTransfer t) {
+        try (t) {
+            byte[] state = t.readAll(1 << 20);
+            backend.restoreState(new DataInputStream(new java.io.ByteArrayInputStream(state)));
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return "loading the device state: " + e.getMessage();
+        }
+    }
+
+    private void checkDeviceState() throws ProtocolException {
+        message.expectSize(0);
+        String failure = transfer == null ? "no device state transfer was started" : waitTransfer();
+        transfer = null;
+        if (failure != null) {
+            LOG.warn("{}: {}", name, failure);
+        }
+        replyU64(failure == null ? 0 : 1);
+    }
+
+    private String waitTransfer() {
+        CompletableFuture<String> t = transfer;
+        if (t == null) {
+            return null;
+        }
+        try {
+            return t.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return "the device state transfer did not finish: " + e;
+        }
+    }
+
+    // ---- replies ----------------------------------------------------------------------------------------------------
+
+    private void replyU64(long value) throws ProtocolException {
+        byte[] reply = VhostMessage.reply(message.request, U64_SIZE);
+        VhostMessage.putU64(reply, 0, value);
+        send(reply);
+    }
+
+    /** REPLY_ACK: a message without a reply of its own is acknowledged when the front-end asked (0 is success). */
+    private void ack(boolean ok) throws ProtocolException {
+        if (message.needsReply() && negotiated(PF_REPLY_ACK)) {
+            replyU64(ok ? 0 : 1);
+        }
+    }
+
+    private void send(byte[] reply) throws ProtocolException {
+        try {
+            socket.send(reply, 0, reply.length);
+        } catch (SyscallException e) {
+            throw new ProtocolException("replying to " + message.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ---- BackendEvents ------------------------------------------------------------------------------------------
+
+    @Override
+    public void usedBuffers(int queue) {
+        if (queue >= 0 && queue < rings.length) {
+            rings[queue].call.signal();
+        }
+    }
+
+    @Override
+    public void needsReset() {
+        LOG.warn("{}: the device needs a reset; signalling the vrings' error descriptors", name);
+        for (VringState r : rings) {
+            r.err.signal();
+        }
+    }
+
+    @Override
+    public void configChanged() {
+        // A config-change notification travels on the back-end channel (BACKEND_REQ), which we do not offer.
+        LOG.info("{}: the device's config changed; the front-end reads it again on its next GET_CONFIG", name);
+    }
+
+    @Override
+    public void deviceGone() {
+        deviceGone = true;
+        socket.shutdown();
+    }
+}

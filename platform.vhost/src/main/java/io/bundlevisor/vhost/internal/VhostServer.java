@@ -1,0 +1,193 @@
+package io.bundlevisor.vhost.internal;
+
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.VirtioService;
+import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.host.UnixSocket;
+import io.bundlevisor.uring.sys.SocketLayout;
+
+/**
+ * A vhost-user back-end listening on a Unix socket for one device type: serves front-ends one at a time (a second
+ * waits in the listen backlog until the first goes), each with a fresh device. A front-end that disconnects, breaks
+ * the protocol or is killed leaves the server ready for the next.
+ */
+final class VhostServer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VhostServer.class);
+    private static final BackendEvents NO_EVENTS = new BackendEvents() {
+        @Override
+        public void usedBuffers(int queue) {
+        }
+
+        @Override
+        public void needsReset() {
+        }
+
+        @Override
+        public void configChanged() {
+        }
+
+        @Override
+        public void deviceGone() {
+        }
+    };
+
+    private final Path path;
+    private final DeviceSpec spec;
+    private final String name;
+    private final VirtioService service;
+    private final UnixSocket listener;
+    private final Thread thread;
+    private final AtomicLong connections = new AtomicLong();
+    private volatile UnixSocket current;
+    private volatile boolean closed;
+    private volatile String lastEnd = "";
+
+    /**
+     * Listens on {@code path}. A stale socket there (nobody accepting) is replaced; anything else is refused.
+     *
+     * @throws PartitionException with a one-line reason
+     */
+    VhostServer(String name, Path path, DeviceSpec spec, VirtioService service) throws PartitionException {
+        this.name = name;
+        this.path = path;
+        this.spec = spec;
+        this.service = service;
+        // A device is made for each front-end; one made now refuses bad options (a missing image, one locked by
+        // another process) before anyone connects, and is closed at once.
+        service.serve(name, spec, 1, new VhostMemory(), NO_EVENTS).close();
+        this.listener = listen(path);
+        this.thread = Thread.ofPlatform().name("vhost-user " + path.getFileName()).daemon().unstarted(this::run);
+        thread.start();
+    }
+
+    private static UnixSocket listen(Path path) throws PartitionException {
+        try {
+            return UnixSocket.listen(path, 4);
+        } catch (IllegalArgumentException e) {
+            throw new PartitionException("--socket " + path + ": " + e.getMessage());
+        } catch (SyscallException e) {
+            if (e.errno() != SocketLayout.EADDRINUSE) {
+                throw new PartitionException("--socket " + path + ": " + e.getMessage());
+            }
+        }
+        // Something is there: replace it only if it is a socket nobody serves.
+        BasicFileAttributes a;
+        try {
+            a = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (java.io.IOException e) {
+            throw new PartitionException("--socket " + path + ": " + e.getMessage());
+        }
+        if (!a.isOther()) {
+            throw new PartitionException("--socket " + path + ": exists and is not a socket");
+        }
+        try (UnixSocket probe = UnixSocket.connect(path)) {
+            throw new PartitionException("--socket " + path + ": another back-end is serving it");
+        } catch (SyscallException refused) {
+            // Nobody accepts: a socket left by a process that ended.
+        }
+        try {
+            Files.deleteIfExists(path);
+            return UnixSocket.listen(path, 4);
+        } catch (java.io.IOException e) {
+            throw new PartitionException("--socket " + path + ": " + e.getMessage());
+        }
+    }
+
+    private void run() {
+        while (!closed) {
+            UnixSocket s;
+            try {
+                s = listener.accept();
+            } catch (SyscallException e) {
+                if (!closed) {
+                    LOG.error("{}: accept failed: {}; the server stops", name, e.getMessage());
+                }
+                break;
+            }
+            long n = connections.incrementAndGet();
+            current = s;
+            if (closed) {
+                s.close();
+                break;
+            }
+            LOG.info("{}: front-end {} connected", name, n);
+            String why;
+            try {
+                why = VhostConnection.serve(name + "#" + n, s, service, spec);
+            } catch (PartitionException e) {
+                why = "refused: " + e.getMessage();
+                LOG.error("{}: front-end {} {}", name, n, why);
+            } catch (RuntimeException e) {
+                why = "internal error: " + e;
+                LOG.error("{}: front-end {} failed", name, n, e);
+            } finally {
+                current = null;
+                s.close();
+            }
+            lastEnd = why;
+            LOG.info("{}: front-end {} gone: {}", name, n, why);
+        }
+    }
+
+    Path path() {
+        return path;
+    }
+
+    DeviceSpec spec() {
+        return spec;
+    }
+
+    String name() {
+        return name;
+    }
+
+    /** Front-ends accepted so far. */
+    long connections() {
+        return connections.get();
+    }
+
+    boolean isConnected() {
+        return current != null;
+    }
+
+    String lastEnd() {
+        return lastEnd;
+    }
+
+    /** Stops listening, drops the front-end (its device finishes its IO and closes) and removes the socket. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        listener.shutdown();
+        UnixSocket c = current;
+        if (c != null) {
+            c.shutdown();
+        }
+        try {
+            thread.join(60_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        listener.close();
+        try {
+            Files.deleteIfExists(path);
+        } catch (java.io.IOException e) {
+            LOG.warn("{}: cannot remove {}: {}", name, path, e.getMessage());
+        }
+    }
+}

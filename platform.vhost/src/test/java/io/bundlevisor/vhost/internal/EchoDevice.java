@@ -1,0 +1,108 @@
+package io.bundlevisor.vhost.internal;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.virtio.DescChain;
+import io.bundlevisor.core.virtio.VirtioContext;
+import io.bundlevisor.core.virtio.VirtioDevice;
+
+/**
+ * A test device: copies each chain's readable bytes into its writable part, answering at once. Its config space
+ * is 8 bytes 0x10..0x17 (byte 7 writable); its state is the count of chains it answered.
+ */
+final class EchoDevice implements VirtioDevice {
+
+    static final int ID = 0x2a;
+    static final long FEATURE = 1L << 3;
+    private final MemorySegment scratch = Arena.ofAuto().allocate(65536);
+    private final byte[] config = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17};
+    volatile int activations;
+    volatile int resets;
+    volatile long answered;
+    volatile boolean closed;
+
+    @Override
+    public int deviceId() {
+        return ID;
+    }
+
+    @Override
+    public long features() {
+        return FEATURE;
+    }
+
+    @Override
+    public int queueCount() {
+        return 2;
+    }
+
+    @Override
+    public int maxQueueSize() {
+        return 64;
+    }
+
+    @Override
+    public int configSize() {
+        return config.length;
+    }
+
+    @Override
+    public int readConfig(int offset, int size) {
+        int v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= (config[offset + i] & 0xFF) << (8 * i);
+        }
+        return v;
+    }
+
+    @Override
+    public void writeConfig(int offset, int size, int value) {
+        if (offset == 7 && size == 1) {
+            config[7] = (byte) value;
+        }
+    }
+
+    @Override
+    public void activate(VirtioContext context) {
+        activations++;
+    }
+
+    @Override
+    public int handleDesc(int queue, DescChain chain, Sqe sqe) {
+        int n = Math.min(Math.min(chain.readableBytes(), chain.writableBytes()), (int) scratch.byteSize());
+        chain.read(0, scratch, 0, n);
+        chain.write(0, scratch, 0, n);
+        answered++;
+        return n;
+    }
+
+    @Override
+    public int completeDesc(int queue, DescChain chain, int result) {
+        return NEEDS_RESET; // never submits
+    }
+
+    @Override
+    public void reset() {
+        resets++;
+    }
+
+    @Override
+    public void saveState(DataOutput out) throws IOException {
+        out.writeLong(answered);
+    }
+
+    @Override
+    public void restoreState(DataInput in) throws IOException {
+        answered = in.readLong();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+}

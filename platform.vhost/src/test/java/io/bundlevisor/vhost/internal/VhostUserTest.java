@@ -1,0 +1,348 @@
+package io.bundlevisor.vhost.internal;
+
+import static io.bundlevisor.vhost.internal.FakeFrontend.*;
+import static io.bundlevisor.vhost.internal.VhostUserLayout.*;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.bundlevisor.core.internal.virtio.VirtioServiceImpl;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.VirtioDeviceFactory;
+import io.bundlevisor.uring.host.Pipe;
+import io.bundlevisor.uring.host.UnixSocket;
+import io.bundlevisor.uring.internal.RingServiceImpl;
+
+/**
+ * The vhost-user back-end against a front-end written here (the real one, QEMU with Linux, is the distro's
+ * VhostUserQemuIT): the handshake, IO through a started ring, stopping it, the device-state transfer, and hostile
+ * messages, each of which ends only its own connection.
+ */
+@Timeout(60)
+class VhostUserTest {
+
+    private static final long VERSION_1 = 1L << 32;
+
+    @TempDir
+    Path dir;
+    private RingServiceImpl rings;
+    private VirtioServiceImpl virtio;
+    private final List<EchoDevice> devices = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final VirtioDeviceFactory factory = context -> {
+        EchoDevice d = new EchoDevice();
+        devices.add(d);
+        return d;
+    };
+    private VhostServer server;
+    private Path socket;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        rings = new RingServiceImpl();
+        virtio = new VirtioServiceImpl(rings);
+        virtio.addFactory(factory, "echo");
+        socket = dir.resolve("vhost.sock");
+        server = new VhostServer("test", socket, new DeviceSpec("echo", ""), virtio);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (server != null) {
+            server.close();
+        }
+        virtio.removeFactory(factory, "echo");
+    }
+
+    @Test
+    void handshakeOffersTheDevicesFeaturesQueuesAndConfig() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            long features = f.getU64(GET_FEATURES);
+            assertEquals(EchoDevice.FEATURE, features & 0xFFFFFF, "device bits");
+            assertTrue((features & VERSION_1) != 0 && (features & F_PROTOCOL_FEATURES) != 0, Long.toHexString(features));
+            assertEquals(VhostConnection.PROTOCOL_FEATURES, f.getU64(GET_PROTOCOL_FEATURES));
+            f.send(SET_PROTOCOL_FEATURES, u64(PF_REPLY_ACK | PF_CONFIG | PF_MQ));
+            assertEquals(2, f.getU64(GET_QUEUE_NUM));
+            f.send(SET_OWNER, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0]);
+            assertEquals(0, u64(f.reply(SET_OWNER)), "REPLY_ACK success");
+            // QEMU reads its own idea of the config size; bytes past ours read as 0.
+            byte[] get = new byte[CONFIG_HEADER_SIZE + 12];
+            get[CONFIG_OFFSET] = 4;
+            get[CONFIG_SIZE] = 12;
+            f.send(GET_CONFIG, get);
+            byte[] config = f.reply(GET_CONFIG);
+            assertEquals(CONFIG_HEADER_SIZE + 12, config.length);
+            assertArrayEquals(new byte[] {0x14, 0x15, 0x16, 0x17, 0, 0, 0, 0, 0, 0, 0, 0},
+                    java.util.Arrays.copyOfRange(config, CONFIG_HEADER_SIZE, config.length));
+        }
+    }
+
+    @Test
+    void chainsRunThroughAStartedRingAndStopReturnsTheNextAvailIndex() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1 | EchoDevice.FEATURE, 2);
+            for (int i = 0; i < 3; i++) {
+                byte[] data = ("hello " + i).getBytes(StandardCharsets.US_ASCII);
+                int q = i % 2;
+                int head = f.offer(q, data, 64);
+                assertTrue(f.awaitCall(q, 10_000), "the call eventfd of queue " + q + " was signalled");
+                int[] elem = f.usedElem(q, f.usedIdx(q) - 1);
+                assertEquals(head, elem[0]);
+                assertEquals(data.length, elem[1]);
+                assertArrayEquals(data, f.read(buffer(q, head + 1), data.length));
+            }
+            assertEquals(2, f.usedIdx(0));
+            assertEquals(1, f.usedIdx(1));
+            f.send(GET_VRING_BASE, state(0, 0));
+            byte[] base = f.reply(GET_VRING_BASE);
+            assertEquals(0, u32(base, 0));
+            assertEquals(2, u32(base, 4), "queue 0 took two chains");
+            f.send(GET_VRING_BASE, state(1, 0));
+            assertEquals(1, u32(f.reply(GET_VRING_BASE), 4));
+            EchoDevice d = devices.get(devices.size() - 1);
+            assertTrue(d.resets >= 1, "the last ring to stop resets the device");
+            assertEquals(3, d.answered);
+        }
+    }
+
+    @Test
+    void theDeviceStateTravelsThroughAPipe() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.offer(0, new byte[] {1, 2, 3}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            f.send(GET_VRING_BASE, state(0, 0));
+            f.reply(GET_VRING_BASE);
+            byte[] saved;
+            try (Pipe p = Pipe.create()) {
+                f.send(SET_DEVICE_STATE_FD, transfer(DIRECTION_SAVE), p.writeFd());
+                assertEquals(TRANSFER_REPLY_NOFD, u64(f.reply(SET_DEVICE_STATE_FD)));
+                UnixSocket.closeFd(p.writeFd()); // ours; the back-end writes to its own copy and closes it
+                saved = new StateTransfer(dupOf(p.readFd())).readAll(1 << 20);
+                f.send(CHECK_DEVICE_STATE, new byte[0]);
+                assertEquals(0, u64(f.reply(CHECK_DEVICE_STATE)));
+            }
+            assertEquals(4 + 4 + 8, saved.length, "device id, length, the echo device's counter");
+            // Into the next front-end's fresh device.
+            f.close();
+            try (FakeFrontend g = new FakeFrontend(socket); Pipe p = Pipe.create()) {
+                g.handshake();
+                g.send(SET_FEATURES, u64(VERSION_1 | F_PROTOCOL_FEATURES));
+                g.send(SET_DEVICE_STATE_FD, transfer(DIRECTION_LOAD), p.readFd());
+                assertEquals(TRANSFER_REPLY_NOFD, u64(g.reply(SET_DEVICE_STATE_FD)));
+                try (StateTransfer t = new StateTransfer(dupOf(p.writeFd()))) {
+                    t.writeAll(saved);
+                }
+                UnixSocket.closeFd(p.writeFd());
+                g.send(CHECK_DEVICE_STATE, new byte[0]);
+                assertEquals(0, u64(g.reply(CHECK_DEVICE_STATE)));
+                assertEquals(1, devices.get(devices.size() - 1).answered, "the count came across");
+            }
+        }
+    }
+
+    private static byte[] transfer(int direction) {
+        return state(direction, PHASE_STOPPED);
+    }
+
+    /** A second descriptor for the same pipe end (StateTransfer closes what it is given). */
+    private static int dupOf(int fd) throws IOException {
+        Path self = Path.of("/proc/self/fd/" + fd);
+        assertTrue(Files.exists(self));
+        return io.bundlevisor.uring.sys.Native.dup(fd);
+    }
+
+    @Test
+    void malformedMessagesCloseOnlyTheirConnectionAndTheNextFrontEndIsServed() throws Exception {
+        byte[] bigTable = new byte[MEM_HEADER_SIZE + REGION_SIZE];
+        List<Hostile> cases = List.of(
+                f -> {
+                    f.handshake();
+                    f.send(99, new byte[0]);
+                },
+                f -> f.send(GET_FEATURES, 0x2, new byte[0]), // wrong version
+                f -> {
+                    f.handshake();
+                    f.send(SET_FEATURES, new byte[4]); // short payload
+                },
+                f -> f.send(SET_VRING_NUM, state(0, QSIZE)), // before SET_OWNER
+                f -> {
+                    f.handshake();
+                    f.send(SET_MEM_TABLE, f.memTable(2 * MEMORY, 0), f.memfd.fd()); // beyond the memfd
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_MEM_TABLE, f.memTable(MEMORY, 0)); // no descriptor
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_MEM_TABLE, bigTable, f.memfd.fd()); // a region of size 0
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_VRING_NUM, state(0, 24)); // not a power of two
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_VRING_NUM, state(7, QSIZE)); // no such vring
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_MEM_TABLE, f.memTable(MEMORY, 0), f.memfd.fd());
+                    f.send(SET_VRING_NUM, state(0, QSIZE));
+                    f.send(SET_VRING_ADDR, f.vringAddr(0, USER + MEMORY - 8, user(used(0)), user(avail(0))));
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_VRING_KICK, u64(0), f.memfd.fd()); // not an eventfd
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_FEATURES, u64(VERSION_1 | (1L << 20))); // not offered
+                },
+                f -> {
+                    f.handshake();
+                    f.send(SET_VRING_ENABLE, state(0, 1)); // before F_PROTOCOL_FEATURES was acknowledged
+                });
+        for (int i = 0; i < cases.size(); i++) {
+            try (FakeFrontend f = new FakeFrontend(socket)) {
+                try {
+                    cases.get(i).run(f);
+                } catch (IllegalStateException | IOException e) {
+                    // The back-end may have closed before a reply; that is the point.
+                }
+                assertTrue(f.closedByBackend(), "case " + i + " closed the connection");
+            }
+            awaitIdle();
+            assertFalse(server.lastEnd().isEmpty(), "case " + i);
+        }
+        // Each device made was closed, and the server still serves.
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            int head = f.offer(0, new byte[] {9, 8, 7}, 16);
+            assertTrue(f.awaitCall(0, 10_000));
+            assertEquals(head, f.usedElem(0, 0)[0]);
+        }
+        awaitIdle();
+        for (EchoDevice d : devices) {
+            assertTrue(d.closed, "every front-end's device closed");
+        }
+    }
+
+    @Test
+    void aChainOutsideGuestMemoryStopsItsQueueAndSignalsTheErrorFd() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket);
+                io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.send(SET_VRING_ERR, u64(0), err.fd());
+            int head = f.offer(0, new byte[] {1, 2, 3}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            // The next chain's readable buffer lies past the end of guest memory.
+            f.readableAt = GPA + MEMORY - 1; // two bytes from here: one past the end
+            f.offer(0, new byte[] {4, 5}, 8);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (err.drain() == 0) {
+                assertTrue(System.nanoTime() < deadline, "the error eventfd was signalled");
+                Thread.sleep(5);
+            }
+            assertEquals(1, f.usedIdx(0), "the bad chain was not completed");
+            // The connection stays; the front-end resets the device and starts again.
+            f.send(RESET_DEVICE, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0]);
+            assertEquals(0, u64(f.reply(RESET_DEVICE)));
+        }
+    }
+
+    @FunctionalInterface
+    private interface Hostile {
+        void run(FakeFrontend f) throws Exception;
+    }
+
+    private void awaitIdle() throws InterruptedException {
+        for (int i = 0; i < 1000 && server.isConnected(); i++) {
+            Thread.sleep(10);
+        }
+        assertFalse(server.isConnected(), "the server went back to waiting");
+    }
+
+    @Test
+    void theDevicesBundleGoingDropsTheFrontEnd() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.offer(0, new byte[] {1}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            virtio.removeFactory(factory, "echo");
+            assertTrue(f.closedByBackend());
+            awaitIdle();
+            assertEquals("the device's bundle went away", server.lastEnd());
+            assertTrue(devices.get(0).closed || devices.get(devices.size() - 1).closed);
+        }
+        // Without a provider the next front-end is refused at once; with one again it is served.
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            assertTrue(f.closedByBackend());
+        }
+        virtio.addFactory(factory, "echo");
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.offer(0, new byte[] {2}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+        }
+    }
+
+    @Test
+    void aSecondServerOnALiveSocketIsRefusedAndAStaleOneReplaced() throws Exception {
+        PartitionException e = assertThrows(PartitionException.class,
+                () -> new VhostServer("second", socket, new DeviceSpec("echo", ""), virtio));
+        assertTrue(e.getMessage().contains("another back-end is serving it"), e.getMessage());
+        Path file = dir.resolve("file");
+        Files.writeString(file, "x");
+        e = assertThrows(PartitionException.class,
+                () -> new VhostServer("third", file, new DeviceSpec("echo", ""), virtio));
+        assertTrue(e.getMessage().contains("not a socket"), e.getMessage());
+        e = assertThrows(PartitionException.class,
+                () -> new VhostServer("fourth", dir.resolve("x"), new DeviceSpec("nothing", ""), virtio));
+        assertTrue(e.getMessage().contains("no installed bundle provides device type 'nothing'"), e.getMessage());
+        // A socket left by a back-end that ended is replaced.
+        UnixSocket stale = UnixSocket.listen(dir.resolve("stale.sock"), 1);
+        stale.close();
+        new VhostServer("fifth", dir.resolve("stale.sock"), new DeviceSpec("echo", ""), virtio).close();
+    }
+
+    @Test
+    void serveArgumentsAreCheckedInOneLine() {
+        ServeArguments a = ServeArguments.parse(List.of("--socket", "/tmp/x.sock", "--disk", "/d.img,serial=s"));
+        assertEquals(new DeviceSpec("virtio-blk", "/d.img,serial=s"), a.device());
+        a = ServeArguments.parse(List.of("--socket", "/tmp/x.sock", "--device", "virtio-blk", "--disk", "/d.img"));
+        assertEquals(new DeviceSpec("virtio-blk", "/d.img"), a.device());
+        assertEquals(new DeviceSpec("echo", "a=1"),
+                ServeArguments.parse(List.of("--socket", "/tmp/x", "--device", "echo,a=1")).device());
+        List<List<String>> bads = List.of(List.<String>of(), List.of("--socket"), List.of("--disk", "/d.img"),
+                List.of("--socket", "/tmp/x"), List.of("--socket", "/tmp/x", "--disk", "a", "--disk", "b"),
+                List.of("--socket", "/tmp/x", "--device", "echo", "--disk", "a"),
+                List.of("--socket", "/no/such/dir/x", "--disk", "a"), List.of("--socket", "/tmp/x", "--bogus"));
+        for (List<String> bad : bads) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ServeArguments.parse(bad), bad.toString());
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        }
+    }
+}
