@@ -2,7 +2,8 @@
 # Builds the Linux test-guest kit into <repo>/.guest-kit/ (gitignored), idempotently (Debian/Ubuntu host):
 #   vmlinuz            Debian's cloud kernel (linux-image-cloud-amd64 resolves to linux-image-<version>-cloud-amd64)
 #   vmlinux            the same kernel uncompressed (ELF), taken out of the bzImage payload
-#   initramfs.cpio.gz  busybox-static, the virtio modules and scripts/guest-kit/init as /init (cpio newc, gzip)
+#   initramfs.cpio.gz  busybox-static, the virtio modules, scripts/guest-kit/init as /init and
+#                      scripts/guest-kit/bv-blk-test (the virtio-blk checks) as /bin/bv-blk-test (cpio newc, gzip)
 #   stamp              the package versions and input hashes the kit was built from
 # A second run finds the stamp current and does nothing; --force rebuilds (to pick up a newer kernel).
 # Prints the paths it produced, one a line; fails with one line on stderr.
@@ -12,6 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 kit=$root/.guest-kit
 init_src=$here/guest-kit/init
+blk_test_src=$here/guest-kit/bv-blk-test
 meta=linux-image-cloud-amd64
 # The drivers the VMM's devices need; their dependencies (virtio, virtio_ring, failover, ...) follow.
 roots=(virtio_mmio virtio_pci virtio_blk virtio_net)
@@ -26,7 +28,7 @@ outputs() {
 }
 
 [[ $# -eq 0 || $1 == --force ]] || fail "usage: scripts/guest-kit.sh [--force]"
-inputs="inputs=$(cat "${BASH_SOURCE[0]}" "$init_src" | sha256sum | cut -d' ' -f1)"
+inputs="inputs=$(cat "${BASH_SOURCE[0]}" "$init_src" "$blk_test_src" | sha256sum | cut -d' ' -f1)"
 if [[ ${1:-} != --force && -f $kit/stamp && -f $kit/vmlinuz && -f $kit/vmlinux && -f $kit/initramfs.cpio.gz ]] \
     && grep -qxF "$inputs" "$kit/stamp"; then
     outputs
@@ -143,6 +145,7 @@ mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,lib/modules}
 cp "$tmp/busybox/bin/busybox" "$rootfs/bin/busybox"
 ln -s busybox "$rootfs/bin/sh"
 install -m 0755 "$init_src" "$rootfs/init"
+install -m 0755 "$blk_test_src" "$rootfs/bin/bv-blk-test"
 # A console node lets the kernel give /init its stdio; without root, /init reopens it after mounting devtmpfs.
 mknod -m 0600 "$rootfs/dev/console" c 5 1 2>/dev/null || true
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the JDK and Maven, idempotently (Debian/Ubuntu):
 #   acpica-tools: iasl, which disassembles our ACPI tables in the tests;
+#   qemu-system-x86: qemu-system-x86_64, the frontend of the vhost-user tests (distro's VhostUserQemuIT, TCG);
 #   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ set -euo pipefail
 
 need=()
 command -v iasl >/dev/null 2>&1 || need+=(acpica-tools)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -16,7 +18,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "test-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || {
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }

@@ -1,0 +1,284 @@
+package io.bundlevisor.distro;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import org.junit.After;
+import org.junit.Before;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TestWatcher;
+import org.junit.runner.Description;
+
+/**
+ * Our vhost-user-blk backend ({@code bundlevisor.serve}: the exported jar serving a virtio-blk disk on a Unix
+ * socket) under a real frontend: {@code qemu-system-x86_64} with TCG and shared memfd RAM, booting the guest kit's
+ * Debian kernel, whose virtio-blk driver runs {@code /bin/bv-blk-test} ({@code scripts/guest-kit/bv-blk-test}).
+ * The host then reads the image file and recomputes what the guest wrote ({@link #pattern}).
+ *
+ * <p>Needs qemu-system-x86_64 and the guest kit, which {@code scripts/test-deps.sh} installs; neither KVM nor
+ * anything else of the host's: QEMU emulates the CPU.
+ */
+public class VhostUserQemuIT {
+
+    private static final long IMAGE_BYTES = 64L << 20;
+    private static final long SECTORS = IMAGE_BYTES / 512;
+    private static final int BLOCK = 4096;
+    /** The seeds and the mixed area of bv-blk-test (MIXED_SEED, ACKED_SEED, MIXED_BLOCKS, the default BASE_MIB). */
+    private static final int MIXED_SEED = 0xb721;
+    private static final int ACKED_SEED = 0xaced;
+    private static final int MIXED_BASE_MIB = 32;
+    private static final int MIXED_BLOCKS = 3168;
+    private static final int PATTERN_MIB = 8;
+
+    private static final Duration BACKEND_START = Duration.ofSeconds(60);
+    private static final Duration GUEST_RUN = Duration.ofSeconds(60);
+
+    private Path dir;
+    private Path socketDir;
+    private final List<AutoCloseable> open = new ArrayList<>();
+    private QemuGuest.Console backendOutput;
+
+    /** A failed test shows the backend's output too (QEMU's is in the failure message). */
+    @Rule
+    public final TestWatcher backendLog = new TestWatcher() {
+        @Override
+        protected void failed(Throwable e, Description description) {
+            if (backendOutput != null) {
+                System.err.println(description.getMethodName() + ": " + backendOutput.text());
+            }
+        }
+    };
+
+    @Before
+    public void setUp() throws IOException {
+        QemuGuest.binary();
+        QemuGuest.kernel();
+        QemuGuest.initrd();
+        Files.createDirectories(Path.of("target"));
+        // Images on the build's file system (O_DIRECT); the socket under /tmp, as sun_path holds 108 bytes.
+        dir = Files.createTempDirectory(Path.of("target"), "vhost-it-");
+        socketDir = Files.createTempDirectory("bv-vhost-");
+    }
+
+    @After
+    public void tearDown() throws Exception {
+        // QEMU first, then the backend: reverse order of opening.
+        for (int i = open.size() - 1; i >= 0; i--) {
+            try {
+                open.get(i).close();
+            } catch (Exception e) {
+                System.err.println("VhostUserQemuIT: closing: " + e);
+            }
+        }
+        delete(dir);
+        delete(socketDir);
+    }
+
+    /** One queue: size and serial, a pattern through the page cache, the mixed dd load; the host checks both. */
+    @Test(timeout = 120_000)
+    public void oneQueue() throws Exception {
+        Path image = image("one.img");
+        Path socket = backend(image + ",serial=bv-vhost-1");
+        QemuGuest guest = guest(1, "bv-blk-test check vda " + SECTORS + " bv-vhost-1"
+                + " && bv-blk-test pattern vda 4660 " + PATTERN_MIB
+                + " && bv-blk-test mixed vda " + MIXED_BASE_MIB, socket, 1);
+        guest.awaitSuccess(GUEST_RUN);
+        assertOk(guest, "check", "pattern", "mixed");
+        assertImage(image, 4660, 0, PATTERN_MIB * 256);
+        assertImage(image, MIXED_SEED, MIXED_BASE_MIB * 256L, MIXED_BLOCKS);
+    }
+
+    /** Two queues on two vCPUs: Linux makes two hardware queues, and the mixed load interrupts on both. */
+    @Test(timeout = 120_000)
+    public void twoQueues() throws Exception {
+        Path image = image("two.img");
+        Path socket = backend(image + ",serial=bv-vhost-2,queues=2");
+        QemuGuest guest = guest(2, "bv-blk-test check vda " + SECTORS + " bv-vhost-2"
+                + " && bv-blk-test queues vda 2"
+                + " && bv-blk-test pattern vda 4661 " + PATTERN_MIB
+                + " && bv-blk-test mixed vda " + MIXED_BASE_MIB
+                + " && bv-blk-test spread vda 2", socket, 2);
+        guest.awaitSuccess(GUEST_RUN);
+        assertOk(guest, "check", "queues", "pattern", "mixed", "spread");
+        assertImage(image, 4661, 0, PATTERN_MIB * 256);
+        assertImage(image, MIXED_SEED, MIXED_BASE_MIB * 256L, MIXED_BLOCKS);
+    }
+
+    /**
+     * QEMU killed (SIGKILL) while the guest writes: every write the guest saw acknowledged (O_DIRECT, then a
+     * flush) is in the image, and a new QEMU on the same backend process and socket reads them all back.
+     */
+    @Test(timeout = 120_000)
+    public void killMidIo() throws Exception {
+        Path image = image("kill.img");
+        Path socket = backend(image + ",serial=bv-vhost-3");
+        QemuGuest first = guest(1, "bv-blk-test acked vda", socket, 1);
+        first.await(Pattern.compile("\\bBV-ACK 50\\b"), GUEST_RUN);
+        first.kill();
+        int acked = -1;
+        Pattern ack = Pattern.compile("\\bBV-ACK (\\d+)\\b");
+        for (String line : first.lines()) {
+            Matcher m = ack.matcher(line);
+            if (m.find()) {
+                acked = Math.max(acked, Integer.parseInt(m.group(1)));
+            }
+        }
+        assertTrue(first.text(), acked >= 50);
+        System.err.println("VhostUserQemuIT.killMidIo: QEMU killed after BV-ACK " + acked);
+        assertImage(image, ACKED_SEED, 0, acked + 1);
+
+        QemuGuest second = guest(1, "bv-blk-test check vda " + SECTORS + " bv-vhost-3"
+                + " && bv-blk-test verify-acked vda " + acked
+                + " && bv-blk-test pattern vda 4662 1", socket, 1);
+        second.awaitSuccess(GUEST_RUN);
+        assertOk(second, "check", "verify-acked " + acked, "pattern");
+        assertImage(image, 4662, 0, 256);
+    }
+
+    /** Bad arguments: exit status 64 and one line saying why. */
+    @Test(timeout = 120_000)
+    public void badArgumentsAreOneLine() throws Exception {
+        Path missing = dir.resolve("no-such.img");
+        Process p = new ProcessBuilder(backendCommand(socketDir.resolve("bad.sock"), missing.toString()))
+                .redirectErrorStream(true)
+                .start();
+        p.getOutputStream().close();
+        String output;
+        try {
+            assertTrue("the backend exits on a missing image", p.waitFor(60, TimeUnit.SECONDS));
+            output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            p.destroyForcibly();
+        }
+        assertEquals(output, 64, p.exitValue());
+        assertEquals(output, 1, output.lines().filter(l -> l.startsWith("bundlevisor: ")).count());
+        assertTrue(output, output.contains(missing.toString()));
+    }
+
+    // ---- the backend and the guest
+
+    private Path image(String name) throws IOException {
+        Path p = dir.resolve(name);
+        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(IMAGE_BYTES);
+        }
+        return p;
+    }
+
+    private static List<String> backendCommand(Path socket, String disk) {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Path jar = Path.of("target", "bundlevisor.jar");
+        assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
+        return List.of(java, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
+                "-Dbundlevisor.serve=" + String.join("\u001f", "--socket", socket.toString(), "--disk", disk),
+                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-jar", jar.toString());
+    }
+
+    /** Starts our backend serving {@code disk} (an image and its options) and waits until it listens. */
+    private Path backend(String disk) throws Exception {
+        Path socket = socketDir.resolve("blk.sock");
+        Process p = new ProcessBuilder(backendCommand(socket, disk)).redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        open.add(() -> {
+            p.destroy();
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+        });
+        backendOutput = new QemuGuest.Console("backend", p, null);
+        backendOutput.await(Pattern.compile("^bundlevisor: serving virtio-blk on " + Pattern.quote(socket.toString())
+                + " \\(vhost-user\\)$"), BACKEND_START);
+        return socket;
+    }
+
+    private QemuGuest guest(int cpus, String test, Path socket, int queues) throws IOException {
+        QemuGuest g = QemuGuest.start(cpus, test, QemuGuest.vhostUserBlk(socket, queues));
+        open.add(g);
+        return g;
+    }
+
+    private static void assertOk(QemuGuest guest, String... checks) {
+        List<String> lines = guest.lines();
+        for (String check : checks) {
+            assertTrue("BV-OK " + check + "\n" + guest.text(),
+                    lines.stream().anyMatch(l -> l.contains("BV-OK " + check)));
+        }
+    }
+
+    // ---- the pattern
+
+    /**
+     * bv-blk-test's pattern: 4 KiB block b (from the start of the disk) of seed s is its 8 sectors in order;
+     * sector t is the 16-byte line {@code printf("%04x-%08x.%x\n", s, b, t)} repeated 32 times.
+     */
+    static byte[] pattern(int seed, long firstBlock, int blocks) {
+        byte[] out = new byte[blocks * BLOCK];
+        for (int i = 0; i < blocks; i++) {
+            for (int t = 0; t < 8; t++) {
+                byte[] line = String.format("%04x-%08x.%x\n", seed, firstBlock + i, t)
+                        .getBytes(StandardCharsets.US_ASCII);
+                int at = i * BLOCK + t * 512;
+                for (int r = 0; r < 32; r++) {
+                    System.arraycopy(line, 0, out, at + r * 16, 16);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The image holds the pattern of {@code seed} in blocks firstBlock..firstBlock+blocks-1. */
+    private static void assertImage(Path image, int seed, long firstBlock, int blocks) throws IOException {
+        byte[] want = pattern(seed, firstBlock, blocks);
+        byte[] have = new byte[want.length];
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
+            f.seek(firstBlock * BLOCK);
+            f.readFully(have);
+        }
+        int at = Arrays.mismatch(want, have);
+        if (at >= 0) {
+            int line = at & ~15;
+            long offset = firstBlock * BLOCK + at;
+            fail(String.format("%s: byte %d (block %d) differs from the pattern of seed %#x: expected \"%s\", found \"%s\"",
+                    image.getFileName(), offset, offset / BLOCK, seed, printable(want, line), printable(have, line)));
+        }
+    }
+
+    private static String printable(byte[] b, int from) {
+        StringBuilder s = new StringBuilder();
+        for (int i = from; i < Math.min(b.length, from + 16); i++) {
+            int c = b[i] & 0xff;
+            s.append(c >= 0x20 && c < 0x7f ? Character.toString(c) : String.format("\\x%02x", c));
+        }
+        return s.toString();
+    }
+
+    private static void delete(Path root) throws IOException {
+        if (root == null || !Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}
