@@ -3,6 +3,7 @@ package io.bundlevisor.distro;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertSame;
@@ -168,6 +169,35 @@ public class PlatformIT {
         } finally {
             driver.close();
         }
+    }
+
+    @Test
+    public void vhostCommandsServeListAndStopAndTheBundleTakesItsServersWithIt() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("itest-vhost");
+        java.nio.file.Path image = dir.resolve("disk.img");
+        java.nio.file.Path socket = dir.resolve("blk.sock");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(1 << 20);
+        }
+        String served = runCommand("vhost:serve " + socket + " virtio-blk," + image + ",serial=it");
+        assertTrue(served, served.contains("serving virtio-blk on " + socket));
+        assertTrue("the socket exists", java.nio.file.Files.exists(socket));
+        String list = runCommand("vhost:list");
+        assertTrue(list, list.contains(socket + " virtio-blk waiting connections=0"));
+        String again = runCommand("vhost:serve " + socket + " virtio-blk," + image);
+        assertTrue(again, again.startsWith("vhost: ") && again.contains("already served"));
+        String missing = runCommand("vhost:serve " + dir.resolve("x.sock") + " virtio-blk," + dir.resolve("none"));
+        assertTrue(missing, missing.startsWith("vhost: ") && missing.contains("does not exist"));
+        String stopped = runCommand("vhost:stop " + socket);
+        assertTrue(stopped, stopped.startsWith("stopped "));
+        assertFalse("stop removes the socket", java.nio.file.Files.exists(socket));
+
+        runCommand("vhost:serve " + socket + " virtio-blk," + image);
+        assertTrue(java.nio.file.Files.exists(socket));
+        Bundle vhost = bundle("io.bundlevisor.platform.vhost");
+        vhost.stop();
+        assertFalse("stopping the bundle closes its servers", java.nio.file.Files.exists(socket));
+        vhost.start();
     }
 
     private String runCommand(String command) throws Exception {
