@@ -8,7 +8,11 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import io.bundlevisor.core.partition.DeviceSlot;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioService;
 
@@ -56,6 +60,18 @@ final class TestVirtio implements VirtioService {
     @Override
     public List<VirtioBinding> bindings() {
         return List.copyOf(bindings);
+    }
+
+    /** Partitions never serve back-ends; the vhost-user bundle's tests cover {@link VirtioService#serve}. */
+    @Override
+    public VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events)
+            throws PartitionException {
+        throw new PartitionException("partition tests serve no back-ends");
+    }
+
+    @Override
+    public List<VirtioBackend> backends() {
+        return List.of();
     }
 
     /** A binding with a one-long state the tests set, saved and restored as 12 bytes (a tag, then the long). */
