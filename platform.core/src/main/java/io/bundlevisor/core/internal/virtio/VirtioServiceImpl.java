@@ -147,6 +147,16 @@ public final class VirtioServiceImpl implements VirtioService {
         }
         BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, backends::remove);
         backends.add(b);
+        boolean gone;
+        synchronized (this) {
+            List<VirtioDeviceFactory> list = factories.get(type);
+            gone = list == null || !list.contains(factory);
+        }
+        if (gone) {
+            // The factory left while the device was being made: removeFactory did not see this backend.
+            b.unbind();
+            throw new PartitionException("the bundle providing device type '" + type + "' went away");
+        }
         return b;
     }
 
