@@ -121,6 +121,39 @@ class VhostUserTest {
     }
 
     @Test
+    void aRingDisabledAndEnabledAgainAndANewMemoryTableKeepTheirPlace() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.offer(0, new byte[] {1}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            // Disabled: a chain offered now waits.
+            f.send(SET_VRING_ENABLE, FLAG_VERSION | FLAG_NEED_REPLY, state(0, 0));
+            assertEquals(0, u64(f.reply(SET_VRING_ENABLE)));
+            int head = f.offer(0, new byte[] {2, 3}, 8);
+            Thread.sleep(100);
+            assertEquals(1, f.usedIdx(0), "a disabled ring is not processed");
+            // Enabled again, it resumes where it stopped.
+            f.send(SET_VRING_ENABLE, FLAG_VERSION | FLAG_NEED_REPLY, state(0, 1));
+            assertEquals(0, u64(f.reply(SET_VRING_ENABLE)));
+            f.kick[0].signal(1);
+            assertTrue(f.awaitCall(0, 10_000));
+            assertEquals(2, f.usedIdx(0));
+            assertEquals(head, f.usedElem(0, 1)[0]);
+            // A new memory table while the ring runs (QEMU's memory hotplug): the worker looks its rings up again.
+            f.send(SET_MEM_TABLE, FLAG_VERSION | FLAG_NEED_REPLY, f.memTable(MEMORY, 0), f.memfd.fd());
+            assertEquals(0, u64(f.reply(SET_MEM_TABLE)));
+            head = f.offer(0, new byte[] {4, 5, 6}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            assertEquals(3, f.usedIdx(0));
+            assertEquals(head, f.usedElem(0, 2)[0]);
+            assertArrayEquals(new byte[] {4, 5, 6}, f.read(buffer(0, head + 1), 3));
+            f.send(GET_VRING_BASE, state(0, 0));
+            assertEquals(3, u32(f.reply(GET_VRING_BASE), 4));
+        }
+    }
+
+    @Test
     void theDeviceStateTravelsThroughAPipe() throws Exception {
         try (FakeFrontend f = new FakeFrontend(socket)) {
             f.handshake();
