@@ -8,6 +8,7 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 
+import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioService;
 
@@ -31,13 +32,24 @@ public final class VirtioCommands {
         return new ArrayList<>(virtio.deviceTypes());
     }
 
-    @Descriptor("lists every VM's virtio devices: bound or not, status, chains completed, in flight, resets needed")
+    @Descriptor("lists every VM's virtio devices (bound or not, status, chains completed, in flight, resets needed) "
+            + "and the devices served to other VMMs (running queues, chains completed, in flight)")
     public List<String> devices() {
         List<String> lines = new ArrayList<>();
         for (VirtioBinding b : virtio.bindings()) {
             lines.add(String.format("%s %s status=0x%02x completed=%d inflight=%d needs-reset=%d", b.name(),
                     b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(), b.inFlight(),
                     b.needsResetCount()));
+        }
+        for (VirtioBackend b : virtio.backends()) {
+            StringBuilder queues = new StringBuilder();
+            for (int q = 0; q < b.queueCount(); q++) {
+                if (b.isRunning(q)) {
+                    queues.append(queues.isEmpty() ? "" : ",").append(q);
+                }
+            }
+            lines.add(String.format("%s backend queues=[%s] completed=%d inflight=%d", b.name(), queues,
+                    b.completedChains(), b.inFlight()));
         }
         return lines;
     }
