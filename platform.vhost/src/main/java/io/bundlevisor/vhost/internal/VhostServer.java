@@ -107,6 +107,9 @@ final class VhostServer implements AutoCloseable {
 
     private void run() {
         while (!closed) {
+            if (!awaitDeviceType()) {
+                break;
+            }
             UnixSocket s;
             try {
                 s = listener.accept();
@@ -139,6 +142,29 @@ final class VhostServer implements AutoCloseable {
             lastEnd = why;
             LOG.info("{}: front-end {} gone: {}", name, n, why);
         }
+    }
+
+    /**
+     * While no bundle provides the device type (it is being updated, or stopped), the next front-end is not
+     * accepted: it waits in the backlog and is served when the type is back. QEMU reconnecting (chardev
+     * {@code reconnect=N}) thus finds the device again after a bundle update instead of a refusal, which QEMU 7.2's
+     * vhost-user-blk does not recover from. False when the server closed meanwhile.
+     */
+    private boolean awaitDeviceType() {
+        boolean logged = false;
+        while (!closed && !service.deviceTypes().contains(spec.type())) {
+            if (!logged) {
+                LOG.info("{}: no bundle provides {} now; the next front-end waits for one", name, spec.type());
+                logged = true;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return !closed;
     }
 
     Path path() {
