@@ -42,13 +42,24 @@ final class QemuGuest implements AutoCloseable {
     private final Process process;
     private final Console console;
 
+    /**
+     * What ends a wait when QEMU's back-end goes away on purpose and comes back (a device bundle stopped or updated,
+     * chardev {@code reconnect}): QEMU then says "ring restore failed" (its GET_VRING_BASE met a closed socket; it
+     * takes the ring's state from the used index), which is expected there.
+     */
+    static final Pattern FAILURE_ON_RECONNECT = Pattern.compile("BV-FAIL|Kernel panic|vhost vring error");
+
     private QemuGuest(List<String> command) throws IOException {
+        this(command, FAILURE);
+    }
+
+    private QemuGuest(List<String> command, Pattern failure) throws IOException {
         this.command = List.copyOf(command);
         this.process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .start();
-        this.console = new Console("qemu", process, FAILURE);
+        this.console = new Console("qemu", process, failure);
     }
 
     /** The path of qemu-system-x86_64 on PATH; fails, saying what to run, when there is none. */
@@ -118,6 +129,17 @@ final class QemuGuest implements AutoCloseable {
     /** Starts QEMU: the guest boots (3-4 s under TCG) and runs {@code test}. */
     static QemuGuest start(int cpus, String test, List<String> disk) throws IOException {
         return new QemuGuest(command(cpus, test, disk));
+    }
+
+    /** As {@link #start}, with lines matching {@code failure} ending any wait. */
+    static QemuGuest start(int cpus, String test, List<String> disk, Pattern failure) throws IOException {
+        return new QemuGuest(command(cpus, test, disk), failure);
+    }
+
+    /** A vhost-user-blk device whose chardev reconnects every second when the back-end goes away. */
+    static List<String> vhostUserBlkReconnecting(Path socket) {
+        return List.of("-chardev", "socket,id=vu,path=" + socket + ",reconnect=1",
+                "-device", "vhost-user-blk-pci,chardev=vu,num-queues=1");
     }
 
     List<String> command() {

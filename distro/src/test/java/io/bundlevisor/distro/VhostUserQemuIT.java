@@ -152,6 +152,73 @@ public class VhostUserQemuIT {
         assertImage(image, 4662, 0, 256);
     }
 
+    /**
+     * The device bundle stopped, started and updated from the platform's shell while the guest writes: each time the
+     * device finishes its IO and closes, QEMU (chardev reconnect=1) loses the back-end, reconnects, and finds the
+     * device again once a bundle provides it; the guest's writes stall meanwhile and then go on. Every write the
+     * guest saw acknowledged is in the image.
+     */
+    @Test(timeout = 180_000)
+    public void deviceBundleStoppedStartedAndUpdatedUnderIo() throws Exception {
+        Path image = image("update.img");
+        Path socket = socketDir.resolve("blk.sock");
+        List<String> command = new ArrayList<>(backendCommand(socket, image + ",serial=bv-vhost-4"));
+        command.remove("-Dgosh.args=--nointeractive"); // the shell reads our commands from stdin
+        command.replaceAll(a -> a.equals("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+                ? "-Dorg.slf4j.simpleLogger.defaultLogLevel=info" : a);
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        open.add(() -> {
+            p.destroy();
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        });
+        backendOutput = new QemuGuest.Console("backend", p, null);
+        backendOutput.await(Pattern.compile("bundlevisor: serving virtio-blk on " + Pattern.quote(socket.toString())),
+                BACKEND_START);
+        java.io.PrintStream shell = new java.io.PrintStream(p.getOutputStream(), true, StandardCharsets.UTF_8);
+        shell.println("lb -s");
+        String id = backendOutput.await(
+                Pattern.compile("(\\d+)\\|Active\\s*\\|\\s*\\d+\\|io\\.bundlevisor\\.device\\.virtio-blk "),
+                Duration.ofSeconds(20)).group(1);
+
+        QemuGuest guest = QemuGuest.start(1, "bv-blk-test acked vda", QemuGuest.vhostUserBlkReconnecting(socket),
+                QemuGuest.FAILURE_ON_RECONNECT);
+        open.add(guest);
+        guest.await(Pattern.compile("\\bBV-ACK 30\\b"), GUEST_RUN);
+
+        shell.println("stop " + id);
+        backendOutput.await(Pattern.compile("no bundle provides virtio-blk now; the next front-end waits"),
+                Duration.ofSeconds(30));
+        int stalled = lastAck(guest);
+        Thread.sleep(1500);
+        assertTrue("the guest's writes stall while the device is away: " + stalled + " then " + lastAck(guest),
+                lastAck(guest) <= stalled + 1);
+        shell.println("start " + id);
+        guest.await(Pattern.compile("\\bBV-ACK " + (stalled + 30) + "\\b"), GUEST_RUN);
+
+        shell.println("update " + id);
+        int updated = lastAck(guest);
+        guest.await(Pattern.compile("\\bBV-ACK " + (updated + 30) + "\\b"), GUEST_RUN);
+        assertTrue("QEMU reconnected after the stop and after the update\n" + backendOutput.text(),
+                backendOutput.lines().stream().filter(l -> l.contains(" connected")).count() >= 3);
+        guest.kill();
+        int acked = lastAck(guest);
+        assertImage(image, ACKED_SEED, 0, acked + 1);
+    }
+
+    private static int lastAck(QemuGuest guest) {
+        int acked = -1;
+        Pattern ack = Pattern.compile("\\bBV-ACK (\\d+)\\b");
+        for (String line : guest.lines()) {
+            Matcher m = ack.matcher(line);
+            if (m.find()) {
+                acked = Math.max(acked, Integer.parseInt(m.group(1)));
+            }
+        }
+        return acked;
+    }
+
     /** Bad arguments: exit status 64 and one line saying why. */
     @Test(timeout = 120_000)
     public void badArgumentsAreOneLine() throws Exception {
