@@ -8,6 +8,8 @@ import java.lang.foreign.Arena;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 import io.bundlevisor.core.ring.Sqe;
 import io.bundlevisor.core.virtio.VirtioDevice;
@@ -52,13 +54,20 @@ class BlkHotPathTest {
             for (int i = 0; i < 20_000; i++) {
                 round.run(); // warm up: logs the first refusals, compiles the path
             }
-            long before = threads.getCurrentThreadAllocatedBytes();
-            for (int i = 0; i < 10_000; i++) {
-                round.run();
+            // A per-request allocation allocates in every measured round (80,000 requests, at least 16 bytes
+            // each). A round can also see a few bytes that are not the path's: the JIT deoptimizing a method
+            // rematerializes objects its escape analysis had removed. So the path passes when one of three rounds
+            // allocates nothing.
+            List<Long> rounds = new ArrayList<>();
+            for (int attempt = 0; attempt < 3 && (rounds.isEmpty() || rounds.getLast() != 0); attempt++) {
+                long before = threads.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 10_000; i++) {
+                    round.run();
+                }
+                rounds.add(threads.getCurrentThreadAllocatedBytes() - before);
             }
-            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-            assertEquals(0, allocated, "bytes allocated by 80,000 requests");
-            assertEquals(30_000L * chains.length, d.counters().requests());
+            assertEquals(0L, rounds.getLast(), "bytes allocated by 80,000 requests, per round: " + rounds);
+            assertEquals((20_000L + 10_000L * rounds.size()) * chains.length, d.counters().requests());
             d.close();
         }
     }
