@@ -545,7 +545,7 @@ final class VirtioWorker {
             // Completions free room and put the queue back in service.
             blocked |= 1L << q;
         } catch (QueueException e) {
-            needsReset("queue " + q + ": " + e.getMessage());
+            needsReset(e.getMessage()); // QueueException names its queue
         }
     }
 
