@@ -11,9 +11,11 @@ import io.bundlevisor.uring.host.SyscallException;
 final class CallSignal {
 
     private EventFd fd;
-    private long failures;
 
-    /** Signals the front-end; a failed write is counted, not thrown (the worker must go on). */
+    /**
+     * Signals the front-end. Adding 1 to an eventfd fails only when its counter would overflow (a front-end that
+     * never reads it); the front-end is then signalled already, so the failure is ignored and the worker goes on.
+     */
     synchronized void signal() {
         if (fd == null) {
             return;
@@ -21,7 +23,7 @@ final class CallSignal {
         try {
             fd.signal(1);
         } catch (SyscallException e) {
-            failures++;
+            // See above: nothing to do.
         }
     }
 
@@ -31,13 +33,5 @@ final class CallSignal {
             fd.close();
         }
         fd = next;
-    }
-
-    synchronized boolean isSet() {
-        return fd != null;
-    }
-
-    synchronized long failures() {
-        return failures;
     }
 }

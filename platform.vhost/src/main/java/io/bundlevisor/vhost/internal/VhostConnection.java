@@ -148,10 +148,7 @@ final class VhostConnection implements BackendEvents {
         backend.close();
         waitTransfer();
         for (VringState r : rings) {
-            if (r.kickHanded) {
-                r.kick = null; // the backend closed it with its worker
-            }
-            r.clear();
+            r.clear(); // a kick handed to the backend was closed with its worker
         }
         VhostMemory.unmap(memory.replace(new VhostMemory.Region[0]));
     }
@@ -226,9 +223,9 @@ final class VhostConnection implements BackendEvents {
     private void setFeatures() throws ProtocolException {
         message.expectSize(U64_SIZE);
         long f = message.u64(0);
-        for (VringState r : rings) {
-            if (r.running) {
-                throw new ProtocolException("SET_FEATURES while vring " + index(r) + " runs");
+        for (int i = 0; i < rings.length; i++) {
+            if (rings[i].running) {
+                throw new ProtocolException("SET_FEATURES while vring " + i + " runs");
             }
         }
         try {
@@ -315,14 +312,6 @@ final class VhostConnection implements BackendEvents {
         return rings[index];
     }
 
-    private int index(VringState r) {
-        for (int i = 0; i < rings.length; i++) {
-            if (rings[i] == r) {
-                return i;
-            }
-        }
-        return -1;
-    }
 
     private VringState stoppedRing(int index) throws ProtocolException {
         VringState r = ring(index);
@@ -551,12 +540,7 @@ final class VhostConnection implements BackendEvents {
     private void resetDevice() {
         backend.reset();
         for (VringState r : rings) {
-            if (r.kickHanded) {
-                // The backend keeps a handed kick until it replaces it or ends; we just forget it.
-                r.kick = null;
-                r.kickHanded = false;
-            }
-            r.clear();
+            r.clear(); // a kick handed to the backend stays its own until it replaces it or ends
         }
         featuresSet = false;
     }

@@ -22,7 +22,6 @@ import io.bundlevisor.core.partition.Notifier;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.virtio.BackendEvents;
-import io.bundlevisor.core.virtio.DeviceContext;
 import io.bundlevisor.core.virtio.DeviceException;
 import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioDevice;
@@ -66,7 +65,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         this.errors = new GuestErrors(LOG, this.name);
         this.factory = factory;
         try {
-            this.device = factory.create(context(name, spec, vpCount));
+            this.device = factory.create(new Context(name, 0, vpCount, spec.options(), this.name));
         } catch (DeviceException e) {
             throw new PartitionException(this.name + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
@@ -84,35 +83,6 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             throw e;
         }
         this.running = new boolean[queueCount];
-    }
-
-    private static DeviceContext context(String machine, DeviceSpec spec, int vpCount) {
-        return new DeviceContext() {
-            @Override
-            public String machineName() {
-                return machine;
-            }
-
-            @Override
-            public int index() {
-                return 0;
-            }
-
-            @Override
-            public int vpCount() {
-                return vpCount;
-            }
-
-            @Override
-            public String options() {
-                return spec.options();
-            }
-
-            @Override
-            public String name() {
-                return machine + "/" + spec.type();
-            }
-        };
     }
 
     VirtioDeviceFactory factory() {
@@ -256,8 +226,15 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         c.desc = setup.desc();
         c.driver = setup.driver();
         c.device = setup.device();
-        await(worker.startQueue(features, new int[queueCount], queue, c, setup.nextAvail(), setup.kick()),
-                "queue " + queue + " start");
+        try {
+            await(worker.startQueue(features, new int[queueCount], queue, c, setup.nextAvail(), setup.kick()),
+                    "queue " + queue + " start");
+        } catch (IllegalStateException e) {
+            synchronized (this) {
+                running[queue] = false;
+            }
+            throw e;
+        }
     }
 
     @Override

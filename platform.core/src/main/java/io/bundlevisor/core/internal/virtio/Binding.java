@@ -91,32 +91,7 @@ final class Binding implements VirtioBinding, TransportEvents {
     }
 
     private DeviceContext context() {
-        return new DeviceContext() {
-            @Override
-            public String machineName() {
-                return slot.machineName();
-            }
-
-            @Override
-            public int index() {
-                return slot.index();
-            }
-
-            @Override
-            public int vpCount() {
-                return slot.vpCount();
-            }
-
-            @Override
-            public String options() {
-                return slot.spec().options();
-            }
-
-            @Override
-            public String name() {
-                return name;
-            }
-        };
+        return new Context(slot.machineName(), slot.index(), slot.vpCount(), slot.spec().options(), name);
     }
 
     // ---- the device bundle comes and goes ---------------------------------------------------------------------
