@@ -368,7 +368,8 @@ class VhostUserTest {
             assertTrue(f.closedByBackend());
             awaitIdle();
             assertEquals("the device's bundle went away", server.lastEnd());
-            assertTrue(devices.get(0).closed || devices.get(devices.size() - 1).closed);
+            assertEquals(2, devices.size(), "the probe made at start, then the front-end's device");
+            assertTrue(devices.get(1).closed, "the front-end's device closed with its bundle");
         }
         // Without a provider the next front-end waits in the backlog, unanswered, and is served when one is back
         // (QEMU reconnecting after a bundle update finds the device again).
