@@ -7,11 +7,12 @@ import java.util.Optional;
 
 /**
  * What to build: VP count, RAM, the boot image (a bzImage, an ELF vmlinux or an ELF test guest, all entered in
- * 64-bit mode with a Linux boot_params), its initrd and command line, and the console. The constructor checks
+ * 64-bit mode with a Linux boot_params), its initrd and command line, the console, the devices, and what to do
+ * with an instruction KVM cannot emulate. The constructor checks
  * what it can without touching the host; the service checks the rest (files, host limits) at creation.
  */
 public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd,
-        String cmdline, Console console, List<DeviceSpec> devices) {
+        String cmdline, Console console, List<DeviceSpec> devices, EmulationPolicy emulation) {
 
     /** The most devices a machine declares: each takes one of the IOAPIC's eight PCI-range pins (16-23). */
     public static final int MAX_DEVICES = 8;
@@ -31,6 +32,7 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         Objects.requireNonNull(initrd, "initrd");
         Objects.requireNonNull(cmdline, "cmdline");
         Objects.requireNonNull(console, "console");
+        Objects.requireNonNull(emulation, "emulation");
         devices = List.copyOf(devices);
         if (devices.size() > MAX_DEVICES) {
             throw new IllegalArgumentException("at most " + MAX_DEVICES + " devices, not " + devices.size());
@@ -61,10 +63,16 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         }
     }
 
+    /** A machine with the host's default {@link EmulationPolicy}. */
+    public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
+            Console console, List<DeviceSpec> devices) {
+        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, EmulationPolicy.AUTO);
+    }
+
     /** A machine with no devices. */
     public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
             Console console) {
-        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, List.of());
+        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, List.of(), EmulationPolicy.AUTO);
     }
 
     /** A machine with no initrd, an empty command line and no console. */
@@ -73,22 +81,28 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
     }
 
     public MachineConfig withInitrd(Path path) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console, devices);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console, devices,
+                emulation);
     }
 
     public MachineConfig withCmdline(String line) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices, emulation);
     }
 
     public MachineConfig withConsole(Console c) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices, emulation);
     }
 
     /** This machine with one more device, declared after the others. */
     public MachineConfig withDevice(DeviceSpec device) {
         List<DeviceSpec> more = new java.util.ArrayList<>(devices);
         more.add(device);
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation);
+    }
+
+    /** This machine with {@code policy} for instructions KVM cannot emulate. */
+    public MachineConfig withEmulation(EmulationPolicy policy) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy);
     }
 
     /**
