@@ -111,6 +111,9 @@ public interface VirtioBackend extends AutoCloseable {
     /** Chains completed since the backend was created. */
     long completedChains();
 
+    /** Chains completed on each queue since the backend was created, indexed by queue. */
+    long[] completedChainsPerQueue();
+
     /** Chains handed to the device and not yet completed. */
     int inFlight();
 

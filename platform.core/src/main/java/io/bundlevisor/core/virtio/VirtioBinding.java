@@ -28,6 +28,12 @@ public interface VirtioBinding extends AutoCloseable {
     /** Chains completed into the used rings since attach. */
     long completedChains();
 
+    /**
+     * Chains completed into each queue's used ring since attach, indexed by queue (as long as the device's queue
+     * count; empty before a device was bound).
+     */
+    long[] completedChainsPerQueue();
+
     /** Chains handed to the device and not yet completed. */
     int inFlight();
 

@@ -109,7 +109,7 @@ class VhostUserTest {
             assertEquals(2, f.usedIdx(0));
             assertEquals(1, f.usedIdx(1));
             List<String> shown = new io.bundlevisor.core.internal.virtio.VirtioCommands(virtio).devices();
-            assertEquals(List.of("test#1/echo backend queues=[0,1] completed=3 inflight=0"), shown);
+            assertEquals(List.of("test#1/echo backend queues=[0,1] completed=3 (q0=2 q1=1) inflight=0"), shown);
             f.send(GET_VRING_BASE, state(0, 0));
             byte[] base = f.reply(GET_VRING_BASE);
             assertEquals(0, u32(base, 0));

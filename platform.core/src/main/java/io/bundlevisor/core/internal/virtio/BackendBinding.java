@@ -274,6 +274,11 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     }
 
     @Override
+    public long[] completedChainsPerQueue() {
+        return worker.completedChainsPerQueue();
+    }
+
+    @Override
     public int inFlight() {
         return worker.inFlight();
     }

@@ -46,6 +46,7 @@ final class Binding implements VirtioBinding, TransportEvents {
     private VirtioWorker worker;
     private boolean closed;
     private long completedBefore;
+    private long[] completedBeforePerQueue = new long[0];
     private long needsResetBefore;
 
     /** Creates the device with {@code first} and claims the window; refuses in one line. */
@@ -134,6 +135,7 @@ final class Binding implements VirtioBinding, TransportEvents {
         if (worker != null) {
             worker.stop();
             completedBefore += worker.completedChains();
+            completedBeforePerQueue = add(completedBeforePerQueue, worker.completedChainsPerQueue());
             needsResetBefore += worker.needsResets();
             worker = null;
         }
@@ -206,6 +208,21 @@ final class Binding implements VirtioBinding, TransportEvents {
     @Override
     public synchronized long completedChains() {
         return completedBefore + (worker == null ? 0 : worker.completedChains());
+    }
+
+    @Override
+    public synchronized long[] completedChainsPerQueue() {
+        return add(completedBeforePerQueue, worker == null ? new long[0] : worker.completedChainsPerQueue());
+    }
+
+    /** Element-wise sum, as long as the longer. */
+    private static long[] add(long[] a, long[] b) {
+        long[] sum = java.util.Arrays.copyOf(a.length >= b.length ? a : b, Math.max(a.length, b.length));
+        long[] other = a.length >= b.length ? b : a;
+        for (int i = 0; i < other.length; i++) {
+            sum[i] += other[i];
+        }
+        return sum;
     }
 
     @Override

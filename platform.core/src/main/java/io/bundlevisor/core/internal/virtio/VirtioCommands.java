@@ -32,14 +32,15 @@ public final class VirtioCommands {
         return new ArrayList<>(virtio.deviceTypes());
     }
 
-    @Descriptor("lists every VM's virtio devices (bound or not, status, chains completed, in flight, resets needed) "
+    @Descriptor("lists every VM's virtio devices (bound or not, status, chains completed in all and per queue, in "
+            + "flight, resets needed) "
             + "and the devices served to other VMMs (running queues, chains completed, in flight)")
     public List<String> devices() {
         List<String> lines = new ArrayList<>();
         for (VirtioBinding b : virtio.bindings()) {
-            lines.add(String.format("%s %s status=0x%02x completed=%d inflight=%d needs-reset=%d", b.name(),
-                    b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(), b.inFlight(),
-                    b.needsResetCount()));
+            lines.add(String.format("%s %s status=0x%02x completed=%d%s inflight=%d needs-reset=%d", b.name(),
+                    b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(),
+                    perQueue(b.completedChainsPerQueue()), b.inFlight(), b.needsResetCount()));
         }
         for (VirtioBackend b : virtio.backends()) {
             StringBuilder queues = new StringBuilder();
@@ -48,9 +49,21 @@ public final class VirtioCommands {
                     queues.append(queues.isEmpty() ? "" : ",").append(q);
                 }
             }
-            lines.add(String.format("%s backend queues=[%s] completed=%d inflight=%d", b.name(), queues,
-                    b.completedChains(), b.inFlight()));
+            lines.add(String.format("%s backend queues=[%s] completed=%d%s inflight=%d", b.name(), queues,
+                    b.completedChains(), perQueue(b.completedChainsPerQueue()), b.inFlight()));
         }
         return lines;
+    }
+
+    /** " (q0=N q1=M)" for a device with more than one queue, else nothing. */
+    private static String perQueue(long[] counts) {
+        if (counts.length < 2) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder(" (");
+        for (int q = 0; q < counts.length; q++) {
+            b.append(q == 0 ? "" : " ").append('q').append(q).append('=').append(counts[q]);
+        }
+        return b.append(')').toString();
     }
 }

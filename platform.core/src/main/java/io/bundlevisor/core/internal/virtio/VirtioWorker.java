@@ -92,6 +92,8 @@ final class VirtioWorker {
 
     // Read by other threads for inspection; written by the worker only.
     private volatile long completedChains;
+    /** Chains completed per queue; written by the worker only (release), read by others (acquire). */
+    private final java.util.concurrent.atomic.AtomicLongArray completedPerQueue;
     private volatile int inFlight;
     private volatile long needsResets;
 
@@ -116,6 +118,7 @@ final class VirtioWorker {
                     + " queues of a power-of-two size up to 32768, not " + count + " of " + max);
         }
         this.queues = new SplitQueue[count];
+        this.completedPerQueue = new java.util.concurrent.atomic.AtomicLongArray(count);
         this.inFlightChains = new Chain[count][];
         for (int q = 0; q < count; q++) {
             queues[q] = new SplitQueue(ram, q, max);
@@ -297,6 +300,15 @@ final class VirtioWorker {
 
     long completedChains() {
         return completedChains;
+    }
+
+    /** Chains completed on each queue. */
+    long[] completedChainsPerQueue() {
+        long[] out = new long[completedPerQueue.length()];
+        for (int q = 0; q < out.length; q++) {
+            out[q] = completedPerQueue.getAcquire(q);
+        }
+        return out;
     }
 
     int inFlight() {
@@ -509,6 +521,7 @@ final class VirtioWorker {
         queues[q].pushUsed(chain, written);
         dirty |= 1L << q;
         completedChains++;
+        completedPerQueue.setRelease(q, completedPerQueue.getPlain(q) + 1);
     }
 
     private void serviceQueues() {
@@ -610,6 +623,7 @@ final class VirtioWorker {
             vq.pushUsed(chain, r);
             dirty |= 1L << q;
             completedChains++;
+            completedPerQueue.setRelease(q, completedPerQueue.getPlain(q) + 1);
         } else {
             needsReset("device could not answer a chain of queue " + q);
         }

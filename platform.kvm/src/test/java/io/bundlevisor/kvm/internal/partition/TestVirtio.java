@@ -114,6 +114,11 @@ final class TestVirtio implements VirtioService {
         }
 
         @Override
+        public long[] completedChainsPerQueue() {
+            return new long[0];
+        }
+
+        @Override
         public int inFlight() {
             return 0;
         }
