@@ -23,10 +23,12 @@ public final class Kvm implements AutoCloseable {
 
     private final int fd;
     private final int vcpuMmapSize;
+    private final KvmHost host;
 
-    private Kvm(int fd, int vcpuMmapSize) {
+    private Kvm(int fd, int vcpuMmapSize, KvmHost host) {
         this.fd = fd;
         this.vcpuMmapSize = vcpuMmapSize;
+        this.host = host;
     }
 
     /** Opens {@code /dev/kvm} and checks the API version and the capabilities the platform relies on. */
@@ -63,7 +65,7 @@ public final class Kvm implements AutoCloseable {
             if (mmapSize < RUN_SIZE) {
                 throw new IllegalStateException("KVM_GET_VCPU_MMAP_SIZE " + mmapSize + " is below sizeof(kvm_run)");
             }
-            return new Kvm(fd, mmapSize);
+            return new Kvm(fd, mmapSize, KvmHost.detect());
         } catch (SyscallException | RuntimeException e) {
             Native.close(fd);
             throw e;
@@ -75,6 +77,11 @@ public final class Kvm implements AutoCloseable {
         if (r <= 0) {
             throw new IllegalStateException("this KVM lacks " + name + ", which Bundlevisor needs");
         }
+    }
+
+    /** What kind of KVM this is (read once, at open). */
+    public KvmHost host() {
+        return host;
     }
 
     /** KVM_CHECK_EXTENSION on /dev/kvm: 0 where {@code cap} (a KVM_CAP_* number) is missing, else its value. */

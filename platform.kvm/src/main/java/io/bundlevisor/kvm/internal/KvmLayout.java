@@ -112,11 +112,27 @@ final class KvmLayout {
             JAVA_INT.withName("nr_xcrs"), JAVA_INT.withName("flags"), sequenceLayout(256, JAVA_BYTE).withName("xcrs"),
             sequenceLayout(16, JAVA_LONG).withName("padding"));
 
-    /** {@code struct kvm_vcpu_events}: only the fields this binding names; 64 bytes. */
+    /**
+     * {@code struct kvm_vcpu_events}: the exception (injected, nr, has_error_code, pending, error_code), the rest
+     * only as far as this binding names it; 64 bytes.
+     */
     static final StructLayout VCPU_EVENTS = structLayout(
-            sequenceLayout(16, JAVA_BYTE).withName("exception_interrupt_nmi"), JAVA_INT.withName("sipi_vector"),
+            JAVA_BYTE.withName("exception_injected"), JAVA_BYTE.withName("exception_nr"),
+            JAVA_BYTE.withName("exception_has_error_code"), JAVA_BYTE.withName("exception_pending"),
+            JAVA_INT.withName("exception_error_code"),
+            sequenceLayout(8, JAVA_BYTE).withName("interrupt_nmi"), JAVA_INT.withName("sipi_vector"),
             JAVA_INT.withName("flags"), sequenceLayout(4, JAVA_BYTE).withName("smi"),
             sequenceLayout(28, JAVA_BYTE).withName("reserved"), JAVA_LONG.withName("exception_payload"));
+
+    /**
+     * {@code struct kvm_fpu}: the x87 registers, fcw, fsw, ftwx, last opcode, ip and dp, the XMM registers and
+     * MXCSR; 416 bytes.
+     */
+    static final StructLayout FPU = structLayout(
+            sequenceLayout(128, JAVA_BYTE).withName("fpr"), JAVA_SHORT.withName("fcw"), JAVA_SHORT.withName("fsw"),
+            JAVA_BYTE.withName("ftwx"), JAVA_BYTE.withName("pad1"), JAVA_SHORT.withName("last_opcode"),
+            JAVA_LONG.withName("last_ip"), JAVA_LONG.withName("last_dp"), sequenceLayout(256, JAVA_BYTE).withName("xmm"),
+            JAVA_INT.withName("mxcsr"), JAVA_INT.withName("pad2"));
 
     /** {@code struct kvm_translation}: 24 bytes. */
     static final StructLayout TRANSLATION = structLayout(
@@ -221,10 +237,17 @@ final class KvmLayout {
 
     static final long XCRS_NR = offset(XCRS, 0, "nr_xcrs");
     static final long XCRS_SIZE = size(XCRS, 392);
+    static final long EVENTS_EXCEPTION_INJECTED = offset(VCPU_EVENTS, 0, "exception_injected");
+    static final long EVENTS_EXCEPTION_NR = offset(VCPU_EVENTS, 1, "exception_nr");
+    static final long EVENTS_EXCEPTION_HAS_ERROR_CODE = offset(VCPU_EVENTS, 2, "exception_has_error_code");
+    static final long EVENTS_EXCEPTION_PENDING = offset(VCPU_EVENTS, 3, "exception_pending");
+    static final long EVENTS_EXCEPTION_ERROR_CODE = offset(VCPU_EVENTS, 4, "exception_error_code");
     static final long EVENTS_FLAGS = offset(VCPU_EVENTS, 20, "flags");
     static final long EVENTS_PAYLOAD = offset(VCPU_EVENTS, 56, "exception_payload");
     static final long VCPU_EVENTS_SIZE = size(VCPU_EVENTS, 64);
     static final long LAPIC_SIZE = size(LAPIC, 1024);
+    static final long FPU_FSW = offset(FPU, 130, "fsw");
+    static final long FPU_SIZE = size(FPU, 416);
     /** sizeof(struct kvm_xsave): the legacy KVM_GET_XSAVE buffer; KVM_CAP_XSAVE2 reports the size it needs. */
     static final int XSAVE_LEGACY_SIZE = 4096;
 
@@ -309,6 +332,7 @@ final class KvmLayout {
     static final long KVM_SET_PIT2 = 0x4070AEA0L;
     static final long KVM_SIGNAL_MSI = 0x4020AEA5L;
     static final long KVM_TRANSLATE = 0xC018AE85L;
+    static final long KVM_GET_FPU = 0x81A0AE8CL;
     static final long KVM_GET_MSRS = 0xC008AE88L;
     static final long KVM_SET_MSRS = 0x4008AE89L;
     static final long KVM_GET_LAPIC = 0x8400AE8EL;

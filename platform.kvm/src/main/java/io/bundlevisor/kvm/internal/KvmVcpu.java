@@ -37,6 +37,9 @@ public final class KvmVcpu implements AutoCloseable {
     public static final int EXIT_X86_WRMSR = 30;
     public static final int IO_OUT = 1;
 
+    /** KVM_INTERNAL_ERROR_EMULATION: kvm_run.internal.suberror of an instruction KVM could not emulate. */
+    public static final int INTERNAL_ERROR_EMULATION = 1;
+
     // KVM_SYSTEM_EVENT_*: kvm_run.system_event.type
     public static final int SYSTEM_EVENT_SHUTDOWN = 1;
     public static final int SYSTEM_EVENT_RESET = 2;
@@ -111,6 +114,8 @@ public final class KvmVcpu implements AutoCloseable {
     private final MemorySegment msrs;
     private final MemorySegment mpState;
     private final MemorySegment translation;
+    private final MemorySegment fpu;
+    private final MemorySegment events;
     /** KVM_CAP_XSAVE2's size for this VM, or 0 where only KVM_GET_XSAVE (4 KiB) exists. */
     private final int xsaveSize;
     /** The native id of the thread that runs this vCPU, once it has called {@link #bindToCurrentThread()}. */
@@ -135,6 +140,8 @@ public final class KvmVcpu implements AutoCloseable {
         this.msrs = arena.allocate(MSRS_ENTRIES + MSRS_MAX * MSR_ENTRY_SIZE, 8);
         this.mpState = arena.allocate(JAVA_INT);
         this.translation = arena.allocate(TRANSLATION);
+        this.fpu = arena.allocate(FPU);
+        this.events = arena.allocate(VCPU_EVENTS);
     }
 
     /**
@@ -325,6 +332,48 @@ public final class KvmVcpu implements AutoCloseable {
         Native.check("KVM_TRANSLATE on vCPU " + id, Native.ioctl(fd, KVM_TRANSLATE, translation.address()));
         return translation.get(JAVA_BYTE, TRANSLATION_VALID) != 0 ? translation.get(JAVA_LONG, TRANSLATION_PHYSICAL)
                 : -1;
+    }
+
+    /** Sets RIP (KVM_GET_REGS, then KVM_SET_REGS with the new RIP). */
+    public void setRip(long rip) throws SyscallException {
+        getRegs().set(JAVA_LONG, REGS_RIP, rip);
+        setRegs();
+    }
+
+    /** RSP, through KVM_GET_REGS. */
+    public long rsp() throws SyscallException {
+        return getRegs().get(JAVA_LONG, REGS_RSP);
+    }
+
+    /** CR0, through KVM_GET_SREGS. */
+    public long cr0() throws SyscallException {
+        return getSregs().get(JAVA_LONG, SREGS_CR0);
+    }
+
+    /** The x87 status word (FSW), through KVM_GET_FPU. */
+    public int fpuStatusWord() throws SyscallException {
+        Native.check("KVM_GET_FPU on vCPU " + id, Native.ioctl(fd, KVM_GET_FPU, fpu.address()));
+        return Short.toUnsignedInt(fpu.get(JAVA_SHORT, FPU_FSW));
+    }
+
+    /**
+     * Makes the guest take exception {@code vector} (with {@code errorCode} when it is not negative) on the next
+     * KVM_RUN, as an exception already being delivered: KVM_GET_VCPU_EVENTS, then KVM_SET_VCPU_EVENTS with the
+     * exception injected and the rest as read. The exception's saved RIP is RIP as it is now: for a trap
+     * (#BP) set it past the instruction first. Allocates nothing.
+     */
+    public void injectException(int vector, int errorCode) throws SyscallException {
+        if (vector < 0 || vector > 31) {
+            throw new IllegalArgumentException("exception vector " + vector + " is not 0..31");
+        }
+        Native.check("KVM_GET_VCPU_EVENTS on vCPU " + id, Native.ioctl(fd, KVM_GET_VCPU_EVENTS, events.address()));
+        events.set(JAVA_BYTE, EVENTS_EXCEPTION_INJECTED, (byte) 1);
+        events.set(JAVA_BYTE, EVENTS_EXCEPTION_NR, (byte) vector);
+        events.set(JAVA_BYTE, EVENTS_EXCEPTION_HAS_ERROR_CODE, (byte) (errorCode >= 0 ? 1 : 0));
+        events.set(JAVA_BYTE, EVENTS_EXCEPTION_PENDING, (byte) 0);
+        events.set(JAVA_INT, EVENTS_EXCEPTION_ERROR_CODE, Math.max(errorCode, 0));
+        Native.check("KVM_SET_VCPU_EVENTS (exception " + vector + ") on vCPU " + id,
+                Native.ioctl(fd, KVM_SET_VCPU_EVENTS, events.address()));
     }
 
     // ---- CPUID ----

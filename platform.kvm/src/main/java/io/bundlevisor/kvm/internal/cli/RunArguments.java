@@ -8,12 +8,14 @@ import java.util.Optional;
 
 import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.EmulationPolicy;
 import io.bundlevisor.core.partition.MachineConfig;
 
 /**
  * The arguments of {@code bundlevisor run}: {@code --kernel K [--initrd I] [--cmdline C] [--cpus N]
  * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]
- * [--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]...}. Every mistake is an
+ * [--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]... [--on-emulation-failure auto|halt|inject]}.
+ * Every mistake is an
  * {@link IllegalArgumentException} with one line for a person.
  *
  * <p>{@code --disk} and {@code --device} declare devices in command-line order (the guest finds them in that order:
@@ -25,7 +27,8 @@ public record RunArguments(MachineConfig config, boolean reboot) {
 
     public static final String USAGE = "usage: bundlevisor run --kernel FILE [--initrd FILE] [--cmdline TEXT] "
             + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot] "
-            + "[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]...";
+            + "[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]... "
+            + "[--on-emulation-failure auto|halt|inject]";
     /** The device type of {@code --disk}. */
     static final String DISK_TYPE = "virtio-blk";
     private static final int DEFAULT_CPUS = 1;
@@ -43,6 +46,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
         String name = "vm";
         boolean reboot = true;
         List<DeviceSpec> devices = new ArrayList<>();
+        EmulationPolicy emulation = EmulationPolicy.AUTO;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -56,6 +60,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
                 case "--no-reboot" -> reboot = false;
                 case "--disk" -> devices.add(disk(value(args, ++i, a)));
                 case "--device" -> devices.add(device(value(args, ++i, a)));
+                case "--on-emulation-failure" -> emulation = EmulationPolicy.parse(value(args, ++i, a));
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'; " + USAGE);
             }
         }
@@ -71,7 +76,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
                     + " --disk and --device in all, not " + devices.size());
         }
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
-                console, devices);
+                console, devices, emulation);
         return new RunArguments(config, reboot);
     }
 

@@ -64,20 +64,24 @@ public final class VmCommands {
         }
     }
 
-    @Descriptor("lists the VMs: name, VPs, memory, state and pending halt")
+    @Descriptor("lists the VMs: name, VPs, memory, state, the emulation-failure policy and how many failures it "
+            + "handled, and the pending halt")
     public String list() {
         List<String> lines = new ArrayList<>();
-        lines.add(String.format("%-20s %4s %8s %-8s %s", "NAME", "VPS", "MEMORY", "STATE", "HALT"));
+        lines.add(String.format("%-20s %4s %8s %-8s %-15s %s", "NAME", "VPS", "MEMORY", "STATE", "EMULATION", "HALT"));
         for (Partition p : partitions.partitions()) {
             MachineConfig c = p.config();
-            lines.add(String.format("%-20s %4d %7dM %-8s %s", p.name(), c.cpus(), c.memoryBytes() >> 20,
-                    p.isStarted() ? "started" : "stopped", p.halt().map(h -> h.describe()).orElse("-")));
+            String emulation = p instanceof KvmPartition k
+                    ? k.emulationPolicy().name().toLowerCase(java.util.Locale.ROOT) + " " + k.emulationFailuresHandled()
+                    : "-";
+            lines.add(String.format("%-20s %4d %7dM %-8s %-15s %s", p.name(), c.cpus(), c.memoryBytes() >> 20,
+                    p.isStarted() ? "started" : "stopped", emulation, p.halt().map(h -> h.describe()).orElse("-")));
         }
         return String.join(System.lineSeparator(), lines);
     }
 
     @Descriptor("lists a VM's devices: name, type, bound to a device bundle, status, chains completed and in "
-            + "flight, resets needed")
+            + "flight, resets needed, chains completed per queue")
     public String devices(String name) {
         Partition p = find(name);
         if (p == null) {
@@ -87,11 +91,17 @@ public final class VmCommands {
             return name + " has no devices";
         }
         List<String> lines = new ArrayList<>();
-        lines.add(String.format("%-28s %-12s %-5s %6s %12s %8s %s", "DEVICE", "TYPE", "BOUND", "STATUS",
-                "COMPLETED", "INFLIGHT", "NEEDS-RESET"));
+        lines.add(String.format("%-28s %-12s %-5s %6s %12s %8s %11s %s", "DEVICE", "TYPE", "BOUND", "STATUS",
+                "COMPLETED", "INFLIGHT", "NEEDS-RESET", "PER-QUEUE"));
         for (VirtioBinding b : k.devices()) {
-            lines.add(String.format("%-28s %-12s %-5s %#6x %12d %8d %d", b.name(), b.type(),
-                    b.isBound() ? "yes" : "no", b.status(), b.completedChains(), b.inFlight(), b.needsResetCount()));
+            long[] perQueue = b.completedChainsPerQueue();
+            List<String> queues = new ArrayList<>();
+            for (int q = 0; q < perQueue.length; q++) {
+                queues.add("q" + q + "=" + perQueue[q]);
+            }
+            lines.add(String.format("%-28s %-12s %-5s %#6x %12d %8d %11d %s", b.name(), b.type(),
+                    b.isBound() ? "yes" : "no", b.status(), b.completedChains(), b.inFlight(), b.needsResetCount(),
+                    queues.isEmpty() ? "-" : String.join(" ", queues)));
         }
         return String.join(System.lineSeparator(), lines);
     }

@@ -51,6 +51,7 @@ public final class KvmPartition implements Partition {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final List<Consumer<HaltReason>> listeners = new CopyOnWriteArrayList<>();
+    private final EmulationFailures emulation;
     // Guarded by lock.
     private boolean started;
     private boolean closing;
@@ -61,8 +62,10 @@ public final class KvmPartition implements Partition {
     /** Read without the lock by VPs on their hot path: may VPs run now? */
     private volatile boolean runnable;
 
-    private KvmPartition(Machine machine, Executor notifier, Consumer<KvmPartition> onClose) {
+    private KvmPartition(Machine machine, Executor notifier, Consumer<KvmPartition> onClose,
+            EmulationFailures emulation) {
         this.machine = machine;
+        this.emulation = emulation;
         this.notifier = notifier;
         this.onClose = onClose;
     }
@@ -80,7 +83,8 @@ public final class KvmPartition implements Partition {
             Consumer<KvmPartition> onClose) throws PartitionException {
         KvmPartition[] self = new KvmPartition[1];
         Machine machine = Machine.create(kvm, config, reason -> self[0].report(reason));
-        KvmPartition p = new KvmPartition(machine, notifier, onClose);
+        KvmPartition p = new KvmPartition(machine, notifier, onClose,
+                new EmulationFailures(config.name(), config.emulation(), kvm.host()));
         self[0] = p;
         try {
             machine.powerOn(false);
@@ -93,10 +97,20 @@ public final class KvmPartition implements Partition {
             throw e;
         }
         for (int i = 0; i < config.cpus(); i++) {
-            p.vps.add(new VirtualProcessor(p, machine, i));
+            p.vps.add(new VirtualProcessor(p, machine, i, p.emulation));
         }
         p.vps.forEach(VirtualProcessor::startThread);
         return p;
+    }
+
+    /** The emulation-failure policy in force: HALT or INJECT ({@code AUTO} resolved for this host). */
+    public io.bundlevisor.core.partition.EmulationPolicy emulationPolicy() {
+        return emulation.policy();
+    }
+
+    /** How many instructions KVM could not emulate were handled by the inject policy. */
+    public long emulationFailuresHandled() {
+        return emulation.handled();
     }
 
     @Override

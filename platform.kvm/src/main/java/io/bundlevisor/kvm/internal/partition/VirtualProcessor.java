@@ -26,18 +26,23 @@ import org.slf4j.LoggerFactory;
 final class VirtualProcessor {
 
     private static final Logger LOG = LoggerFactory.getLogger(VirtualProcessor.class);
+    /** The longest x86 instruction. */
     private static final int INSTRUCTION_BYTES = 15;
+    private static final long PAGE_SIZE = 4096;
 
     private final KvmPartition partition;
     private final Machine machine;
     private final KvmVcpu vcpu;
     private final int index;
     private final Thread thread;
+    private final EmulationFailures emulation;
+    private final NoProgressGuard guard = new NoProgressGuard();
     /** Guarded by the partition's lock: true while this VP may be inside KVM_RUN. */
     boolean active;
 
-    VirtualProcessor(KvmPartition partition, Machine machine, int index) {
+    VirtualProcessor(KvmPartition partition, Machine machine, int index, EmulationFailures emulation) {
         this.partition = partition;
+        this.emulation = emulation;
         this.machine = machine;
         this.vcpu = machine.vcpus().get(index);
         this.index = index;
@@ -107,15 +112,49 @@ final class VirtualProcessor {
             case KvmVcpu.EXIT_MMIO -> mmio();
             case KvmVcpu.EXIT_SHUTDOWN -> partition.report(new HaltReason.TripleFault(index));
             case KvmVcpu.EXIT_SYSTEM_EVENT -> systemEvent(vcpu.systemEventType());
-            case KvmVcpu.EXIT_INTERNAL_ERROR ->
-                partition.report(internalError("KVM internal error, suberror " + vcpu.internalErrorSuberror()
-                        + (vcpu.internalErrorSuberror() == 1 ? " (emulation failure)" : "")));
+            case KvmVcpu.EXIT_INTERNAL_ERROR -> internalErrorExit();
             case KvmVcpu.EXIT_FAIL_ENTRY ->
                 partition.report(internalError("KVM could not enter the guest, hardware reason 0x"
                         + Long.toHexString(vcpu.failEntryReason())));
             case KvmVcpu.EXIT_HLT -> partition.report(internalError("HLT exit with the in-kernel LAPIC"));
             default -> partition.report(internalError("unexpected KVM exit " + exit));
         }
+    }
+
+    /**
+     * KVM_EXIT_INTERNAL_ERROR. An emulation failure under the inject policy does what the instruction would have
+     * done ({@link EmulatedOutcome}) and the VP goes on, unless the instruction cannot be read or the guard sees no
+     * progress; everything else halts with RIP and the bytes there.
+     */
+    private void internalErrorExit() throws SyscallException {
+        int suberror = vcpu.internalErrorSuberror();
+        if (suberror != KvmVcpu.INTERNAL_ERROR_EMULATION) {
+            partition.report(internalError("KVM internal error, suberror " + suberror));
+            return;
+        }
+        if (!emulation.injects()) {
+            partition.report(internalError("KVM could not emulate the instruction (emulation failure; policy halt)"));
+            return;
+        }
+        long rip = vcpu.rip();
+        byte[] bytes = instructionBytes(rip);
+        if (bytes.length == 0) {
+            partition.report(internalError("KVM could not emulate the instruction, and its bytes are unreadable"));
+            return;
+        }
+        if (guard.stuck(rip, vcpu.rsp(), System.nanoTime())) {
+            partition.report(internalError("KVM could not emulate the instruction, and the guest came back to it "
+                    + NoProgressGuard.REPEATS + " times without progress (policy inject)"));
+            return;
+        }
+        EmulatedOutcome outcome = EmulatedOutcome.of(bytes[0], vcpu.cr0(), vcpu.fpuStatusWord());
+        if (outcome.ripAdvance() != 0) {
+            vcpu.setRip(rip + outcome.ripAdvance());
+        }
+        if (outcome.raises()) {
+            vcpu.injectException(outcome.vector(), -1);
+        }
+        emulation.handled(index, rip, bytes, outcome);
     }
 
     /** KVM_EXIT_IO: each of {@code count} items of {@code size} bytes goes through the port bus in turn. */
@@ -185,15 +224,23 @@ final class VirtualProcessor {
         byte[] bytes = new byte[0];
         try {
             rip = vcpu.rip();
-            long gpa = vcpu.translate(rip);
-            long offset = gpa < 0 ? -1 : machine.map().toHostOffset(gpa, INSTRUCTION_BYTES);
-            if (offset >= 0) {
-                bytes = machine.ram().segment().asSlice(offset, INSTRUCTION_BYTES).toArray(JAVA_BYTE);
-            }
+            bytes = instructionBytes(rip);
         } catch (SyscallException | RuntimeException e) {
             message = message + " (registers unreadable: " + e.getMessage() + ")";
         }
         return new HaltReason.InternalError(index, rip, bytes, message);
+    }
+
+    /**
+     * Up to {@link #INSTRUCTION_BYTES} bytes at guest-virtual {@code rip}, through the vCPU's paging
+     * (KVM_TRANSLATE) and the memory map, stopping at the end of rip's page (the next page may map elsewhere);
+     * empty where rip is not mapped to RAM.
+     */
+    private byte[] instructionBytes(long rip) throws SyscallException {
+        int length = (int) Math.min(INSTRUCTION_BYTES, PAGE_SIZE - (rip & (PAGE_SIZE - 1)));
+        long gpa = vcpu.translate(rip);
+        long offset = gpa < 0 ? -1 : machine.map().toHostOffset(gpa, length);
+        return offset < 0 ? new byte[0] : machine.ram().segment().asSlice(offset, length).toArray(JAVA_BYTE);
     }
 
     int index() {
