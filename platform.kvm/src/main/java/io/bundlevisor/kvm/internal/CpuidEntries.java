@@ -87,6 +87,45 @@ public final class CpuidEntries {
         return Optional.empty();
     }
 
+    /**
+     * Where {@code other} reads differently from this table, for each entry of this table: one line per register
+     * that differs, e.g. {@code leaf 1.0 ecx: 0xf7f81203 here, 0xf7f83203 there (set there: 13)}. Empty when
+     * they agree.
+     */
+    public List<String> differences(CpuidEntries other) {
+        List<String> out = new ArrayList<>();
+        for (Entry e : entries) {
+            Entry o = other.find(e.function(), e.index()).orElse(null);
+            for (char r : new char[] {'a', 'b', 'c', 'd'}) {
+                int mine = e.register(r);
+                int theirs = o == null ? 0 : o.register(r);
+                if (mine != theirs) {
+                    List<String> why = new ArrayList<>();
+                    if ((theirs & ~mine) != 0) {
+                        why.add("set there: " + bits(theirs & ~mine));
+                    }
+                    if ((mine & ~theirs) != 0) {
+                        why.add("cleared there: " + bits(mine & ~theirs));
+                    }
+                    out.add(String.format("leaf %x.%x e%cx: 0x%08x here, 0x%08x there (%s)", e.function(),
+                            e.index(), r, mine, theirs, String.join("; ", why)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The set bits of {@code mask}, "13 17 26". */
+    private static String bits(int mask) {
+        List<String> b = new ArrayList<>();
+        for (int i = 0; i < 32; i++) {
+            if ((mask & (1 << i)) != 0) {
+                b.add(Integer.toString(i));
+            }
+        }
+        return String.join(" ", b);
+    }
+
     public CpuidEntries copy() {
         return new CpuidEntries(entries);
     }

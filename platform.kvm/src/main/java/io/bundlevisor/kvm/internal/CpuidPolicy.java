@@ -17,6 +17,8 @@ public final class CpuidPolicy {
 
     public static final int LEAF_FEATURES = 0x1;
     public static final int LEAF_CACHE = 0x4;
+    public static final int LEAF_EXTENDED_FEATURES = 0x7;
+    public static final int LEAF_AMD_FEATURES = 0x8000_0001;
     public static final int LEAF_TOPOLOGY = 0xB;
     public static final int LEAF_TOPOLOGY_V2 = 0x1F;
     public static final int LEAF_AMD_SIZES = 0x8000_0008;
@@ -42,6 +44,93 @@ public final class CpuidPolicy {
 
     private static final CpuidPolicy DEFAULTS = new CpuidPolicy(List.of());
 
+    /**
+     * A feature hidden from guests on a software KVM, with why.
+     *
+     * @param name Linux's name for it (/proc/cpuinfo)
+     */
+    public record Hidden(String name, int function, int index, char register, int bit, String why) {
+
+        /**
+         * Linux's number for the feature, as {@code clearcpuid=} takes it: word * 32 + bit, with the words of
+         * arch/x86/include/asm/cpufeatures.h (0: leaf 1 EDX, 1: 0x80000001 EDX, 4: leaf 1 ECX, 9: leaf 7 EBX,
+         * 16: leaf 7 ECX, 18: leaf 7 EDX); -1 for a feature outside those words.
+         */
+        public int linuxNumber() {
+            int word;
+            if (function == LEAF_FEATURES && register == 'd') {
+                word = 0;
+            } else if (function == LEAF_AMD_FEATURES && register == 'd') {
+                word = 1;
+            } else if (function == LEAF_FEATURES && register == 'c') {
+                word = 4;
+            } else if (function == LEAF_EXTENDED_FEATURES && index == 0 && "bcd".indexOf(register) >= 0) {
+                word = register == 'b' ? 9 : register == 'c' ? 16 : 18;
+            } else {
+                return -1; // e.g. KVM's own leaves: Linux's clearcpuid= cannot clear those
+            }
+            return word * 32 + bit;
+        }
+
+        /** Whether {@code table} offers the feature. */
+        public boolean offeredBy(CpuidEntries table) {
+            return table.find(function, index).map(e -> (e.register(register) & (1 << bit)) != 0).orElse(false);
+        }
+    }
+
+    /**
+     * The Linux command-line words that hide {@code features} from a Linux guest: {@code noxsave} for XSAVE,
+     * {@code clearcpuid=N,...} for the rest; empty for none.
+     */
+    public static String linuxArguments(List<Hidden> features) {
+        List<String> words = new ArrayList<>();
+        if (features.stream().anyMatch(h -> h.name().equals("xsave"))) {
+            words.add("noxsave");
+        }
+        String numbers = features.stream().filter(h -> !h.name().equals("xsave") && h.linuxNumber() >= 0)
+                .map(h -> Integer.toString(h.linuxNumber())).collect(java.util.stream.Collectors.joining(","));
+        if (!numbers.isEmpty()) {
+            words.add("clearcpuid=" + numbers);
+        }
+        return String.join(" ", words);
+    }
+
+    /**
+     * What a software KVM (kvm_pvm) offers in KVM_GET_SUPPORTED_CPUID but cannot run in guest kernel mode, where
+     * KVM's instruction emulator executes the guest: the instruction fails to emulate (Linux then oopses or loops),
+     * or the CR4 mode the feature turns on is not supported, or a hypercall never completes. Found by booting Linux
+     * 6.1 on such a host. Hiding them lets an unmodified kernel fall back (FXSAVE, generic popcount, no SMAP/SMEP,
+     * 4-level paging, IPIs through the LAPIC, ...). kvm_pvm sets several of the CPU's own bits again after
+     * KVM_SET_CPUID2 (Machine logs which, and what Linux then needs on its command line); KVM's own leaf it keeps.
+     */
+    public static final List<Hidden> SOFTWARE_KVM_HIDDEN = List.of(
+            new Hidden("cx16", LEAF_FEATURES, 0, 'c', 13, "lock cmpxchg16b is not emulated (SLUB uses it)"),
+            new Hidden("pcid", LEAF_FEATURES, 0, 'c', 17, "process-context ids in CR3 and INVPCID"),
+            new Hidden("popcnt", LEAF_FEATURES, 0, 'c', 23, "popcnt is not emulated"),
+            new Hidden("xsave", LEAF_FEATURES, 0, 'c', 26, "xsave/xrstor are not emulated (the FPU switch)"),
+            new Hidden("rdrand", LEAF_FEATURES, 0, 'c', 30, "rdrand is not emulated"),
+            new Hidden("fsgsbase", LEAF_EXTENDED_FEATURES, 0, 'b', 0, "rd/wr{fs,gs}base are not emulated"),
+            new Hidden("smep", LEAF_EXTENDED_FEATURES, 0, 'b', 7, "supervisor-mode execution prevention in CR4"),
+            new Hidden("invpcid", LEAF_EXTENDED_FEATURES, 0, 'b', 10, "invpcid is not emulated"),
+            new Hidden("rdseed", LEAF_EXTENDED_FEATURES, 0, 'b', 18, "rdseed is not emulated"),
+            new Hidden("smap", LEAF_EXTENDED_FEATURES, 0, 'b', 20, "clac/stac are not emulated"),
+            new Hidden("pku", LEAF_EXTENDED_FEATURES, 0, 'c', 3, "protection keys (CR4.PKE, rd/wrpkru)"),
+            new Hidden("waitpkg", LEAF_EXTENDED_FEATURES, 0, 'c', 5, "umwait/tpause are not emulated"),
+            new Hidden("la57", LEAF_EXTENDED_FEATURES, 0, 'c', 16, "5-level paging (CR4.LA57)"),
+            new Hidden("rdpid", LEAF_EXTENDED_FEATURES, 0, 'c', 22, "rdpid is not emulated"),
+            new Hidden("serialize", LEAF_EXTENDED_FEATURES, 0, 'd', 14, "serialize is not emulated"),
+            new Hidden("rdtscp", LEAF_AMD_FEATURES, 0, 'd', 27, "rdtscp is not emulated"),
+            // KVM's paravirtual features that work through hypercalls (Documentation/virt/kvm/x86/cpuid.rst and
+            // hypercalls.rst): on kvm_pvm a VMCALL in guest kernel mode never completes. Linux's first IPI to
+            // another vCPU (KVM_HC_SEND_IPI) spins there forever, holding a lock its boot CPU waits for: this is what
+            // stopped SMP bring-up at "x86: Booting SMP configuration".
+            new Hidden("kvm-pv-unhalt", LEAF_KVM_FEATURES, 0, 'a', 7, "KVM_HC_KICK_CPU hypercall"),
+            new Hidden("kvm-pv-send-ipi", LEAF_KVM_FEATURES, 0, 'a', 11, "KVM_HC_SEND_IPI hypercall"),
+            new Hidden("kvm-pv-sched-yield", LEAF_KVM_FEATURES, 0, 'a', 13, "KVM_HC_SCHED_YIELD hypercall"),
+            new Hidden("kvm-hc-map-gpa-range", LEAF_KVM_FEATURES, 0, 'a', 16, "KVM_HC_MAP_GPA_RANGE hypercall"));
+
+    private static final CpuidPolicy SOFTWARE_KVM = hiding(SOFTWARE_KVM_HIDDEN);
+
     private final List<Mask> masks;
 
     private CpuidPolicy(List<Mask> masks) {
@@ -51,6 +140,24 @@ public final class CpuidPolicy {
     /** What KVM supports, with the topology and hypervisor leaves filled in; nothing masked. */
     public static CpuidPolicy defaults() {
         return DEFAULTS;
+    }
+
+    /** The defaults with {@link #SOFTWARE_KVM_HIDDEN} masked: for a host where {@link KvmHost#software()}. */
+    public static CpuidPolicy softwareKvm() {
+        return SOFTWARE_KVM;
+    }
+
+    /** The policy for this kind of host. */
+    public static CpuidPolicy forHost(KvmHost host) {
+        return host.software() ? SOFTWARE_KVM : DEFAULTS;
+    }
+
+    private static CpuidPolicy hiding(List<Hidden> features) {
+        CpuidPolicy p = DEFAULTS;
+        for (Hidden h : features) {
+            p = p.mask(h.function(), h.index(), h.register(), 1 << h.bit());
+        }
+        return p;
     }
 
     /**

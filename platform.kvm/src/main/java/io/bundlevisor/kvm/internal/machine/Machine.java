@@ -30,6 +30,8 @@ import io.bundlevisor.uring.host.SyscallException;
 public final class Machine implements AutoCloseable {
 
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Machine.class);
+    private static final java.util.concurrent.atomic.AtomicBoolean CPUID_CHANGED_LOGGED =
+            new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Where the ACPI tables go: the BIOS area, so a guest that scans for the RSDP finds it too. */
     public static final long ACPI_BASE = 0xE_0000L;
@@ -102,12 +104,16 @@ public final class Machine implements AutoCloseable {
             undo.add(ram);
             vm.mapRam(map, ram);
             CpuidEntries supported = kvm.supportedCpuid();
-            CpuidPolicy policy = CpuidPolicy.defaults();
+            CpuidPolicy policy = CpuidPolicy.forHost(kvm.host());
             List<KvmVcpu> vcpus = new ArrayList<>();
             for (int i = 0; i < config.cpus(); i++) {
                 KvmVcpu vcpu = vm.createVcpu(i);
                 undo.add(vcpu);
-                vcpu.setCpuid(policy.forVcpu(supported, i, config.cpus()));
+                CpuidEntries table = policy.forVcpu(supported, i, config.cpus());
+                vcpu.setCpuid(table);
+                if (i == 0) {
+                    checkCpuid(config.name(), table, vcpu.getCpuid());
+                }
                 vcpus.add(vcpu);
             }
             int[] hostMsrs = kvm.msrIndexList();
@@ -192,6 +198,27 @@ public final class Machine implements AutoCloseable {
 
     public KvmVm vm() {
         return vm;
+    }
+
+    /**
+     * Logs once per process where KVM changed the CPUID table we set: the guest reads KVM's table
+     * (KVM_GET_CPUID2), which kvm_pvm, for one, rewrites with host features, among them some it cannot run in
+     * guest kernel mode (XSAVE, SMAP, POPCNT, ...). A guest kernel then has to be told on its command line; the
+     * log says what Linux needs.
+     */
+    private static void checkCpuid(String vm, CpuidEntries set, CpuidEntries kept) {
+        List<String> changed = set.differences(kept);
+        if (changed.isEmpty() || !CPUID_CHANGED_LOGGED.compareAndSet(false, true)) {
+            return;
+        }
+        List<CpuidPolicy.Hidden> back = CpuidPolicy.SOFTWARE_KVM_HIDDEN.stream()
+                .filter(h -> !h.offeredBy(set) && h.offeredBy(kept)).toList();
+        LOG.warn("{}: KVM changed the CPUID table we set, and guests read KVM's: {}", vm, String.join("; ", changed));
+        if (!back.isEmpty()) {
+            LOG.warn("{}: KVM offers again what it cannot run in guest kernel mode ({}): boot Linux with '{}'", vm,
+                    back.stream().map(CpuidPolicy.Hidden::name).collect(java.util.stream.Collectors.joining(" ")),
+                    CpuidPolicy.linuxArguments(back));
+        }
     }
 
     public List<KvmVcpu> vcpus() {

@@ -11,6 +11,7 @@ import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.core.task.TaskDriver;
 import io.bundlevisor.core.task.TaskDriverSource;
 import io.bundlevisor.core.virtio.VirtioService;
+import io.bundlevisor.kvm.internal.CpuidPolicy;
 import io.bundlevisor.kvm.internal.Kvm;
 
 import org.osgi.service.component.annotations.Activate;
@@ -53,7 +54,12 @@ public final class PartitionServiceComponent implements PartitionService {
         this.notifier = drivers.simple();
         this.virtio = virtio;
         if (opened != null) {
-            LOG.info("partition service active on KVM");
+            LOG.info("partition service active on KVM: {}", opened.host().describe());
+            if (opened.host().software()) {
+                LOG.info("guests do not see these CPU features, which this KVM cannot run in guest kernel mode: {}",
+                        CpuidPolicy.SOFTWARE_KVM_HIDDEN.stream().map(CpuidPolicy.Hidden::name)
+                                .collect(java.util.stream.Collectors.joining(" ")));
+            }
         }
     }
 
