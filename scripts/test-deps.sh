@@ -2,10 +2,16 @@
 # Installs what the tests need beyond the JDK and Maven, idempotently (Debian/Ubuntu):
 #   acpica-tools: iasl, which disassembles our ACPI tables in the tests;
 #   qemu-system-x86: qemu-system-x86_64, the frontend of the vhost-user tests (distro's VhostUserQemuIT, TCG);
-#   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test.
+#   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test;
+#   where /dev/kvm is a software KVM (no VMX/SVM on the CPU), the minimal Linux of scripts/linux-kit.sh, which the
+#   Linux-on-our-VMM tests boot there (built once per machine, about 5 minutes; cached outside the work tree).
 set -euo pipefail
 
-"$(dirname "${BASH_SOURCE[0]}")/guest-kit.sh" >/dev/null
+here=$(dirname "${BASH_SOURCE[0]}")
+"$here/guest-kit.sh" >/dev/null
+if [[ -e /dev/kvm ]] && ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+    "$here/linux-kit.sh" >/dev/null
+fi
 
 need=()
 command -v iasl >/dev/null 2>&1 || need+=(acpica-tools)
