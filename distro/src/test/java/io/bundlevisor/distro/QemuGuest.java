@@ -282,6 +282,10 @@ final class QemuGuest implements AutoCloseable {
             return process.isAlive() ? "its output closed" : "exit status " + process.exitValue();
         }
 
+        Process process() {
+            return process;
+        }
+
         synchronized List<String> lines() {
             return List.copyOf(lines);
         }

@@ -313,7 +313,7 @@ public class VhostUserQemuIT {
     }
 
     /** The image holds the pattern of {@code seed} in blocks firstBlock..firstBlock+blocks-1. */
-    private static void assertImage(Path image, int seed, long firstBlock, int blocks) throws IOException {
+    static void assertImage(Path image, int seed, long firstBlock, int blocks) throws IOException {
         byte[] want = pattern(seed, firstBlock, blocks);
         byte[] have = new byte[want.length];
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
