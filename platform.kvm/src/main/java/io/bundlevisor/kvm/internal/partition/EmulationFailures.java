@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A partition's handling of instructions KVM could not emulate: the policy in force ({@link EmulationPolicy#AUTO}
  * resolved against the host), how many were handled, and the log of the first few (VP, RIP, bytes, outcome). Then
- * only the count grows: a guest can make these as often as it likes. Thread-safe: every VP reports here.
+ * only the count grows: a guest can make these as often as it likes. Logged at INFO: the VM goes on (a failure the
+ * policy cannot handle is the halt reason). Thread-safe: every VP reports here.
  */
 final class EmulationFailures {
 
@@ -55,7 +56,7 @@ final class EmulationFailures {
     void handled(int vp, long rip, byte[] bytes, EmulatedOutcome outcome) {
         long n = handled.incrementAndGet();
         if (n <= LOGGED) {
-            LOG.warn("{}: VP {} at rip 0x{}: KVM could not emulate {} ({}){}", vm, vp, Long.toHexString(rip),
+            LOG.info("{}: VP {} at rip 0x{}: KVM could not emulate {} ({}){}", vm, vp, Long.toHexString(rip),
                     HexFormat.ofDelimiter(" ").formatHex(bytes), outcome.what(),
                     n == LOGGED ? "; further ones are only counted (vm:list)" : "");
         }
