@@ -276,7 +276,8 @@ public class PlatformIT {
             Thread.sleep(20);
         }
         String listed = runCommand("vm:list");
-        assertTrue(listed, listed.lines().anyMatch(l -> l.matches("shell-vm\\s+2\\s+64M\\s+started\\s+power off")));
+        assertTrue(listed, listed.lines()
+                .anyMatch(l -> l.matches("shell-vm\\s+2\\s+64M\\s+started\\s+(inject|halt) \\d+\\s+power off")));
         assertTrue(Files.readString(log).contains("smp: 2 cpus up"));
         assertEquals("stopped shell-vm", runCommand("vm:pause shell-vm"));
         assertEquals("reset shell-vm", runCommand("vm:reset shell-vm"));

@@ -70,7 +70,7 @@ class DeviceSlotTest {
             String listed = new VmCommands(listing(run.partition)).devices("poweroff");
             assertEquals(3, listed.lines().count(), listed);
             assertTrue(listed.lines().skip(1).findFirst().orElseThrow()
-                    .matches("poweroff/virtio-blk0 +virtio-blk +yes +0x0 +0 +0 0"), listed);
+                    .matches("poweroff/virtio-blk0 +virtio-blk +yes +0x0 +0 +0 +0 -"), listed);
             assertEquals("no VM named other", new VmCommands(listing(run.partition)).devices("other"));
 
             GuestRam ram = virtio.slots.get(0).ram();
