@@ -76,7 +76,7 @@ if [[ ! -f $kernel_dir/vmlinux ]]; then
     rm -rf "$build"
     mkdir -p "$build"
     trap 'rm -rf "$build"' EXIT
-    say "building Linux $source_version (tinyconfig + guest.config, $(basename "${patches[@]}" | tr '\n' ' '))" \
+    say "building Linux $source_version (tinyconfig + guest.config, $(basename -a "${patches[@]}" | paste -sd ' '))" \
         "into $kernel_dir; about 5 minutes on 2 cores, once per machine"
     say "extracting $source_tarball"
     tar -xf "$source_tarball" -C "$build" || fail "cannot extract $source_tarball"
