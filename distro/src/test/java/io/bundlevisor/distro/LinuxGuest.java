@@ -20,12 +20,10 @@ final class LinuxGuest {
 
     static final Path KIT = Path.of("..", ".guest-kit");
     /**
-     * What kvm_pvm offers again after we hide it (CpuidPolicy.SOFTWARE_KVM_HIDDEN), as Linux hides it: XSAVE,
-     * then smap, smep, fsgsbase, invpcid, rdseed, pku, waitpkg, la57, rdpid, serialize, rdrand, pcid, cx16, popcnt
-     * and rdtscp by number (arch/x86/include/asm/cpufeatures.h).
+     * What kvm_pvm offers again after we hide it (CpuidPolicy.SOFTWARE_KVM_HIDDEN), as Linux hides it; the
+     * launcher's demo reads the same file.
      */
-    static final String SOFTWARE_KVM_ARGUMENTS =
-            "noxsave clearcpuid=308,295,288,298,306,515,517,528,534,590,158,145,141,151,59";
+    static final Path SOFTWARE_KVM_ARGUMENTS = Path.of("..", "scripts", "linux-kit", "software-kvm.cmdline");
 
     private LinuxGuest() {
     }
@@ -56,7 +54,12 @@ final class LinuxGuest {
 
     /** The command line before bv.test: the console, no reboot on panic, and what this host needs. */
     static String cmdline() {
-        return "console=ttyS0 panic=-1" + (hardware() ? " quiet" : " " + SOFTWARE_KVM_ARGUMENTS);
+        try {
+            return "console=ttyS0 panic=-1 "
+                    + (hardware() ? "quiet" : Files.readString(SOFTWARE_KVM_ARGUMENTS).strip());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static Path file(Path p) {

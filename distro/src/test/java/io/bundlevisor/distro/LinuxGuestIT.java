@@ -12,12 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 import org.junit.After;
 import org.junit.Assume;
@@ -49,6 +47,9 @@ public class LinuxGuestIT {
 
     @BeforeClass
     public static void which() {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING LinuxGuestIT: /dev/kvm does not exist on this host ***");
+        }
         Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
         System.err.println("LinuxGuestIT: booting " + LinuxGuest.describe() + ": " + LinuxGuest.kernel());
     }
@@ -68,11 +69,7 @@ public class LinuxGuestIT {
                 System.err.println("LinuxGuestIT: closing: " + e);
             }
         }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        VhostUserQemuIT.delete(dir);
     }
 
     /**
@@ -116,11 +113,8 @@ public class LinuxGuestIT {
         Shell sh = shell();
         QemuGuest.Console platform = sh.output();
         PrintStream shell = sh.input();
-        shell.println("vm:run smp --kernel " + LinuxGuest.kernel().toAbsolutePath() + " --initrd "
-                + LinuxGuest.initrd().toAbsolutePath() + " --cpus 2 --memory 256M --disk " + image
-                + ",serial=lx-3,queues=2 --console file:" + console + " --cmdline '" + LinuxGuest.cmdline()
-                + " bv.test=\"bv-blk-test check vda " + SECTORS + " lx-3 && bv-blk-test queues vda 2"
-                + " && bv-blk-test percpu vda 4664\"'");
+        shell.println(vmRun("smp", 2, image + ",serial=lx-3,queues=2", console, "bv-blk-test check vda " + SECTORS
+                + " lx-3 && bv-blk-test queues vda 2 && bv-blk-test percpu vda 4664"));
         platform.await(Pattern.compile("started smp "), Duration.ofSeconds(30));
         awaitConsole(console, Pattern.compile("BUNDLEVISOR-TEST-END rc=0"), BOOT.multipliedBy(2));
         String out = read(console);
@@ -160,10 +154,8 @@ public class LinuxGuestIT {
         String id = platform.await(
                 Pattern.compile("(\\d+)\\|Active\\s*\\|\\s*\\d+\\|io\\.bundlevisor\\.device\\.virtio-blk "),
                 Duration.ofSeconds(60)).group(1);
-        shell.println("vm:run lx --kernel " + LinuxGuest.kernel().toAbsolutePath() + " --initrd "
-                + LinuxGuest.initrd().toAbsolutePath() + " --memory 256M --disk " + image + ",serial=lx-2"
-                + " --console file:" + console + " --cmdline '" + LinuxGuest.cmdline()
-                + " bv.test=\"(bv-blk-test acked vda &); while :; do echo BV-ALIVE; sleep 1; done\"'");
+        shell.println(vmRun("lx", 1, image + ",serial=lx-2", console,
+                "(bv-blk-test acked vda &); while :; do echo BV-ALIVE; sleep 1; done"));
         platform.await(Pattern.compile("started lx "), Duration.ofSeconds(30));
         awaitConsole(console, Pattern.compile("BV-ACK 3\\b"), BOOT);
 
@@ -231,6 +223,13 @@ public class LinuxGuestIT {
         Process p = jar(List.of());
         return new Shell(new QemuGuest.Console("platform", p, null),
                 new PrintStream(p.getOutputStream(), true, StandardCharsets.UTF_8));
+    }
+
+    /** The shell's vm:run of the Linux guest with 256 MiB, a disk, its console in a file and /init running test. */
+    private static String vmRun(String name, int cpus, String disk, Path console, String test) {
+        return "vm:run " + name + " --kernel " + LinuxGuest.kernel().toAbsolutePath() + " --initrd "
+                + LinuxGuest.initrd().toAbsolutePath() + " --cpus " + cpus + " --memory 256M --disk " + disk
+                + " --console file:" + console + " --cmdline '" + LinuxGuest.cmdline() + " bv.test=\"" + test + "\"'";
     }
 
     /** Sends {@code command} every 2 s until the shell's output shows {@code marker}. */

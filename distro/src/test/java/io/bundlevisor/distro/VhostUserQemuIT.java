@@ -338,7 +338,7 @@ public class VhostUserQemuIT {
         return s.toString();
     }
 
-    private static void delete(Path root) throws IOException {
+    static void delete(Path root) throws IOException {
         if (root == null || !Files.exists(root)) {
             return;
         }
