@@ -60,7 +60,8 @@ public interface Ring extends AutoCloseable {
     long MAX_RAW_USER_DATA = Long.MAX_VALUE - 1;
 
     /**
-     * Queues a raw IO whose completions go to the ring's raw handler with {@code userData}. Thread-safe.
+     * Queues a raw IO whose completions go to the ring's raw handler with {@code userData}. Thread-safe. A raw
+     * {@link Sqe#cancel} names its target by the user data that target was queued with here.
      *
      * @throws IllegalArgumentException if {@code userData} is negative or above {@link #MAX_RAW_USER_DATA}
      * @throws IllegalStateException    if the ring has no raw handler, or is closed

@@ -20,4 +20,13 @@ public interface DeviceContext {
 
     /** {@code machine/type+index}, for logs and counters. */
     String name();
+
+    /**
+     * Whether the device is served to another VMM over a backend transport (vhost-user), whose front-end keeps the
+     * device-level control to itself: a network device's control queue stays with the front-end there
+     * ({@code vhost-user.rst}), so the device offers only its data queues. False for a device of our own machines.
+     */
+    default boolean backend() {
+        return false;
+    }
 }

@@ -19,6 +19,13 @@ import io.bundlevisor.core.ring.Sqe;
  * worker submits it and later calls {@link #completeDesc} with its result. Either way the platform then puts the
  * chain in the used ring and interrupts the driver as EVENT_IDX allows. A chain the device cannot even answer
  * (for a block device: no room for the status byte) returns {@link #NEEDS_RESET}.
+ *
+ * <p><b>Held chains and the device's own IO</b> (since 1.3). A chain that waits for something outside the guest (a
+ * receive buffer waiting for a packet) is {@linkplain #HOLD held}: after each pass over a queue the worker calls
+ * {@link #queueServiced}, where the device may start IO of its own over the chains it holds through {@link QueueIo};
+ * that IO completes in {@link #completeIo}, which puts chains in the used ring. Before pausing, resetting or stopping
+ * the worker calls {@link #quiesce}: see {@link QueueIo} for the rule. A device that never holds a chain (a block
+ * device) implements none of this.
  */
 @ConsumerType
 public interface VirtioDevice {
@@ -27,6 +34,8 @@ public interface VirtioDevice {
     int SUBMIT = -1;
     /** {@link #handleDesc}/{@link #completeDesc}: the chain breaks the protocol beyond any error status. */
     int NEEDS_RESET = -2;
+    /** {@link #handleDesc}: the device keeps the chain and completes or releases it later through {@link QueueIo}. */
+    int HOLD = -3;
 
     /** The virtio device ID (section 5: 2 for a block device). */
     int deviceId();
@@ -67,6 +76,28 @@ public interface VirtioDevice {
      * into the chain (device-writable bytes, status included), or {@link #NEEDS_RESET}. Allocates nothing.
      */
     int completeDesc(int queue, DescChain chain, int result);
+
+    /**
+     * The worker has taken what queue {@code queue} had (or an IO of it completed): the device may start IO of its
+     * own over the chains it holds. Called after every pass over a running queue while the worker pulls chains.
+     */
+    default void queueServiced(int queue, QueueIo io) {
+    }
+
+    /**
+     * IO the device submitted through {@link QueueIo#submit} completed with {@code result} (non-negative, or
+     * {@code -errno}; {@code -ECANCELED} after {@link QueueIo#cancel}). Allocates nothing.
+     */
+    default void completeIo(int queue, int tag, int result, QueueIo io) {
+    }
+
+    /**
+     * The worker stops taking chains (pause, save, reset, the bundle's stop, a backend queue's stop): the device
+     * cancels IO that may wait indefinitely and releases its held chains once none of its IO is in flight, now or in
+     * {@link #completeIo} (see {@link QueueIo}). Called once each time the worker stops pulling.
+     */
+    default void quiesce(QueueIo io) {
+    }
 
     /** Back to the state before {@link #activate}; nothing is in flight. */
     void reset();

@@ -15,7 +15,7 @@
  * bundles do not change.
  */
 @Export
-@Version("1.2.0")
+@Version("1.3.0")
 package io.bundlevisor.core.virtio;
 
 import org.osgi.annotation.bundle.Export;

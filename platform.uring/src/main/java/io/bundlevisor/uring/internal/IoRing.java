@@ -212,12 +212,15 @@ final class IoRing implements Ring {
         if (closed) {
             throw new IllegalStateException("ring " + name + " is closed");
         }
+        // A raw cancellation names its target by the raw user data it was queued with, which the kernel sees tagged.
+        long addr = sqe.opcode() == Opcode.ASYNC_CANCEL ? RAW | sqe.addr() : sqe.addr();
         if (overflow.isEmpty() && hasSpace()) {
-            writeEntry(sqe.opcode().code(), sqe.flags(), sqe.fd(), sqe.off(), sqe.addr(), sqe.len(), sqe.opFlags(),
+            writeEntry(sqe.opcode().code(), sqe.flags(), sqe.fd(), sqe.off(), addr, sqe.len(), sqe.opFlags(),
                     RAW | userData);
             rawSubmitted++;
         } else {
             int slot = (int) slots.allocate(sqe, IoMemory.NONE, null);
+            slots.addr[slot] = addr;
             slots.raw[slot] = true;
             slots.rawData[slot] = userData;
             slots.state[slot] = QUEUED;

@@ -65,7 +65,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         this.errors = new GuestErrors(LOG, this.name);
         this.factory = factory;
         try {
-            this.device = factory.create(new Context(name, 0, vpCount, spec.options(), this.name));
+            this.device = factory.create(new Context(name, 0, vpCount, spec.options(), this.name, true));
         } catch (DeviceException e) {
             throw new PartitionException(this.name + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
@@ -380,7 +380,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             return f.get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
             throw new IllegalStateException(name + ": " + what + " waited " + VirtioWorker.DRAIN_SECONDS
-                    + " s for the device's IO");
+                    + " s for the device's IO (" + worker.inFlightSummary() + ")");
         } catch (ExecutionException e) {
             throw new IllegalStateException(name + ": " + what + " failed: " + e.getCause(), e.getCause());
         } catch (InterruptedException e) {

@@ -92,7 +92,7 @@ final class Binding implements VirtioBinding, TransportEvents {
     }
 
     private DeviceContext context() {
-        return new Context(slot.machineName(), slot.index(), slot.vpCount(), slot.spec().options(), name);
+        return new Context(slot.machineName(), slot.index(), slot.vpCount(), slot.spec().options(), name, false);
     }
 
     // ---- the device bundle comes and goes ---------------------------------------------------------------------

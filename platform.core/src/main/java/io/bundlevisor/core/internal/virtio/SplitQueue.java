@@ -197,6 +197,28 @@ public final class SplitQueue {
     }
 
     /**
+     * Gives back the last {@code chains.length} chains {@link #pop} took, unused (Linux's vhost_discard_vq_desc): they
+     * are no longer in flight and the next pops take the same avail entries again. The caller checked that these are
+     * exactly the chains taken most recently.
+     *
+     * @throws IllegalStateException if a chain is not in flight on this queue (a platform bug, not the guest's)
+     */
+    public void unpop(Chain[] chains, int count) {
+        for (int i = 0; i < count; i++) {
+            Chain chain = chains[i];
+            int head = chain.head();
+            if (size == 0 || head >= size || pool[head] != chain || !chain.inFlight) {
+                throw new IllegalStateException("queue " + index + ": chain " + head + " is not in flight");
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            chains[i].inFlight = false;
+        }
+        inFlight -= count;
+        lastAvail = (lastAvail - count) & INDEX_MASK;
+    }
+
+    /**
      * Publishes the used elements pushed since the last call by storing used.idx with release semantics (section
      * 2.7.8: len before idx), and says whether the driver wants a used-buffer notification for them (section 2.7.7):
      * with EVENT_IDX when used.idx passed used_event, else when avail.flags lacks VRING_AVAIL_F_NO_INTERRUPT.

@@ -12,6 +12,8 @@ final class UserData {
     static final int RESAMPLE = 2;
     /** The completion of a cancelled notifier poll's cancellation. */
     static final int CANCEL = 3;
+    /** An IO a device submitted itself ({@link io.bundlevisor.core.virtio.QueueIo#submit}); head is its tag. */
+    static final int DEVICE = 4;
 
     private UserData() {
     }

@@ -20,7 +20,9 @@ import io.bundlevisor.core.ring.CompletionHandler;
 import io.bundlevisor.core.ring.Ring;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.ring.Sqe;
+import io.bundlevisor.core.virtio.DescChain;
 import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.QueueIo;
 import io.bundlevisor.core.virtio.VirtioDevice;
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
@@ -62,12 +64,22 @@ final class VirtioWorker {
     private final Ring ring;
     private final SplitQueue[] queues;
     private final Chain[][] inFlightChains;
+    /** Chains the device holds ({@link VirtioDevice#HOLD}), by queue and head; null where none. */
+    private final Chain[][] heldChains;
+    /** The avail index each held chain was taken at, by queue and head. */
+    private final int[][] heldAt;
+    private final int[] heldCount;
+    /** Scratch for releasing a queue's held chains, the size of the largest queue. */
+    private final Chain[] releasing;
+    private final DeviceIo deviceIo = new DeviceIo();
     private final Notifier[] notifiers;
     /** Bumped when a queue's notifier is replaced, so a completion of the old poll is told apart (UserData head). */
     private final int[] notifierGeneration;
     private final Notifier resample;
     private final QueueBudget budget;
     private final Sqe sqe = new Sqe();
+    /** For cancellations a device asks for, which may come between its preparing {@link #sqe} and submitting it. */
+    private final Sqe cancelSqe = new Sqe();
     private final ConcurrentLinkedQueue<Runnable> control = new ConcurrentLinkedQueue<>();
     private final Thread thread;
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
@@ -77,6 +89,8 @@ final class VirtioWorker {
     private boolean pulling = true;
     private boolean discard;
     private boolean stopping;
+    /** Whether the device was told to quiesce since the worker last pulled chains. */
+    private boolean quiesced;
     private long pendingService;
     private long blocked;
     private long dirty;
@@ -120,9 +134,15 @@ final class VirtioWorker {
         this.queues = new SplitQueue[count];
         this.completedPerQueue = new java.util.concurrent.atomic.AtomicLongArray(count);
         this.inFlightChains = new Chain[count][];
+        this.heldChains = new Chain[count][];
+        this.heldAt = new int[count][];
+        this.heldCount = new int[count];
+        this.releasing = new Chain[max];
         for (int q = 0; q < count; q++) {
             queues[q] = new SplitQueue(ram, q, max);
             inFlightChains[q] = new Chain[max];
+            heldChains[q] = new Chain[max];
+            heldAt[q] = new int[max];
         }
         this.budget = new QueueBudget(count, Math.max(RING_ENTRIES, count));
         this.resample = resample;
@@ -315,6 +335,19 @@ final class VirtioWorker {
         return inFlight;
     }
 
+    /** For a stuck drain's message: IO in flight and chains held, per queue (read racily, from any thread). */
+    String inFlightSummary() {
+        StringBuilder b = new StringBuilder("in flight per queue:");
+        for (int q = 0; q < queues.length; q++) {
+            b.append(' ').append(budget.inFlight(q));
+        }
+        b.append("; held per queue:");
+        for (int q = 0; q < queues.length; q++) {
+            b.append(' ').append(heldCount[q]);
+        }
+        return b.append("; pulling=").append(pulling).append(", quiesced=").append(quiesced).toString();
+    }
+
     long needsResets() {
         return needsResets;
     }
@@ -387,6 +420,12 @@ final class VirtioWorker {
                     Runnable task;
                     while ((task = control.poll()) != null) {
                         task.run();
+                    }
+                    if (pulling) {
+                        quiesced = false;
+                    } else if (!quiesced) {
+                        quiesced = true;
+                        quiesceDevice();
                     }
                     serviceQueues();
                     publish();
@@ -481,6 +520,7 @@ final class VirtioWorker {
             case UserData.CANCEL -> {
                 // The cancellation's own completion: nothing to do.
             }
+            case UserData.DEVICE -> deviceIoDone(q, UserData.head(userData), result);
             case UserData.RESAMPLE -> {
                 resample.drain();
                 transport.resampled();
@@ -537,7 +577,10 @@ final class VirtioWorker {
         }
     }
 
-    /** Pops and dispatches what queue {@code q} has, notifications off; they come back on before the worker sleeps. */
+    /**
+     * Pops and dispatches what queue {@code q} has, notifications off (they come back on before the worker sleeps),
+     * then lets the device start IO of its own over the chains it holds.
+     */
     private void serviceQueue(int q) {
         SplitQueue vq = queues[q];
         if (!vq.isConfigured()) {
@@ -545,21 +588,33 @@ final class VirtioWorker {
         }
         vq.disableNotifications();
         try {
-            while (budget.canTake(q)) {
-                Chain chain = vq.pop();
-                if (chain == null) {
-                    return;
-                }
-                dispatch(q, vq, chain);
-                if (!active) {
-                    return;
-                }
-            }
-            // Completions free room and put the queue back in service.
-            blocked |= 1L << q;
+            pull(q, vq);
         } catch (QueueException e) {
             needsReset(e.getMessage()); // QueueException names its queue
+            return;
         }
+        if (active && pulling) {
+            try {
+                device.queueServiced(q, deviceIo);
+            } catch (RuntimeException e) {
+                needsReset("device failed serving queue " + q + ": " + e);
+            }
+        }
+    }
+
+    private void pull(int q, SplitQueue vq) throws QueueException {
+        while (budget.canTake(q)) {
+            Chain chain = vq.pop();
+            if (chain == null) {
+                return;
+            }
+            dispatch(q, vq, chain);
+            if (!active) {
+                return;
+            }
+        }
+        // Completions free room and put the queue back in service.
+        blocked |= 1L << q;
     }
 
     /**
@@ -624,6 +679,10 @@ final class VirtioWorker {
             dirty |= 1L << q;
             completedChains++;
             completedPerQueue.setRelease(q, completedPerQueue.getPlain(q) + 1);
+        } else if (r == VirtioDevice.HOLD) {
+            heldChains[q][chain.head()] = chain;
+            heldAt[q][chain.head()] = (vq.lastAvail() - 1) & 0xFFFF;
+            heldCount[q]++;
         } else {
             needsReset("device could not answer a chain of queue " + q);
         }
@@ -656,6 +715,9 @@ final class VirtioWorker {
         if (budget.total() != 0) {
             return;
         }
+        if (!pulling) {
+            releaseForgotten();
+        }
         if (!idleTasks.isEmpty()) {
             List<Runnable> tasks = new ArrayList<>(idleTasks);
             idleTasks.clear();
@@ -676,6 +738,7 @@ final class VirtioWorker {
         }
         if (resetPending) {
             resetPending = false;
+            forgetHeld();
             for (SplitQueue vq : queues) {
                 vq.reset();
             }
@@ -693,6 +756,7 @@ final class VirtioWorker {
     private void doActivate(long features, QueueConfig[] configs, int[] lastAvail, int[] usedIndex) {
         boolean eventIdx = (features & VirtioFeatures.EVENT_IDX) != 0;
         boolean indirect = (features & VirtioFeatures.INDIRECT_DESC) != 0;
+        forgetHeld();
         for (SplitQueue vq : queues) {
             vq.reset();
         }
@@ -774,6 +838,7 @@ final class VirtioWorker {
         if (activation != null) {
             resetDevice();
         }
+        forgetHeld();
         for (SplitQueue vq : queues) {
             vq.reset();
         }
@@ -837,6 +902,7 @@ final class VirtioWorker {
         }
         int next = queues[q].lastAvail();
         running[q] = null;
+        forgetHeld(q);
         queues[q].reset();
         boolean any = false;
         for (QueueConfig c : running) {
@@ -850,6 +916,7 @@ final class VirtioWorker {
 
     private void deactivate() {
         java.util.Arrays.fill(running, null);
+        forgetHeld();
         for (SplitQueue vq : queues) {
             vq.reset();
         }
@@ -857,6 +924,148 @@ final class VirtioWorker {
             resetDevice();
         }
         active = false;
+    }
+
+    // ---- held chains and the device's own IO ------------------------------------------------------------------------
+
+    private void quiesceDevice() {
+        try {
+            device.quiesce(deviceIo);
+        } catch (RuntimeException e) {
+            LOG.error("{}: device failed to quiesce", name, e);
+        }
+    }
+
+    /** A device's own IO completed: like a chain's IO, it frees budget and puts its queue back in service. */
+    private void deviceIoDone(int q, int tag, int result) {
+        budget.release(q);
+        inFlight = budget.total();
+        blocked &= ~(1L << q);
+        pendingService |= 1L << q;
+        try {
+            device.completeIo(q, tag, result, deviceIo);
+        } catch (RuntimeException e) {
+            needsReset("device failed completing its IO on queue " + q + ": " + e);
+        }
+    }
+
+    /**
+     * Nothing is in flight and the worker does not pull: chains a device still holds (it did not release them when
+     * told to quiesce) go back to the driver all the same, so no pause or drain waits on them.
+     */
+    private void releaseForgotten() {
+        for (int q = 0; q < queues.length; q++) {
+            if (heldCount[q] != 0) {
+                LOG.warn("{}: the device kept {} chains of queue {} after it was told to quiesce; released", name,
+                        heldCount[q], q);
+                releaseHeld(q);
+            }
+        }
+    }
+
+    private void releaseHeld(int q) {
+        int n = heldCount[q];
+        if (n == 0) {
+            return;
+        }
+        if (discard || !queues[q].isConfigured()) {
+            forgetHeld(q);
+            return;
+        }
+        // The held chains are the last n taken when every one of them was taken within the last n avail entries.
+        int last = queues[q].lastAvail();
+        Chain[] held = heldChains[q];
+        int found = 0;
+        boolean tail = true;
+        for (int head = 0; head < held.length && found < n; head++) {
+            if (held[head] != null) {
+                releasing[found++] = held[head];
+                tail &= ((last - heldAt[q][head]) & 0xFFFF) <= n;
+            }
+        }
+        forgetHeld(q);
+        if (tail) {
+            queues[q].unpop(releasing, found);
+        } else {
+            for (int i = 0; i < found; i++) {
+                queues[q].pushUsed(releasing[i], 0);
+                completedChains++;
+                completedPerQueue.setRelease(q, completedPerQueue.getPlain(q) + 1);
+            }
+            dirty |= 1L << q;
+        }
+        java.util.Arrays.fill(releasing, 0, found, null);
+    }
+
+    private void forgetHeld(int q) {
+        if (heldCount[q] != 0) {
+            java.util.Arrays.fill(heldChains[q], null);
+            heldCount[q] = 0;
+        }
+    }
+
+    private void forgetHeld() {
+        for (int q = 0; q < queues.length; q++) {
+            forgetHeld(q);
+        }
+    }
+
+    /** What a device sees of the worker for IO of its own; worker thread only. */
+    private final class DeviceIo implements QueueIo {
+
+        @Override
+        public Sqe sqe() {
+            return sqe;
+        }
+
+        @Override
+        public boolean submit(int queue, int tag) {
+            if (queue < 0 || queue >= queues.length || tag < 0 || tag > 0xFFFF) {
+                throw new IllegalArgumentException("device IO on queue " + queue + " with tag " + tag);
+            }
+            if (!budget.canTake(queue)) {
+                blocked |= 1L << queue;
+                return false;
+            }
+            budget.take(queue);
+            inFlight = budget.total();
+            ring.submitRaw(sqe, UserData.of(UserData.DEVICE, queue, tag));
+            return true;
+        }
+
+        @Override
+        public void cancel(int queue, int tag) {
+            cancelSqe.cancel(UserData.of(UserData.DEVICE, queue, tag));
+            ring.submitRaw(cancelSqe, UserData.of(UserData.CANCEL, queue, 0));
+        }
+
+        @Override
+        public void complete(int queue, DescChain chain, int written) {
+            int head = chain.head();
+            if (queue < 0 || queue >= queues.length || head >= heldChains[queue].length
+                    || heldChains[queue][head] != chain) {
+                throw new IllegalStateException("queue " + queue + ": chain " + head + " is not held");
+            }
+            heldChains[queue][head] = null;
+            heldCount[queue]--;
+            if (discard) {
+                return;
+            }
+            queues[queue].pushUsed((Chain) chain, written);
+            dirty |= 1L << queue;
+            completedChains++;
+            completedPerQueue.setRelease(queue, completedPerQueue.getPlain(queue) + 1);
+        }
+
+        @Override
+        public void releaseHeld(int queue) {
+            VirtioWorker.this.releaseHeld(queue);
+        }
+
+        @Override
+        public int held(int queue) {
+            return heldCount[queue];
+        }
     }
 
     private long allQueues() {

@@ -73,6 +73,33 @@ class SplitQueueTest {
         assertFalse(q.publishUsed(), "nothing pushed since");
     }
 
+    /**
+     * Receive buffers a device held and gives back unused go back to the driver as if never taken: the next pops take
+     * the same avail entries, and a head given back may be taken again without "still in flight".
+     */
+    @Test
+    void unpoppedChainsAreTakenAgainInOrder() throws Exception {
+        SplitQueue q = driver.queue(8, false, false);
+        for (int head = 0; head < 3; head++) {
+            driver.offerChain(head, out(driver.buffer(64), 64));
+        }
+        Chain first = q.pop();
+        Chain second = q.pop();
+        Chain third = q.pop();
+        assertEquals(3, q.lastAvail());
+        q.pushUsed(first, 10);
+        q.unpop(new Chain[] {second, third}, 2);
+        assertEquals(1, q.lastAvail());
+        assertEquals(0, q.inFlight());
+        assertEquals(1, q.pop().head());
+        assertEquals(2, q.pop().head());
+        assertNull(q.pop());
+        Chain stranger = second;
+        q.pushUsed(stranger, 0);
+        assertThrows(IllegalStateException.class, () -> q.unpop(new Chain[] {stranger}, 1),
+                "a chain not in flight cannot be given back");
+    }
+
     @Test
     void readCopiesTheReadablePartAcrossSegments() throws Exception {
         SplitQueue q = driver.queue(8, false, false);
