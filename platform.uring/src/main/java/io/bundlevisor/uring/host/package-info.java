@@ -8,9 +8,12 @@
  * received memory descriptors, checked against the file size before mapping),
  * {@link io.bundlevisor.uring.host.MemFd} (memfd_create for in-process frontends and tests) and
  * {@link io.bundlevisor.uring.host.EventFd#adopt} (taking over a received eventfd after checking what it is).
+ *
+ * <p>Since 1.3.0, {@link io.bundlevisor.uring.host.Tap}: a tap interface with a virtio-net header, one descriptor a
+ * queue pair, for network devices.
  */
 @Export
-@Version("1.2.0")
+@Version("1.3.0")
 package io.bundlevisor.uring.host;
 
 import org.osgi.annotation.bundle.Export;

@@ -19,6 +19,7 @@ public final class SocketLayout {
     // <bits/socket.h>, <linux/socket.h>, <asm-generic/socket.h>
     public static final int AF_UNIX = 1;
     public static final int SOCK_STREAM = 1;
+    public static final int SOCK_DGRAM = 2;
     public static final int SOCK_CLOEXEC = 0x80000;
     public static final int SOL_SOCKET = 1;
     public static final int SCM_RIGHTS = 1;
