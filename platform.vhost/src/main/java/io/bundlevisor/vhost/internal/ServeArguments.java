@@ -7,13 +7,15 @@ import java.util.List;
 import io.bundlevisor.core.partition.DeviceSpec;
 
 /**
- * {@code bundlevisor serve} arguments: {@code --socket PATH} and the device, as {@code --device TYPE[,OPTIONS]} or
- * {@code --disk OPTIONS} (a virtio-blk device; {@code --device virtio-blk --disk OPTIONS} says the same). Refusals
- * are one line each.
+ * {@code bundlevisor serve} arguments: {@code --socket PATH} and the device, as {@code --device TYPE[,OPTIONS]},
+ * {@code --disk OPTIONS} (a virtio-blk device; {@code --device virtio-blk --disk OPTIONS} says the same) or
+ * {@code --net OPTIONS} (a virtio-net device on a tap: {@code --device virtio-net,OPTIONS}). Refusals are one line
+ * each.
  */
 record ServeArguments(Path socket, DeviceSpec device) {
 
     static final String DISK_TYPE = "virtio-blk";
+    static final String NET_TYPE = "virtio-net";
 
     static ServeArguments parse(List<String> args) {
         Path socket = null;
@@ -23,7 +25,7 @@ record ServeArguments(Path socket, DeviceSpec device) {
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
-                case "--socket", "--device", "--disk" -> {
+                case "--socket", "--device", "--disk", "--net" -> {
                     if (i + 1 >= args.size() || args.get(i + 1).isEmpty()) {
                         throw new IllegalArgumentException(a + " needs a value");
                     }
@@ -43,6 +45,14 @@ record ServeArguments(Path socket, DeviceSpec device) {
                             DeviceSpec d = DeviceSpec.parse(v);
                             type = d.type();
                             typeOptions = d.options();
+                        }
+                        case "--net" -> {
+                            if (type != null) {
+                                throw new IllegalArgumentException("one device per back-end: --net does not combine "
+                                        + "with --device or another --net");
+                            }
+                            type = NET_TYPE;
+                            typeOptions = v;
                         }
                         default -> {
                             if (disk != null) {
@@ -79,6 +89,7 @@ record ServeArguments(Path socket, DeviceSpec device) {
     }
 
     static String usage() {
-        return "usage: serve --socket PATH (--disk IMAGE[,readonly][,serial=ID][,queues=N] | --device TYPE[,OPTIONS])";
+        return "usage: serve --socket PATH (--disk IMAGE[,readonly][,serial=ID][,queues=N] "
+                + "| --net tap=NAME[,mac=MAC][,queues=N][,mtu=N] | --device TYPE[,OPTIONS])";
     }
 }

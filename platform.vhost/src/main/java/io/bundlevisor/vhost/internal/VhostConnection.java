@@ -43,6 +43,8 @@ final class VhostConnection implements BackendEvents {
     private boolean owner;
     private boolean featuresSet;
     private boolean protocolNegotiated;
+    /** SET_PROTOCOL_FEATURES came (the front-end saw F_PROTOCOL_FEATURES offered). */
+    private boolean protocolFeaturesSet;
     private long protocolFeatures;
     private CompletableFuture<String> transfer;
     private volatile boolean deviceGone;
@@ -117,6 +119,8 @@ final class VhostConnection implements BackendEvents {
         try {
             return c.run();
         } finally {
+            LOG.info("{}: chains completed per queue: {}", name,
+                    java.util.Arrays.toString(backend.completedChainsPerQueue()));
             c.release();
         }
     }
@@ -201,6 +205,7 @@ final class VhostConnection implements BackendEvents {
                             f & ~PROTOCOL_FEATURES));
                 }
                 protocolFeatures = f;
+                protocolFeaturesSet = true;
                 ack(true);
             }
             case GET_QUEUE_NUM -> {
@@ -223,6 +228,13 @@ final class VhostConnection implements BackendEvents {
     private void setFeatures() throws ProtocolException {
         message.expectSize(U64_SIZE);
         long f = message.u64(0);
+        if (featuresSet && (f & ~F_PROTOCOL_FEATURES) == backend.ackedFeatures()
+                && protocolNegotiated == ((f & F_PROTOCOL_FEATURES) != 0)) {
+            // The same features again: a multi-queue net front-end (QEMU's vhost-user-net, one vhost device a queue
+            // pair on one socket) sends them once for each pair, the later ones while the first pair's rings run.
+            ack(true);
+            return;
+        }
         for (int i = 0; i < rings.length; i++) {
             if (rings[i].running) {
                 throw new ProtocolException("SET_FEATURES while vring " + i + " runs");
@@ -452,7 +464,10 @@ final class VhostConnection implements BackendEvents {
 
     private void setVringEnable() throws ProtocolException {
         message.expectSize(STATE_SIZE);
-        if (!protocolNegotiated) {
+        // QEMU 7.2's vhost-user-net negotiates the protocol features but leaves F_PROTOCOL_FEATURES out of its
+        // SET_FEATURES, then enables the rings of the queue pairs it uses: take SET_VRING_ENABLE from a front-end that
+        // set protocol features, as rust-vmm's backends do.
+        if (!protocolNegotiated && !protocolFeaturesSet) {
             throw new ProtocolException("SET_VRING_ENABLE without F_PROTOCOL_FEATURES");
         }
         int index = message.u32(STATE_INDEX);

@@ -292,8 +292,11 @@ class VhostUserTest {
                     f.send(SET_FEATURES, u64(VERSION_1 | (1L << 20))); // not offered
                 },
                 f -> {
-                    f.handshake();
-                    f.send(SET_VRING_ENABLE, state(0, 1)); // before F_PROTOCOL_FEATURES was acknowledged
+                    f.getU64(GET_FEATURES);
+                    f.send(SET_OWNER, new byte[0]);
+                    // Protocol features neither acknowledged in SET_FEATURES nor set (QEMU 7.2's vhost-user-net
+                    // sets them but leaves the bit out of SET_FEATURES, which is taken).
+                    f.send(SET_VRING_ENABLE, state(0, 1));
                 });
         for (int i = 0; i < cases.size(); i++) {
             try (FakeFrontend f = new FakeFrontend(socket)) {

@@ -14,12 +14,14 @@ import io.bundlevisor.core.partition.MachineConfig;
 /**
  * The arguments of {@code bundlevisor run}: {@code --kernel K [--initrd I] [--cmdline C] [--cpus N]
  * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]
- * [--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]... [--on-emulation-failure auto|halt|inject]}.
+ * [--disk PATH[,readonly][,serial=ID]]... [--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]...
+ * [--device TYPE[,OPTIONS]]... [--on-emulation-failure auto|halt|inject]}.
  * Every mistake is an
  * {@link IllegalArgumentException} with one line for a person.
  *
  * <p>{@code --disk} and {@code --device} declare devices in command-line order (the guest finds them in that order:
- * window and interrupt {@code i} for the {@code i}th). {@code --disk X} is {@code --device virtio-blk,X}: naming the
+ * window and interrupt {@code i} for the {@code i}th). {@code --disk X} is {@code --device virtio-blk,X} and
+ * {@code --net X} is {@code --device virtio-net,X}: naming the
  * type here keeps the platform's core free of device types. The device bundle checks the options when the machine
  * is created.
  */
@@ -27,10 +29,13 @@ public record RunArguments(MachineConfig config, boolean reboot) {
 
     public static final String USAGE = "usage: bundlevisor run --kernel FILE [--initrd FILE] [--cmdline TEXT] "
             + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot] "
-            + "[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]... "
+            + "[--disk PATH[,readonly][,serial=ID]]... [--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]... "
+            + "[--device TYPE[,OPTIONS]]... "
             + "[--on-emulation-failure auto|halt|inject]";
     /** The device type of {@code --disk}. */
     static final String DISK_TYPE = "virtio-blk";
+    /** The device type of {@code --net}. */
+    static final String NET_TYPE = "virtio-net";
     private static final int DEFAULT_CPUS = 1;
     private static final long DEFAULT_MEMORY = 512L << 20;
     private static final String DEFAULT_CMDLINE = "console=ttyS0 panic=-1";
@@ -59,6 +64,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
                 case "--name" -> name = value(args, ++i, a);
                 case "--no-reboot" -> reboot = false;
                 case "--disk" -> devices.add(disk(value(args, ++i, a)));
+                case "--net" -> devices.add(net(value(args, ++i, a)));
                 case "--device" -> devices.add(device(value(args, ++i, a)));
                 case "--on-emulation-failure" -> emulation = EmulationPolicy.parse(value(args, ++i, a));
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'; " + USAGE);
@@ -73,7 +79,7 @@ public record RunArguments(MachineConfig config, boolean reboot) {
         }
         if (devices.size() > MachineConfig.MAX_DEVICES) {
             throw new IllegalArgumentException("at most " + MachineConfig.MAX_DEVICES
-                    + " --disk and --device in all, not " + devices.size());
+                    + " --disk, --net and --device in all, not " + devices.size());
         }
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
                 console, devices, emulation);
@@ -85,6 +91,17 @@ public record RunArguments(MachineConfig config, boolean reboot) {
             throw new IllegalArgumentException(flag + " needs a value");
         }
         return args.get(i);
+    }
+
+    private static DeviceSpec net(String text) {
+        if (text.isBlank() || text.startsWith(",")) {
+            throw new IllegalArgumentException("--net needs tap=NAME[,mac=MAC][,queues=N][,mtu=N], not '" + text + "'");
+        }
+        try {
+            return new DeviceSpec(NET_TYPE, text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--net: " + e.getMessage());
+        }
     }
 
     private static DeviceSpec disk(String text) {
