@@ -1,0 +1,30 @@
+package io.bundlevisor.distro;
+
+import static org.junit.Assert.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The exported jar as the tests start it: {@code java [properties] -jar target/bundlevisor.jar}. */
+final class DistroJar {
+
+    private DistroJar() {
+    }
+
+    /**
+     * The command line: no illegal native access (the manifest grants FFM), Felix's Unsafe notice silenced, SLF4J at
+     * {@code logLevel}, then {@code properties} ({@code -Dbundlevisor.run=...}, {@code -Dbundlevisor.serve=...}).
+     */
+    static List<String> command(String logLevel, List<String> properties) {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Path jar = Path.of("target", "bundlevisor.jar");
+        assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
+        List<String> command = new ArrayList<>(List.of(java, "--illegal-native-access=deny",
+                "--sun-misc-unsafe-memory-access=allow", "-Dorg.slf4j.simpleLogger.defaultLogLevel=" + logLevel));
+        command.addAll(properties);
+        command.addAll(List.of("-jar", jar.toAbsolutePath().toString()));
+        return command;
+    }
+}
