@@ -45,6 +45,14 @@ public class RunCommandIT {
         Result missing = run("--kernel", "no-such-kernel");
         assertEquals(missing.output, 64, missing.status);
         assertTrue(missing.output, missing.output.contains("bundlevisor: --kernel no-such-kernel: no such file"));
+        // A network card on an interface that is not a tap, and on a bad option: one line each, naming it.
+        Result notTap = run("--kernel", guest("smp"), "--net", "tap=lo");
+        assertEquals(notTap.output, 64, notTap.status);
+        assertTrue(notTap.output, notTap.output.contains("lo exists and is not a tap"));
+        assertEquals(notTap.output, 1, notTap.output.lines().filter(l -> l.startsWith("bundlevisor: ")).count());
+        Result badMac = run("--kernel", guest("smp"), "--net", "tap=bv0,mac=01:00:5e:00:00:01");
+        assertEquals(badMac.output, 64, badMac.status);
+        assertTrue(badMac.output, badMac.output.contains("a multicast address"));
     }
 
     private record Result(int status, String output) {

@@ -46,10 +46,11 @@ class RunArgumentsTest {
         String kernel = Files.writeString(dir.resolve("k"), "x").toString();
         MachineConfig c = RunArguments.parse(List.of("--kernel", kernel, "--disk", "/img/root.raw",
                 "--device", "virtio-net,tap=tap0,mac=52:54:00:12:34:56", "--disk", "/img/data.raw,readonly,serial=D1",
-                "--device", "virtio-rng"), 2).config();
+                "--net", "tap=tap1,queues=2", "--device", "virtio-rng"), 2).config();
         assertEquals(List.of(new DeviceSpec("virtio-blk", "/img/root.raw"),
                 new DeviceSpec("virtio-net", "tap=tap0,mac=52:54:00:12:34:56"),
                 new DeviceSpec("virtio-blk", "/img/data.raw,readonly,serial=D1"),
+                new DeviceSpec("virtio-net", "tap=tap1,queues=2"),
                 new DeviceSpec("virtio-rng", "")), c.devices());
         List<String> eight = new java.util.ArrayList<>(List.of("--kernel", kernel));
         for (int i = 0; i < MachineConfig.MAX_DEVICES; i++) {
@@ -58,7 +59,8 @@ class RunArgumentsTest {
         assertEquals(MachineConfig.MAX_DEVICES, RunArguments.parse(eight, 2).config().devices().size());
         List<String> nine = new java.util.ArrayList<>(eight);
         nine.addAll(List.of("--disk", "one-too-many"));
-        expect("at most 8 --disk and --device in all, not 9", nine);
+        expect("at most 8 --disk, --net and --device in all, not 9", nine);
+        expect("--net needs tap=NAME", List.of("--kernel", kernel, "--net", ",mac=02:00:00:00:00:01"));
         expect("--disk needs a value", List.of("--kernel", kernel, "--disk"));
         expect("--disk needs PATH[,readonly][,serial=ID], not ''", List.of("--kernel", kernel, "--disk", ""));
         expect("--disk needs PATH", List.of("--kernel", kernel, "--disk", ",readonly"));
