@@ -68,7 +68,8 @@ class RunArgumentsTest {
         expect("--device: device type '' must be", List.of("--kernel", kernel, "--device", ",x"));
         expect("--disk: options of virtio-blk hold a control character",
                 List.of("--kernel", kernel, "--disk", "a\tb"));
-        assertTrue(RunArguments.USAGE.contains("[--disk PATH[,readonly][,serial=ID]]... [--device TYPE[,OPTIONS]]..."));
+        assertTrue(RunArguments.USAGE.contains("[--disk PATH[,readonly][,serial=ID]]... "
+                + "[--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]... [--device TYPE[,OPTIONS]]..."), RunArguments.USAGE);
     }
 
     @Test
