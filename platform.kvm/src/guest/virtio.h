@@ -46,7 +46,7 @@ unsigned virtio_mmio_discover(struct virtio_mmio_slot *slots, unsigned max);
 #define VIRTIO_INT_VRING 1u
 #define VIRTIO_INT_CONFIG 2u
 
-#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MAX_QUEUES 8
 
 struct virtq;
 
