@@ -54,15 +54,7 @@ public final class NetPathBench {
         Arena arena = Arena.ofShared();
         long stride = (len + 4095) & ~4095L;
         MemorySegment mem = arena.allocate(FRAMES + stride * SIZE, 4096);
-        GuestRam ram = new GuestRam() {
-            public MemorySegment memory() {
-                return mem;
-            }
-
-            public long hostOffset(long address, long length) {
-                return address >= 0 && length >= 0 && address + length <= mem.byteSize() ? address : -1;
-            }
-        };
+        GuestRam ram = ram(mem);
         byte[] frame = Frames.frame(frameBytes, tso);
         for (int i = 0; i < SIZE; i++) {
             long at = FRAMES + stride * i;
@@ -73,44 +65,12 @@ public final class NetPathBench {
         }
         VirtioServiceImpl service = new VirtioServiceImpl(new RingServiceImpl());
         service.addFactory(new NetDeviceFactory(), "virtio-net");
-        BackendEvents events = new BackendEvents() {
-            public void usedBuffers(int queue) {
-            }
-
-            public void needsReset() {
-                System.err.println("NetPathBench: the device needs a reset");
-                System.exit(1);
-            }
-
-            public void configChanged() {
-            }
-
-            public void deviceGone() {
-            }
-        };
-        VirtioBackend b = service.serve("bench", new DeviceSpec("virtio-net", "tap=" + tap), 1, ram, events);
+        VirtioBackend b = service.serve("bench", new DeviceSpec("virtio-net", "tap=" + tap), 1, ram, events(null));
         b.setAckedFeatures(VirtioFeatures.VERSION_1 | VirtioFeatures.EVENT_IDX | (tso ? CSUM | HOST_TSO4 : 0));
         EventFd kick = EventFd.create();
-        Notifier notifier = new Notifier() {
-            public int fd() {
-                return kick.fd();
-            }
-
-            public long drain() {
-                try {
-                    return kick.drain();
-                } catch (Exception e) {
-                    return 0;
-                }
-            }
-
-            public void close() {
-                kick.close();
-            }
-        };
-        // Kicks go to a second descriptor of the same eventfd, which the backend owns and closes.
+        // Kicks go to a second descriptor of the same eventfd; the backend owns the first and closes it.
         EventFd mine = EventFd.adopt(io.bundlevisor.uring.sys.Native.dup(kick.fd()));
-        b.startQueue(TX_QUEUE, new VirtioBackend.QueueSetup(SIZE, DESC, AVAIL, USED, 0, notifier));
+        b.startQueue(TX_QUEUE, new VirtioBackend.QueueSetup(SIZE, DESC, AVAIL, USED, 0, notifier(kick)));
         int avail = depth;
         IDX.setRelease(mem, AVAIL + 2, (short) avail);
         mine.signal(1);
@@ -160,15 +120,7 @@ public final class NetPathBench {
         Arena arena = Arena.ofShared();
         int buffer = 2048;
         MemorySegment mem = arena.allocate(FRAMES + (long) buffer * SIZE, 4096);
-        GuestRam ram = new GuestRam() {
-            public MemorySegment memory() {
-                return mem;
-            }
-
-            public long hostOffset(long address, long length) {
-                return address >= 0 && length >= 0 && address + length <= mem.byteSize() ? address : -1;
-            }
-        };
+        GuestRam ram = ram(mem);
         for (int i = 0; i < SIZE; i++) {
             mem.set(U64, DESC + 16L * i, FRAMES + (long) buffer * i);
             mem.set(U32, DESC + 16L * i + 8, buffer);
@@ -177,43 +129,11 @@ public final class NetPathBench {
         }
         VirtioServiceImpl service = new VirtioServiceImpl(new RingServiceImpl());
         service.addFactory(new NetDeviceFactory(), "virtio-net");
-        VirtioBackend b = service.serve("bench", new DeviceSpec("virtio-net", "tap=" + tap), 1, ram,
-                new BackendEvents() {
-                    public void usedBuffers(int queue) {
-                        java.util.concurrent.locks.LockSupport.unpark(driver);
-                    }
-
-                    public void needsReset() {
-                        System.err.println("NetPathBench: the device needs a reset");
-                        System.exit(1);
-                    }
-
-                    public void configChanged() {
-                    }
-
-                    public void deviceGone() {
-                    }
-                });
+        VirtioBackend b = service.serve("bench", new DeviceSpec("virtio-net", "tap=" + tap), 1, ram, events(driver));
         b.setAckedFeatures(VirtioFeatures.VERSION_1 | VirtioFeatures.EVENT_IDX);
         EventFd kick = EventFd.create();
         EventFd mine = EventFd.adopt(io.bundlevisor.uring.sys.Native.dup(kick.fd()));
-        b.startQueue(0, new VirtioBackend.QueueSetup(SIZE, DESC, AVAIL, USED, 0, new Notifier() {
-            public int fd() {
-                return kick.fd();
-            }
-
-            public long drain() {
-                try {
-                    return kick.drain();
-                } catch (Exception e) {
-                    return 0;
-                }
-            }
-
-            public void close() {
-                kick.close();
-            }
-        }));
+        b.startQueue(0, new VirtioBackend.QueueSetup(SIZE, DESC, AVAIL, USED, 0, notifier(kick)));
         int avail = SIZE;
         IDX.setRelease(mem, AVAIL + 2, (short) avail);
         mine.signal(1);
@@ -260,6 +180,62 @@ public final class NetPathBench {
             }
             frames += n;
         }
+    }
+
+    /** Guest memory that is just {@code mem}: guest-physical address = offset. */
+    static GuestRam ram(MemorySegment mem) {
+        return new GuestRam() {
+            public MemorySegment memory() {
+                return mem;
+            }
+
+            public long hostOffset(long address, long length) {
+                return address >= 0 && length >= 0 && address + length <= mem.byteSize() ? address : -1;
+            }
+        };
+    }
+
+    /** The backend's events: a used-buffer interrupt unparks {@code driver} (if any); a reset request ends the run. */
+    static BackendEvents events(Thread driver) {
+        return new BackendEvents() {
+            public void usedBuffers(int queue) {
+                if (driver != null) {
+                    java.util.concurrent.locks.LockSupport.unpark(driver);
+                }
+            }
+
+            public void needsReset() {
+                System.err.println("NetPathBench: the device needs a reset");
+                System.exit(1);
+            }
+
+            public void configChanged() {
+            }
+
+            public void deviceGone() {
+            }
+        };
+    }
+
+    /** A queue's kick notifier over {@code kick}. */
+    static Notifier notifier(EventFd kick) {
+        return new Notifier() {
+            public int fd() {
+                return kick.fd();
+            }
+
+            public long drain() {
+                try {
+                    return kick.drain();
+                } catch (Exception e) {
+                    return 0;
+                }
+            }
+
+            public void close() {
+                kick.close();
+            }
+        };
     }
 }
 

@@ -7,13 +7,19 @@
  *          payload and a valid checksum (the host's kernel drops a datagram with a bad one, so the echo proves ours)
  *   pairs  (net.pairs=2) VQ_PAIRS_SET 2 on the control queue, then a UDP exchange on each pair: the tap steers the
  *          host's reply to the queue its flow came from, so each reply must arrive on its own pair's receive queue
- * Then it powers off. Command line: net.ip=A.B.C.D net.host=A.B.C.D [net.port=7000] [net.pairs=1|2].
+ *   tso    (net.tso=A.B.C.D) one TCP frame of TSO_PAYLOAD bytes with HOST_TSO4 (gso_size 1448, the checksum left to
+ *          the device: NEEDS_CSUM) to that address through the host, which forwards it out of an interface without
+ *          segmentation offload: the host's stack cuts it into MSS-sized segments there (the test counts them)
+ * Then it powers off. Command line: net.ip=A.B.C.D net.host=A.B.C.D [net.port=7000] [net.pairs=1|2]
+ * [net.tso=A.B.C.D].
  * Failures print NET-FAIL <reason> and power off.
  */
 #include "kit.h"
 #include "virtio.h"
 
 #define VIRTIO_ID_NET 1
+#define F_CSUM (1ull << 0)
+#define F_HOST_TSO4 (1ull << 11)
 #define F_MAC (1ull << 5)
 #define F_STATUS (1ull << 16)
 #define F_CTRL_VQ (1ull << 17)
@@ -28,6 +34,9 @@ static struct virtio_dev dev;
 static struct virtq rxq[PAIRS_MAX], txq[PAIRS_MAX], ctrlq;
 static uint8_t rx_buf[PAIRS_MAX][RX_BUFFERS][BUF] __attribute__((aligned(4096)));
 static uint8_t tx_buf[BUF] __attribute__((aligned(4096)));
+#define TSO_PAYLOAD 60000
+#define TSO_MSS 1448
+static uint8_t tso_buf[HDR + 14 + 20 + 20 + TSO_PAYLOAD] __attribute__((aligned(4096)));
 static uint8_t ctrl_buf[64] __attribute__((aligned(64)));
 static uint8_t mac[6], host_mac[6];
 static uint32_t my_ip, host_ip;
@@ -318,6 +327,61 @@ static void check_udp(unsigned pair, uint16_t src, unsigned seed) {
     kprintf("NET-OK udp pair=%u bytes=%d checksum=0x%x\n", pair, n, get16(reply + 6));
 }
 
+/* ---- TCP segmentation offload (5.1.6.2: VIRTIO_NET_HDR_GSO_TCPV4 with NEEDS_CSUM) ---- */
+
+static void check_tso(uint32_t dst) {
+    uint8_t *h = tso_buf;
+    memset(h, 0, HDR);
+    h[0] = 1;                            /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+    h[1] = 1;                            /* VIRTIO_NET_HDR_GSO_TCPV4 */
+    h[2] = 54; h[3] = 0;                 /* hdr_len: Ethernet, IPv4, TCP headers */
+    h[4] = TSO_MSS & 0xff; h[5] = TSO_MSS >> 8;
+    h[6] = 34; h[7] = 0;                 /* csum_start: the TCP header */
+    h[8] = 16; h[9] = 0;                 /* csum_offset: its checksum field */
+    uint8_t *f = h + HDR;
+    memcpy(f, host_mac, 6);
+    memcpy(f + 6, mac, 6);
+    put16(f + 12, 0x0800);
+    uint8_t *ip = f + 14;
+    uint16_t total = 20 + 20 + TSO_PAYLOAD;
+    memset(ip, 0, 20);
+    ip[0] = 0x45;
+    put16(ip + 2, total);
+    put16(ip + 4, 0x5150);
+    ip[6] = 0x40;                        /* DF, as TCP sets it */
+    ip[8] = 64;
+    ip[9] = 6;
+    put32(ip + 12, my_ip);
+    put32(ip + 16, dst);
+    put16(ip + 10, (uint16_t)~fold(sum(ip, 20, 0)));
+    uint8_t *tcp = ip + 20;
+    memset(tcp, 0, 20);
+    put16(tcp, 40100);
+    put16(tcp + 2, 9);
+    put32(tcp + 4, 0x10000000);          /* sequence */
+    put32(tcp + 8, 0x20000000);          /* acknowledgement */
+    tcp[12] = 0x50;
+    tcp[13] = 0x18;                      /* ACK, PSH */
+    put16(tcp + 14, 0xffff);
+    for (unsigned i = 0; i < TSO_PAYLOAD; i++) {
+        tcp[20 + i] = pattern(i, 9);
+    }
+    /* CHECKSUM_PARTIAL: the field holds the pseudo-header's sum, the device (here the host's stack) adds the rest. */
+    put16(tcp + 16, fold(pseudo(my_ip, dst, 6, 20 + TSO_PAYLOAD)));
+    struct virtq_desc d = {(uint64_t)(uintptr_t)tso_buf, (uint32_t)sizeof tso_buf, 0, 0};
+    if (virtq_add(&txq[0], &d, 1, tso_buf) < 0) {
+        fail("no room for the TSO frame");
+    }
+    virtq_kick(&txq[0]);
+    if (!virtq_wait(&txq[0], TIMEOUT_US)) {
+        fail("the TSO frame was not used in time");
+    }
+    void *cookie;
+    uint32_t len;
+    virtq_get_used(&txq[0], &cookie, &len);
+    kprintf("NET-OK tso sent bytes=%u mss=%u\n", (unsigned)TSO_PAYLOAD, (unsigned)TSO_MSS);
+}
+
 /* ---- the control queue (5.1.6.5) ---- */
 
 static uint8_t control(uint8_t cls, uint8_t cmd, const uint8_t *data, unsigned n) {
@@ -359,13 +423,15 @@ int main(void) {
     if (found == 0) {
         fail("no virtio-mmio device in the DSDT");
     }
-    uint64_t wanted = F_MAC | F_STATUS | (pairs > 1 ? F_CTRL_VQ | F_MQ : 0);
+    char tso_text[20];
+    bool tso = cmdline_value("net.tso", tso_text, sizeof tso_text);
+    uint64_t wanted = F_MAC | F_STATUS | (pairs > 1 ? F_CTRL_VQ | F_MQ : 0) | (tso ? F_CSUM | F_HOST_TSO4 : 0);
     const char *why = virtio_init(&dev, &slots[0], VIRTIO_ID_NET, wanted);
     if (why) {
         fail(why);
     }
     if ((dev.features & wanted) != wanted) {
-        fail("the device does not offer MAC, STATUS (and CTRL_VQ, MQ for two pairs)");
+        fail("the device does not offer MAC, STATUS (and CTRL_VQ, MQ for two pairs; CSUM, HOST_TSO4 for TSO)");
     }
     for (unsigned i = 0; i < 6; i++) {
         mac[i] = virtio_config8(&dev, i);
@@ -413,6 +479,9 @@ int main(void) {
         check_udp(1, 40001, 4);
         check_udp(0, 40002, 5);
         kprintf("NET-OK pairs\n");
+    }
+    if (tso) {
+        check_tso(parse_ip("net.tso"));
     }
     if (virtio_needs_reset(&dev)) {
         fail("the device set DEVICE_NEEDS_RESET");

@@ -3,13 +3,11 @@ package io.bundlevisor.distro;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
@@ -75,7 +73,7 @@ public class LinuxNetIT {
     public void linuxPingsAndMovesDataBothWaysOverTcp() throws Exception {
         Path download = dir.resolve("download.bin");
         Path upload = dir.resolve("upload.bin");
-        writeRandom(download, MIB, 0x11e7);
+        VhostUserNetQemuIT.writeRandom(download, MIB, 0x11e7);
         ns.start(List.of("sh", "-c", "sleep 900 | busybox nc -l -p 5001 > " + upload.toAbsolutePath()));
         Process sender = ns.start(List.of("busybox", "nc", "-l", "-p", "5002", "-e", "cat",
                 download.toAbsolutePath().toString()));
@@ -104,16 +102,5 @@ public class LinuxNetIT {
         assertTrue(sender.waitFor(10, TimeUnit.SECONDS));
         System.err.printf("LinuxNetIT: booted, pinged and moved %d MiB each way in %.1f s%n", MIB,
                 (System.nanoTime() - t0) / 1e9);
-    }
-
-    private static void writeRandom(Path p, int mib, long seed) throws IOException {
-        byte[] chunk = new byte[1 << 20];
-        Random random = new Random(seed);
-        try (var out = Files.newOutputStream(p)) {
-            for (int i = 0; i < mib; i++) {
-                random.nextBytes(chunk);
-                out.write(chunk);
-            }
-        }
     }
 }

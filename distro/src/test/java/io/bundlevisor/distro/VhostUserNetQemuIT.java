@@ -185,9 +185,14 @@ public class VhostUserNetQemuIT {
         return java.util.Arrays.stream(m.group(1).split(",\\s*")).mapToLong(Long::parseLong).toArray();
     }
 
-    /** {@code mib} MiB of seeded random bytes, the same on every run. */
+    /** {@code mib} MiB of seeded random bytes in the test's folder, the same on every run. */
     private Path randomFile(String name, int mib, long seed) throws IOException {
         Path p = dir.resolve(name);
+        writeRandom(p, mib, seed);
+        return p;
+    }
+
+    static void writeRandom(Path p, int mib, long seed) throws IOException {
         byte[] chunk = new byte[1 << 20];
         Random random = new Random(seed);
         try (var out = Files.newOutputStream(p)) {
@@ -196,7 +201,6 @@ public class VhostUserNetQemuIT {
                 out.write(chunk);
             }
         }
-        return p;
     }
 
     static String sha256(Path file) throws Exception {
