@@ -5,8 +5,9 @@
  *   icmp   an ICMP echo to the host comes back with our payload; IPv4 and ICMP checksums verified
  *   udp    a UDP datagram with its checksum goes to net.host:net.port and the host's echo comes back with the same
  *          payload and a valid checksum (the host's kernel drops a datagram with a bad one, so the echo proves ours)
- *   pairs  (net.pairs=2) VQ_PAIRS_SET 2 on the control queue, then a UDP exchange on each pair: the tap steers the
- *          host's reply to the queue its flow came from, so each reply must arrive on its own pair's receive queue
+ *   pairs  (net.pairs=2, two vCPUs) VQ_PAIRS_SET 9 refused and 2 taken on the control queue, then a UDP exchange on
+ *          each pair at once, pair 1 driven by vCPU 1 and pair 0 by vCPU 0: the tap steers the host's reply to the
+ *          queue its flow came from, so each reply must arrive on its own pair's receive queue
  *   tso    (net.tso=A.B.C.D) one TCP frame of TSO_PAYLOAD bytes with HOST_TSO4 (gso_size 1448, the checksum left to
  *          the device: NEEDS_CSUM) to that address through the host, which forwards it out of an interface without
  *          segmentation offload: the host's stack cuts it into MSS-sized segments there (the test counts them)
@@ -33,7 +34,7 @@
 static struct virtio_dev dev;
 static struct virtq rxq[PAIRS_MAX], txq[PAIRS_MAX], ctrlq;
 static uint8_t rx_buf[PAIRS_MAX][RX_BUFFERS][BUF] __attribute__((aligned(4096)));
-static uint8_t tx_buf[BUF] __attribute__((aligned(4096)));
+static uint8_t tx_buf[PAIRS_MAX][BUF] __attribute__((aligned(4096)));
 #define TSO_PAYLOAD 60000
 #define TSO_MSS 1448
 static uint8_t tso_buf[HDR + 14 + 20 + 20 + TSO_PAYLOAD] __attribute__((aligned(4096)));
@@ -113,11 +114,14 @@ static void post_rx(unsigned pair, unsigned i) {
     }
 }
 
-/* Sends the Ethernet frame in tx_buf + HDR (its header all zeros: no offload) on a pair and waits for it to be used. */
+/*
+ * Sends the Ethernet frame in the pair's tx_buf + HDR (its header all zeros: no offload) and waits for it to be used.
+ * Each pair has its own buffers and state, so two vCPUs can each drive one.
+ */
 static void send(unsigned pair, size_t frame) {
-    memset(tx_buf, 0, HDR);
-    struct virtq_desc d = {(uint64_t)(uintptr_t)tx_buf, (uint32_t)(HDR + frame), 0, 0};
-    if (virtq_add(&txq[pair], &d, 1, tx_buf) < 0) {
+    memset(tx_buf[pair], 0, HDR);
+    struct virtq_desc d = {(uint64_t)(uintptr_t)tx_buf[pair], (uint32_t)(HDR + frame), 0, 0};
+    if (virtq_add(&txq[pair], &d, 1, tx_buf[pair]) < 0) {
         fail("no room on the transmit queue");
     }
     virtq_kick(&txq[pair]);
@@ -133,13 +137,13 @@ static void send(unsigned pair, size_t frame) {
  * Waits for a frame on a pair that accept() takes (others are skipped and their buffers posted again); returns its
  * frame (past the header) and length, the buffer posted again only at the next call. NULL on time-out.
  */
-static uint8_t *pending_frame;
-static unsigned pending_pair, pending_index;
-static uint8_t *receive(unsigned pair, bool (*accept)(const uint8_t *, uint32_t), uint32_t *frame_len) {
-    if (pending_frame) {
-        post_rx(pending_pair, pending_index);
-        virtq_kick(&rxq[pending_pair]);
-        pending_frame = NULL;
+static uint8_t *pending_frame[PAIRS_MAX];
+static unsigned pending_index[PAIRS_MAX];
+static uint8_t *receive(unsigned pair, bool (*accept)(unsigned, const uint8_t *, uint32_t), uint32_t *frame_len) {
+    if (pending_frame[pair]) {
+        post_rx(pair, pending_index[pair]);
+        virtq_kick(&rxq[pair]);
+        pending_frame[pair] = NULL;
     }
     uint64_t deadline = tsc_us() + TIMEOUT_US;
     while (tsc_us() < deadline) {
@@ -157,10 +161,9 @@ static uint8_t *receive(unsigned pair, bool (*accept)(const uint8_t *, uint32_t)
         if ((b[10] | b[11] << 8) != 1) {
             fail("num_buffers is not 1 without MRG_RXBUF");
         }
-        if (accept(b + HDR, len - HDR)) {
-            pending_frame = b + HDR;
-            pending_pair = pair;
-            pending_index = i;
+        if (accept(pair, b + HDR, len - HDR)) {
+            pending_frame[pair] = b + HDR;
+            pending_index[pair] = i;
             *frame_len = len - HDR;
             return b + HDR;
         }
@@ -170,8 +173,8 @@ static uint8_t *receive(unsigned pair, bool (*accept)(const uint8_t *, uint32_t)
     return NULL;
 }
 
-static uint8_t *eth(const uint8_t *dst, uint16_t type) {
-    uint8_t *f = tx_buf + HDR;
+static uint8_t *eth(unsigned pair, const uint8_t *dst, uint16_t type) {
+    uint8_t *f = tx_buf[pair] + HDR;
     memcpy(f, dst, 6);
     memcpy(f + 6, mac, 6);
     put16(f + 12, type);
@@ -180,13 +183,14 @@ static uint8_t *eth(const uint8_t *dst, uint16_t type) {
 
 /* ---- ARP (RFC 826) ---- */
 
-static bool is_arp_reply(const uint8_t *f, uint32_t len) {
+static bool is_arp_reply(unsigned pair, const uint8_t *f, uint32_t len) {
+    (void)pair;
     return len >= 42 && get16(f + 12) == 0x0806 && get16(f + 20) == 2 && get32(f + 28) == host_ip;
 }
 
 static void check_arp(void) {
     static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    uint8_t *a = eth(broadcast, 0x0806);
+    uint8_t *a = eth(0, broadcast, 0x0806);
     put16(a, 1);
     put16(a + 2, 0x0800);
     a[4] = 6;
@@ -209,8 +213,8 @@ static void check_arp(void) {
 
 /* ---- IPv4 (RFC 791) ---- */
 
-static uint8_t *ipv4(uint8_t proto, uint16_t payload) {
-    uint8_t *ip = eth(host_mac, 0x0800);
+static uint8_t *ipv4(unsigned pair, uint8_t proto, uint16_t payload) {
+    uint8_t *ip = eth(pair, host_mac, 0x0800);
     memset(ip, 0, 20);
     ip[0] = 0x45;
     put16(ip + 2, (uint16_t)(20 + payload));
@@ -248,13 +252,14 @@ static uint8_t pattern(unsigned i, unsigned seed) { return (uint8_t)(i * 31 + se
 /* ---- ICMP echo (RFC 792) ---- */
 
 #define ICMP_PAYLOAD 56
-static bool is_echo_reply(const uint8_t *f, uint32_t len) {
+static bool is_echo_reply(unsigned pair, const uint8_t *f, uint32_t len) {
+    (void)pair;
     int n = ipv4_from_host(f, len, 1);
     return n >= 8 && f[34] == 0 && get16(f + 38) == 0x4256;
 }
 
 static void check_icmp(void) {
-    uint8_t *icmp = ipv4(1, 8 + ICMP_PAYLOAD);
+    uint8_t *icmp = ipv4(0, 1, 8 + ICMP_PAYLOAD);
     icmp[0] = 8;
     icmp[1] = 0;
     put16(icmp + 2, 0);
@@ -286,15 +291,17 @@ static void check_icmp(void) {
 /* ---- UDP (RFC 768) ---- */
 
 #define UDP_PAYLOAD 512
-static uint16_t udp_port, udp_src;
-static bool is_udp_echo(const uint8_t *f, uint32_t len) {
+static uint16_t udp_port, udp_src[PAIRS_MAX];
+static bool is_udp_echo(unsigned pair, const uint8_t *f, uint32_t len) {
     int n = ipv4_from_host(f, len, 17);
-    return n >= 8 && get16(f + 34) == udp_port && get16(f + 36) == udp_src;
+    return n >= 8 && get16(f + 34) == udp_port && get16(f + 36) == udp_src[pair];
 }
 
-static void check_udp(unsigned pair, uint16_t src, unsigned seed) {
-    udp_src = src;
-    uint8_t *udp = ipv4(17, 8 + UDP_PAYLOAD);
+/* A UDP exchange on a pair; NULL when the echo came back intact on that pair, else why not. Prints nothing, so that
+ * two vCPUs can run it at once; *checksum is the echo's. */
+static const char *udp_exchange(unsigned pair, uint16_t src, unsigned seed, uint16_t *checksum) {
+    udp_src[pair] = src;
+    uint8_t *udp = ipv4(pair, 17, 8 + UDP_PAYLOAD);
     put16(udp, src);
     put16(udp + 2, udp_port);
     put16(udp + 4, 8 + UDP_PAYLOAD);
@@ -308,23 +315,72 @@ static void check_udp(unsigned pair, uint16_t src, unsigned seed) {
     uint32_t len;
     uint8_t *r = receive(pair, is_udp_echo, &len);
     if (!r) {
-        kprintf("NET-FAIL no UDP echo on pair %u\n", pair);
-        finish();
+        return "no UDP echo on its pair";
     }
     int n = ipv4_from_host(r, len, 17);
     const uint8_t *reply = r + 34;
     if (n != 8 + UDP_PAYLOAD || get16(reply + 4) != n) {
-        fail("the UDP echo's length is wrong");
+        return "the UDP echo's length is wrong";
     }
     if (get16(reply + 6) != 0 && fold(sum(reply, (size_t)n, pseudo(host_ip, my_ip, 17, (uint16_t)n))) != 0xffff) {
-        fail("the UDP echo's checksum is wrong");
+        return "the UDP echo's checksum is wrong";
     }
     for (unsigned i = 0; i < UDP_PAYLOAD; i++) {
         if (reply[8 + i] != pattern(i, seed)) {
-            fail("the UDP echo does not carry our payload");
+            return "the UDP echo does not carry our payload";
         }
     }
-    kprintf("NET-OK udp pair=%u bytes=%d checksum=0x%x\n", pair, n, get16(reply + 6));
+    *checksum = get16(reply + 6);
+    return NULL;
+}
+
+static void check_udp(unsigned pair, uint16_t src, unsigned seed) {
+    uint16_t checksum = 0;
+    const char *why = udp_exchange(pair, src, seed, &checksum);
+    if (why) {
+        kprintf("NET-FAIL pair %u: %s\n", pair, why);
+        finish();
+    }
+    kprintf("NET-OK udp pair=%u bytes=%d checksum=0x%x\n", pair, 8 + UDP_PAYLOAD, checksum);
+}
+
+/* ---- two pairs on two vCPUs ---- */
+
+static const char *volatile ap_why;
+static volatile uint16_t ap_checksum;
+static volatile bool ap_done;
+
+static void ap_work(unsigned index) {
+    if (index != 0) {
+        return; /* the first AP drives pair 1 */
+    }
+    uint16_t c = 0;
+    ap_why = udp_exchange(1, 40001, 4, &c);
+    ap_checksum = c;
+    __atomic_store_n(&ap_done, true, __ATOMIC_RELEASE);
+}
+
+/* Pair 1 on vCPU 1 and pair 0 on vCPU 0 at the same time, each its own UDP exchange. */
+static void check_pairs_on_two_cpus(void) {
+    smp_set_ap_work(ap_work);
+    if (smp_start_aps() < 2) {
+        fail("two pairs need two vCPUs");
+    }
+    uint16_t mine = 0;
+    const char *why = udp_exchange(0, 40002, 5, &mine);
+    uint64_t start = tsc_us();
+    while (!__atomic_load_n(&ap_done, __ATOMIC_ACQUIRE)) {
+        if (tsc_us() - start > 2 * TIMEOUT_US) {
+            fail("vCPU 1 did not finish its pair");
+        }
+        cpu_relax();
+    }
+    if (why || ap_why) {
+        kprintf("NET-FAIL pair %u: %s\n", why ? 0u : 1u, why ? why : ap_why);
+        finish();
+    }
+    kprintf("NET-OK udp pair=1 cpu=1 bytes=%d checksum=0x%x\n", 8 + UDP_PAYLOAD, ap_checksum);
+    kprintf("NET-OK udp pair=0 cpu=0 bytes=%d checksum=0x%x\n", 8 + UDP_PAYLOAD, mine);
 }
 
 /* ---- TCP segmentation offload (5.1.6.2: VIRTIO_NET_HDR_GSO_TCPV4 with NEEDS_CSUM) ---- */
@@ -476,8 +532,7 @@ int main(void) {
         if (control(4, 0, two, 2) != 0) {
             fail("VQ_PAIRS_SET 2 was refused");
         }
-        check_udp(1, 40001, 4);
-        check_udp(0, 40002, 5);
+        check_pairs_on_two_cpus();
         kprintf("NET-OK pairs\n");
     }
     if (tso) {

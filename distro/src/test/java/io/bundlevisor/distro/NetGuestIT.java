@@ -20,7 +20,8 @@ import org.junit.Test;
  * The C test guest's virtio-net driver ({@code platform.kvm/src/guest/net.c}) on our VMM, against the host's own
  * stack on the other side of a tap in a namespace the test makes: ARP answered, an ICMP echo with our payload and
  * checksums, a UDP datagram with its checksum echoed back ({@link UdpEcho}), then two queue pairs through the control
- * queue (VQ_PAIRS_SET 9 refused, 2 taken), each pair carrying its own UDP exchange, the reply on its own pair; last, a
+ * queue (VQ_PAIRS_SET 9 refused, 2 taken), each pair carrying its own UDP exchange at the same time from its own vCPU
+ * (pair 1 from vCPU 1), the reply on its own pair; last, a
  * 60,000-byte TCP frame with HOST_TSO4 (gso_size 1448), which the host forwards out of a second tap without offloads
  * ({@link TapReader}), so the host's stack cuts it into segments there: 42 of them, none over 1448 bytes of payload,
  * their sequence numbers following on.
@@ -63,7 +64,8 @@ public class NetGuestIT {
                 System.getProperty("java.class.path"), TapReader.class.getName(), "bvo0", "90"));
         QemuGuest.Console segments = new QemuGuest.Console("tap reader", reader, null);
         segments.await(Pattern.compile("tap-reader ready"), Duration.ofSeconds(30));
-        List<String> args = List.of("--kernel", guest.toString(), "--memory", "64M", "--net", "tap=bvg0,queues=2",
+        List<String> args = List.of("--kernel", guest.toString(), "--memory", "64M", "--cpus", "2",
+                "--net", "tap=bvg0,queues=2",
                 "--cmdline", "net.ip=10.80.0.2 net.host=10.80.0.1 net.port=7000 net.pairs=2 net.tso=10.81.0.2");
         Process p = ns.start(DistroJar.command("warn", List.of("-Dbundlevisor.run=" + String.join("\u001f", args),
                 "-Dgosh.args=--nointeractive")));
@@ -74,7 +76,7 @@ public class NetGuestIT {
         assertEquals(vm.text(), 0, p.exitValue());
         String out = vm.text();
         for (String ok : List.of("NET-OK arp host-mac=", "NET-OK icmp bytes=64", "NET-OK udp pair=0 bytes=520",
-                "NET-OK udp pair=1 bytes=520")) {
+                "NET-OK udp pair=1 cpu=1 bytes=520", "NET-OK udp pair=0 cpu=0 bytes=520", "NET-OK pairs")) {
             assertTrue(ok + "\n" + out, out.contains(ok));
         }
         assertFalse(out, out.contains("NET-FAIL"));
