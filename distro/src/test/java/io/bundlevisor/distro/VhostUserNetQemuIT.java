@@ -146,6 +146,12 @@ public class VhostUserNetQemuIT {
         open.add(guest);
         guest.await(Pattern.compile("BV-FLOW-START"), GUEST_RUN);
         Thread.sleep(1500);
+        // The device's own counters, per queue, in the platform's listing and in the bundle's.
+        shell.println("virtio:devices");
+        backendOutput.await(Pattern.compile("^\\s+rx0 packets=[1-9]\\d* bytes=\\d+ drops=0 errors=0 pending=\\d+$"),
+                Duration.ofSeconds(20));
+        shell.println("net:list");
+        backendOutput.await(Pattern.compile("tap=" + TAP + " mac=\\S+ link=up mtu=1500 pairs=1/1"), Duration.ofSeconds(20));
         shell.println("stop " + id);
         backendOutput.await(Pattern.compile("no bundle provides virtio-net now"), Duration.ofSeconds(30));
         Thread.sleep(1000);

@@ -34,6 +34,14 @@ public interface VirtioBinding extends AutoCloseable {
      */
     long[] completedChainsPerQueue();
 
+    /**
+     * What the device counts on each queue ({@link VirtioDevice#queueCounters}), indexed by queue; empty strings where
+     * it counts nothing, and an empty list while no device is bound.
+     */
+    default java.util.List<String> queueCounters() {
+        return java.util.List.of();
+    }
+
     /** Chains handed to the device and not yet completed. */
     int inFlight();
 

@@ -216,6 +216,14 @@ final class NetDevice implements VirtioDevice {
         }
     }
 
+    /** E.g. {@code rx0 packets=3 bytes=180 drops=0 errors=0 pending=255}, as {@code net:list} shows it. */
+    @Override
+    public String queueCounters(int queue) {
+        NetCounters.Queue c = counters.queue(queue);
+        return String.format("%s packets=%d bytes=%d drops=%d errors=%d pending=%d",
+                NetCommands.queueName(queue, config), c.packets(), c.bytes(), c.drops(), c.errors(), c.pending());
+    }
+
     @Override
     public void reset() {
         context = null;

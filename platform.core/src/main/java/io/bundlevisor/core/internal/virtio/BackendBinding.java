@@ -279,6 +279,11 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     }
 
     @Override
+    public java.util.List<String> queueCounters() {
+        return Binding.counters(device);
+    }
+
+    @Override
     public int inFlight() {
         return worker.inFlight();
     }

@@ -215,6 +215,27 @@ final class Binding implements VirtioBinding, TransportEvents {
         return add(completedBeforePerQueue, worker == null ? new long[0] : worker.completedChainsPerQueue());
     }
 
+    @Override
+    public synchronized java.util.List<String> queueCounters() {
+        return counters(device);
+    }
+
+    /** Each queue's counters of {@code d}, or none for no device; a device's failure reads as no counters. */
+    static java.util.List<String> counters(VirtioDevice d) {
+        if (d == null) {
+            return java.util.List.of();
+        }
+        java.util.List<String> out = new java.util.ArrayList<>();
+        try {
+            for (int q = 0; q < d.queueCount(); q++) {
+                out.add(java.util.Objects.requireNonNullElse(d.queueCounters(q), ""));
+            }
+        } catch (RuntimeException e) {
+            return java.util.List.of();
+        }
+        return out;
+    }
+
     /** Element-wise sum, as long as the longer. */
     private static long[] add(long[] a, long[] b) {
         long[] sum = java.util.Arrays.copyOf(a.length >= b.length ? a : b, Math.max(a.length, b.length));

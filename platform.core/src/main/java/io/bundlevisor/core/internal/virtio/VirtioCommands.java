@@ -33,7 +33,7 @@ public final class VirtioCommands {
     }
 
     @Descriptor("lists every VM's virtio devices (bound or not, status, chains completed in all and per queue, in "
-            + "flight, resets needed) "
+            + "flight, resets needed, and what the device counts on each queue) "
             + "and the devices served to other VMMs (running queues, chains completed, in flight)")
     public List<String> devices() {
         List<String> lines = new ArrayList<>();
@@ -41,6 +41,7 @@ public final class VirtioCommands {
             lines.add(String.format("%s %s status=0x%02x completed=%d%s inflight=%d needs-reset=%d", b.name(),
                     b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(),
                     perQueue(b.completedChainsPerQueue()), b.inFlight(), b.needsResetCount()));
+            counters(lines, b.queueCounters());
         }
         for (VirtioBackend b : virtio.backends()) {
             StringBuilder queues = new StringBuilder();
@@ -51,8 +52,18 @@ public final class VirtioCommands {
             }
             lines.add(String.format("%s backend queues=[%s] completed=%d%s inflight=%d", b.name(), queues,
                     b.completedChains(), perQueue(b.completedChainsPerQueue()), b.inFlight()));
+            counters(lines, b.queueCounters());
         }
         return lines;
+    }
+
+    /** One indented line for each queue whose device counts something of its own. */
+    private static void counters(List<String> lines, List<String> perQueue) {
+        for (String c : perQueue) {
+            if (!c.isEmpty()) {
+                lines.add("  " + c);
+            }
+        }
     }
 
     /** " (q0=N q1=M)" for a device with more than one queue, else nothing. */
