@@ -39,6 +39,8 @@ public final class NetPathBench {
     private static final long DESC = 0x1000, AVAIL = 0x3000, USED = 0x4000, FRAMES = 0x10000;
     private static final int TX_QUEUE = 1;
     private static final long CSUM = 1L << 0, HOST_TSO4 = 1L << 11;
+    /** bench.spin=true: the receive driver polls the used ring instead of sleeping until an interrupt. */
+    private static final boolean SPIN = Boolean.getBoolean("bench.spin");
 
     public static void main(String[] args) throws Exception {
         if (args[0].equals("rx")) {
@@ -158,6 +160,10 @@ public final class NetPathBench {
             if (n == 0) {
                 // Ask for an interrupt at the next used buffer (used_event, 2.7.10) and sleep until it comes: on
                 // 2 CPUs a spinning driver would take the worker's or the packet source's CPU.
+                if (SPIN) {
+                    Thread.onSpinWait();
+                    continue;
+                }
                 mem.set(U16, AVAIL + 4 + 2L * SIZE, (short) used);
                 VarHandle.fullFence();
                 if (Short.toUnsignedInt((short) IDX.getAcquire(mem, USED + 2)) == used) {

@@ -53,7 +53,7 @@ final class NetDevice implements VirtioDevice {
         this.rx = new NetRx[pairs];
         this.tx = new NetTx[pairs];
         for (int p = 0; p < pairs; p++) {
-            rx[p] = new NetRx(2 * p, tap.fd(p), QUEUE_SIZE, arena.allocate(NetRx.IOV_MAX * 16L, 8), counters,
+            rx[p] = new NetRx(2 * p, tap.fd(p), QUEUE_SIZE, arena.allocate(NetRx.IOVEC_BYTES, 8), counters,
                     warnings);
             tx[p] = new NetTx(2 * p + 1, tap.fd(p), counters, warnings);
         }
@@ -205,7 +205,7 @@ final class NetDevice implements VirtioDevice {
     @Override
     public void completeIo(int queue, int tag, int result, QueueIo io) {
         if (queue != ctrlQueue && (queue & 1) == 0) {
-            rx[queue >> 1].completeIo(result, io);
+            rx[queue >> 1].completeIo(tag, result, io);
         }
     }
 

@@ -12,6 +12,7 @@ final class FakeQueueIo implements QueueIo {
 
     final Sqe sqe = new Sqe();
     int submitted;
+    int lastTag = -1;
     int cancelled;
     int released;
     boolean refuse;
@@ -32,6 +33,7 @@ final class FakeQueueIo implements QueueIo {
             return false;
         }
         submitted++;
+        lastTag = tag;
         return true;
     }
 

@@ -18,7 +18,7 @@ class NetHotPathTest {
         try (Arena arena = Arena.ofConfined()) {
             NetCounters counters = new NetCounters(5);
             NetWarnings warnings = new NetWarnings("hot");
-            NetRx rx = new NetRx(0, 3, 256, arena.allocate(NetRx.IOV_MAX * 16L, 8), counters, warnings);
+            NetRx rx = new NetRx(0, 3, 256, arena.allocate(NetRx.IOVEC_BYTES, 8), counters, warnings);
             NetTx tx = new NetTx(1, 3, counters, warnings);
             NetCtrl ctrl = new NetCtrl(4, 2, counters, warnings, new NetCtrl.Effects() {
                 @Override
@@ -52,7 +52,7 @@ class NetHotPathTest {
                 }
                 for (int p = 0; p < 10; p++) { // 10 packets of 2 buffers: 44 left still hold a 64 KiB one
                     rx.serviced(io);
-                    rx.completeIo(12 + 3000 + p, io);
+                    rx.completeIo(io.lastTag, 12 + 3000 + p, io);
                 }
                 rx.quiesce(io);
                 tx.handle(frame, sqe);

@@ -19,7 +19,7 @@ class NetRxTest {
     private static final int FD = 42;
     private final Arena arena = Arena.ofConfined();
     private final NetCounters counters = new NetCounters(3);
-    private final NetRx rx = new NetRx(0, FD, 256, arena.allocate(NetRx.IOV_MAX * 16L, 8), counters,
+    private final NetRx rx = new NetRx(0, FD, 256, arena.allocate(NetRx.IOVEC_BYTES, 8), counters,
             new NetWarnings("test"));
     private final FakeQueueIo io = new FakeQueueIo();
 
@@ -37,22 +37,52 @@ class NetRxTest {
         assertEquals(VirtioDevice.HOLD, rx.handle(b));
         assertEquals(2, counters.queue(0).pending());
         rx.serviced(io);
-        assertEquals(1, io.submitted);
+        assertEquals(1, io.submitted, "a quiet queue posts one read");
         assertEquals(Opcode.READV, io.sqe.opcode());
         assertEquals(FD, io.sqe.fd());
         assertEquals(2, io.sqe.len(), "one chain's two buffers");
-        rx.serviced(io);
-        assertEquals(1, io.submitted, "one read at a time: packets stay in order");
         a.writeByte(NetSpec.HDR_FLAGS, (byte) NetSpec.F_DATA_VALID);
-        rx.completeIo(12 + 60, io);
+        rx.completeIo(0, 12 + 60, io);
         assertSame(a, io.completed.get(0));
         assertEquals(72, io.lengths.get(0));
         assertEquals(1, a.written()[NetSpec.HDR_NUM_BUFFERS]);
         assertEquals(0, a.written()[NetSpec.HDR_FLAGS], "no GUEST_CSUM: flags are 0 (5.1.6.4.1)");
         assertEquals(1, counters.queue(0).packets());
         assertEquals(60, counters.queue(0).bytes());
+        assertEquals(1, counters.queue(0).pending());
+        rx.completeIo(0, 12 + 60, io);
+        assertEquals(1, io.completed.size(), "a read completes once");
         rx.serviced(io);
-        assertEquals(2, io.submitted, "the next read goes over the next chain");
+        rx.completeIo(io.lastTag, 12 + 100, io);
+        assertSame(b, io.completed.get(1), "the next packet takes the next chain");
+    }
+
+    @Test
+    void readsInFlightGrowWhileEachFindsAPacketUpToTheBound() {
+        rx.activate(NetConfig.DATA_FEATURES & ~NetSpec.MRG_RXBUF, 256, 1500);
+        for (int i = 0; i < 3 * NetRx.MAX_READS; i++) {
+            rx.handle(FakeChain.rx(arena, i, 1526));
+        }
+        java.util.Set<Integer> inFlight = new java.util.TreeSet<>();
+        int most = 0;
+        for (int round = 0; round < 12; round++) {
+            int before = io.submitted;
+            rx.serviced(io);
+            for (int t = 0; t < io.submitted - before; t++) {
+                inFlight.add(inFlight.size()); // tags are the lowest free slots: 0..n-1 here
+            }
+            most = Math.max(most, inFlight.size());
+            for (int tag : inFlight) {
+                rx.completeIo(tag, 12 + 64, io);
+            }
+            inFlight.clear();
+        }
+        assertEquals(NetRx.MAX_READS, most, "1, 2, 4, ... up to the bound");
+        io.refuse = true;
+        rx.serviced(io);
+        int refused = io.submitted;
+        io.refuse = false;
+        assertEquals(refused, io.submitted, "the worker had no room: nothing posted, the chains stay free");
     }
 
     @Test
@@ -66,13 +96,13 @@ class NetRxTest {
         rx.serviced(io);
         assertEquals(1, io.submitted, "50 x 1536 bytes hold a 64 KiB TSO packet");
         assertEquals(43, io.sqe.len(), "as many chains as the largest packet needs");
-        rx.completeIo(12 + 4000, io);
+        rx.completeIo(0, 12 + 4000, io);
         assertEquals(3, io.completed.size());
         assertEquals(java.util.List.of(1536, 1536, 4012 - 3072), io.lengths);
         assertEquals(3, chains[0].written()[NetSpec.HDR_NUM_BUFFERS]);
         io.clear();
         rx.serviced(io);
-        rx.completeIo(12 + 100, io);
+        rx.completeIo(io.lastTag, 12 + 100, io);
         assertSame(chains[3], io.completed.get(0), "the next packet takes the next chain");
     }
 
@@ -95,25 +125,29 @@ class NetRxTest {
         FakeChain small = FakeChain.rx(arena, 2, 100);
         rx.handle(small);
         rx.serviced(io);
-        rx.completeIo(2000, io);
+        rx.completeIo(0, 2000, io);
         assertEquals(0, io.completed.size(), "the tap reports a packet larger than the buffer: dropped");
         assertEquals(3, counters.queue(0).drops());
         rx.serviced(io);
         assertEquals(2, io.submitted, "the buffer is still held and read into again");
-        rx.completeIo(-Errno.EIO, io);
+        rx.completeIo(0, -Errno.EIO, io);
         assertEquals(1, counters.queue(0).errors());
     }
 
     @Test
-    void quiesceCancelsTheReadThenReleasesEveryBuffer() {
+    void quiesceCancelsTheReadsThenReleasesEveryBuffer() {
         rx.activate(NetConfig.DATA_FEATURES & ~NetSpec.MRG_RXBUF, 256, 1500);
-        rx.handle(FakeChain.rx(arena, 0, 1526));
-        rx.handle(FakeChain.rx(arena, 1, 1526));
+        for (int i = 0; i < 8; i++) {
+            rx.handle(FakeChain.rx(arena, i, 1526));
+        }
+        rx.serviced(io);
+        rx.completeIo(0, 12 + 64, io); // one read found a packet: two are posted next
         rx.serviced(io);
         rx.quiesce(io);
-        assertEquals(1, io.cancelled);
-        assertEquals(0, io.released, "not while the read may still write into them");
-        rx.completeIo(-Errno.ECANCELED, io);
+        assertEquals(2, io.cancelled);
+        rx.completeIo(0, -Errno.ECANCELED, io);
+        assertEquals(0, io.released, "not while a read may still write into them");
+        rx.completeIo(1, -Errno.ECANCELED, io);
         assertEquals(1, io.released);
         assertEquals(0, counters.queue(0).errors(), "a cancellation is no error");
         assertEquals(0, counters.queue(0).pending());
@@ -127,7 +161,8 @@ class NetRxTest {
         rx.handle(FakeChain.rx(arena, 1, 1526));
         rx.serviced(io);
         rx.quiesce(io);
-        rx.completeIo(12 + 64, io);
+        assertEquals(1, io.cancelled);
+        rx.completeIo(0, 12 + 64, io);
         assertSame(a, io.completed.get(0), "a packet taken is never lost");
         assertEquals(1, io.released);
     }
