@@ -9,7 +9,8 @@
  * <li>{@code NetDevice}: the {@code VirtioDevice}: routes each queue to its receive, transmit or control side
  * <li>{@code NetTx}: a transmit queue: a frame checked, then one writev from guest memory to the tap (5.1.6.2)
  * <li>{@code NetTxCheck}: what a transmit header may say (5.1.6.2.1), and why a frame is dropped
- * <li>{@code NetRx}: a receive queue: buffers held until a packet comes, one readv into them, mergeable (5.1.6.4)
+ * <li>{@code NetRx}: a receive queue: buffers held until packets come, readvs posted over them (several at once under
+ * load), mergeable (5.1.6.4)
  * <li>{@code NetCtrl}: the control queue (5.1.6.5): receive modes, MAC filter and address, queue pairs
  * <li>{@code NetCounters}, {@code NetWarnings}: per-queue counters, and logging each kind of guest mistake once
  * <li>{@code NetState}: the saved state, the device's identity and what the driver set through the control queue
