@@ -32,7 +32,7 @@ import io.bundlevisor.core.virtio.VirtioDevice;
 final class NetRx {
 
     /** Reads in flight a queue at most. */
-    static final int MAX_READS = 32;
+    static final int MAX_READS = 64;
     /** A queue without a packet for this long goes back to one read in flight. */
     static final long IDLE_NANOS = 1_000_000;
     /** iovecs one read takes at most: enough for a 64 KiB packet over 1.5 KiB buffers (below UIO_MAXIOV). */
