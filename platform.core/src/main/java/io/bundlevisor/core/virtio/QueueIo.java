@@ -50,7 +50,4 @@ public interface QueueIo {
      * to the used ring with 0 bytes written. The device must forget them; none may have IO in flight.
      */
     void releaseHeld(int queue);
-
-    /** Chains the device holds on {@code queue}. */
-    int held(int queue);
 }

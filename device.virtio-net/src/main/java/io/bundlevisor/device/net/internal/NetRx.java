@@ -58,6 +58,8 @@ final class NetRx {
     private final int[] readChains = new int[MAX_READS];
     private final long[] readBytes = new long[MAX_READS];
     private final boolean[] inFlight = new boolean[MAX_READS];
+    /** Chains under reads: the sum of {@link #readChains}. */
+    private int underReads;
     private int reading;
     private int window = 1;
     private long lastPacket;
@@ -162,6 +164,7 @@ final class NetRx {
             reads[r][i] = take();
         }
         readChains[r] = chains;
+        underReads += chains;
         readBytes[r] = bytes;
         inFlight[r] = true;
         reading++;
@@ -236,6 +239,7 @@ final class NetRx {
             freeBytes += chains[i].writableBytes();
         }
         java.util.Arrays.fill(chains, 0, readChains[r], null);
+        underReads -= readChains[r];
         readChains[r] = 0;
         counters.pending(queue, held());
     }
@@ -272,11 +276,7 @@ final class NetRx {
 
     /** Chains held: free or under a read. */
     private int held() {
-        int n = count;
-        for (int r = 0; r < MAX_READS; r++) {
-            n += readChains[r];
-        }
-        return n;
+        return count + underReads;
     }
 
     /** Forgets every buffer (device reset, or after releasing them); nothing may be in flight. */
@@ -289,6 +289,7 @@ final class NetRx {
         }
         first = 0;
         count = 0;
+        underReads = 0;
         freeBytes = 0;
         reading = 0;
         window = 1;

@@ -56,11 +56,6 @@ final class FakeQueueIo implements QueueIo {
         released++;
     }
 
-    @Override
-    public int held(int queue) {
-        return 0;
-    }
-
     void clear() {
         completed.clear();
         lengths.clear();

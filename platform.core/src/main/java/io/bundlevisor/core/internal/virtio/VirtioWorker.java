@@ -1061,11 +1061,6 @@ final class VirtioWorker {
         public void releaseHeld(int queue) {
             VirtioWorker.this.releaseHeld(queue);
         }
-
-        @Override
-        public int held(int queue) {
-            return heldCount[queue];
-        }
     }
 
     private long allQueues() {
