@@ -29,4 +29,12 @@ public interface DeviceContext {
     default boolean backend() {
         return false;
     }
+
+    /**
+     * What the device's predecessor handed over, when this device is created to take over from a device of an
+     * updated bundle ({@link VirtioDevice#handOver}); {@link DeviceResources#NONE} otherwise (since 1.4).
+     */
+    default DeviceResources resources() {
+        return DeviceResources.NONE;
+    }
 }

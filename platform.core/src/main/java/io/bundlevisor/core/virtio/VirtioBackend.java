@@ -108,6 +108,14 @@ public interface VirtioBackend extends AutoCloseable {
     /** Whether the device's bundle is still there; when it goes, {@link BackendEvents#deviceGone} is called once. */
     boolean isBound();
 
+    /**
+     * How long the device has been between two bundles (its bundle went, the guest's IO waits for the next one, see
+     * the package documentation), in milliseconds; -1 when it is not (since 1.4).
+     */
+    default long handoverMillis() {
+        return -1;
+    }
+
     /** Chains completed since the backend was created. */
     long completedChains();
 

@@ -22,6 +22,14 @@ public interface VirtioBinding extends AutoCloseable {
     /** Whether a device is bound now (its bundle is active). */
     boolean isBound();
 
+    /**
+     * How long the device has been between two bundles (its bundle went, the guest's IO waits for the next one, see
+     * the package documentation), in milliseconds; -1 when it is not (since 1.4).
+     */
+    default long handoverMillis() {
+        return -1;
+    }
+
     /** The device status register as the driver sees it (section 2.1). */
     int status();
 

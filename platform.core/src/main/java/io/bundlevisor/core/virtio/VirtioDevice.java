@@ -113,13 +113,33 @@ public interface VirtioDevice {
 
     /**
      * Writes the device's state beyond what the platform saves (queues, features, status are saved by the
-     * platform); nothing is in flight. A device that cannot be saved throws {@link IOException} saying so.
+     * platform); nothing is in flight. A device that cannot be saved throws {@link IOException} saying so. The
+     * stream starts with the device's own type tag and version: it is read by {@link #restoreState} of this
+     * version, of later versions of the bundle (an update, a snapshot restored after one) and must be refused by
+     * anything else.
      */
     void saveState(DataOutput out) throws IOException;
 
-    /** Reads what {@link #saveState} wrote; refuses a stream from another kind or shape of device. */
+    /**
+     * Reads what {@link #saveState} wrote, by this bundle's version or an older one it knows; refuses, with
+     * an {@link IOException} of one line, a stream of another kind or shape of device or of a version it does not
+     * know. After a refusal during a handover the guest sees DEVICE_NEEDS_RESET and resets a fresh device.
+     */
     void restoreState(DataInput in) throws IOException;
 
-    /** Releases host resources (files, locks); nothing is in flight and the device is never used again. */
+    /**
+     * The device's bundle is going while the guest runs and the platform hands the device over to its successor
+     * (since 1.4): it is quiesced and saved ({@link #saveState}); now it keeps in {@code resources} the host
+     * resources its successor should take over instead of opening again (see {@link DeviceResources}).
+     * {@link #close()} follows and must not close what was kept. A device that keeps nothing is still handed over:
+     * its successor opens its resources again, and for that moment another process could take them.
+     */
+    default void handOver(DeviceResources resources) {
+    }
+
+    /**
+     * Releases host resources (files, locks) it did not {@linkplain #handOver hand over}; nothing is in flight and
+     * the device is never used again.
+     */
     void close();
 }

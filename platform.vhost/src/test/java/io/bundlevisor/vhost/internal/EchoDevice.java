@@ -13,7 +13,8 @@ import io.bundlevisor.core.virtio.VirtioDevice;
 
 /**
  * A test device: copies each chain's readable bytes into its writable part, answering at once. Its config space
- * is 8 bytes 0x10..0x17 (byte 7 writable); its state is the count of chains it answered.
+ * is 8 bytes 0x10..0x17 (byte 7 writable); its state is a version, the count of chains it answered and byte 7.
+ * A device of another {@code version} reads no state but its own; one with other {@code features} offers those.
  */
 final class EchoDevice implements VirtioDevice {
 
@@ -25,6 +26,17 @@ final class EchoDevice implements VirtioDevice {
     volatile int resets;
     volatile long answered;
     volatile boolean closed;
+    private final int version;
+    private final long features;
+
+    EchoDevice() {
+        this(1, FEATURE);
+    }
+
+    EchoDevice(int version, long features) {
+        this.version = version;
+        this.features = features;
+    }
 
     @Override
     public int deviceId() {
@@ -33,7 +45,7 @@ final class EchoDevice implements VirtioDevice {
 
     @Override
     public long features() {
-        return FEATURE;
+        return features;
     }
 
     @Override
@@ -93,12 +105,19 @@ final class EchoDevice implements VirtioDevice {
 
     @Override
     public void saveState(DataOutput out) throws IOException {
+        out.writeInt(version);
         out.writeLong(answered);
+        out.writeByte(config[7]);
     }
 
     @Override
     public void restoreState(DataInput in) throws IOException {
+        int v = in.readInt();
+        if (v != version) {
+            throw new IOException("echo state version " + v + " is not supported (only " + version + ")");
+        }
         answered = in.readLong();
+        config[7] = in.readByte();
     }
 
     @Override

@@ -213,7 +213,7 @@ class VhostUserTest {
                 f.send(CHECK_DEVICE_STATE, new byte[0]);
                 assertEquals(0, u64(f.reply(CHECK_DEVICE_STATE)));
             }
-            assertEquals(4 + 4 + 8, saved.length, "device id, length, the echo device's counter");
+            assertEquals(4 + 4 + 4 + 8 + 1, saved.length, "device id, length, the echo device's version, counter, byte 7");
             // Into the next front-end's fresh device.
             f.close();
             try (FakeFrontend g = new FakeFrontend(socket); Pipe p = Pipe.create()) {
@@ -361,7 +361,8 @@ class VhostUserTest {
     }
 
     @Test
-    void theDevicesBundleGoingDropsTheFrontEnd() throws Exception {
+    void theDevicesBundleGoingDropsTheFrontEndWhenHandoversAreOff() throws Exception {
+        virtio.setHandoverGrace(java.time.Duration.ZERO);
         try (FakeFrontend f = new FakeFrontend(socket)) {
             f.handshake();
             f.start(VERSION_1, 1);
@@ -388,6 +389,99 @@ class VhostUserTest {
             f.offer(0, new byte[] {2}, 8);
             assertTrue(f.awaitCall(0, 10_000));
         }
+    }
+
+    /** A factory of "echo" making devices of {@code version} offering {@code features}. */
+    private VirtioDeviceFactory successor(int version, long features) {
+        return context -> {
+            EchoDevice d = new EchoDevice(version, features);
+            devices.add(d);
+            return d;
+        };
+    }
+
+    /** One chain through queue q, answered: its used element's length is checked. */
+    private static void echo(FakeFrontend f, int q, byte[] data) throws Exception {
+        int head = f.offer(q, data, 64);
+        assertTrue(f.awaitCall(q, 10_000), "the call eventfd of queue " + q + " was signalled");
+        int[] elem = f.usedElem(q, f.usedIdx(q) - 1);
+        assertEquals(head, elem[0]);
+        assertEquals(data.length, elem[1]);
+    }
+
+    @Test
+    void anUpdatedBundleTakesTheDeviceOverAndTheFrontEndKeepsItsConnection() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1 | EchoDevice.FEATURE, 2);
+            echo(f, 0, new byte[] {1, 2, 3});
+            echo(f, 1, new byte[] {4});
+            long connections = server.connections();
+            VirtioDeviceFactory previous = factory;
+            for (int round = 1; round <= 5; round++) {
+                virtio.removeFactory(previous, "echo");
+                // Between the bundles: the chain offered now waits, its kick kept for the successor.
+                int head = f.offer(0, new byte[] {(byte) round}, 64);
+                assertFalse(f.awaitCall(0, 100), "nothing is answered between two bundles");
+                assertTrue(virtio.backends().get(0).handoverMillis() >= 0, "between two bundles");
+                previous = successor(1, EchoDevice.FEATURE);
+                virtio.addFactory(previous, "echo");
+                assertTrue(f.awaitCall(0, 10_000), "the kick of the gap was served by the successor");
+                assertEquals(head, f.usedElem(0, f.usedIdx(0) - 1)[0]);
+                echo(f, 1, new byte[] {5, 6});
+            }
+            assertEquals(connections, server.connections(), "the front-end never reconnected");
+            assertTrue(server.isConnected());
+            EchoDevice last = devices.get(devices.size() - 1);
+            assertEquals(2 + 5 * 2, last.answered, "the state went from device to device");
+            assertEquals(1, last.activations, "activated once, with the features the front-end acknowledged");
+            for (EchoDevice d : devices.subList(1, devices.size() - 1)) {
+                assertTrue(d.closed, "each old device closed");
+            }
+            for (EchoDevice d : devices.subList(2, devices.size())) {
+                assertEquals(0, d.resets, "no successor was reset");
+                assertEquals(1, d.activations, "each successor activated once");
+            }
+            assertEquals(EchoDevice.FEATURE, f.getU64(GET_FEATURES) & 0xFFFFFF, "the connection still answers");
+            virtio.removeFactory(previous, "echo");
+            virtio.addFactory(factory, "echo");
+        }
+    }
+
+    @Test
+    void aStateTheNewBundleCannotReadOrAFeatureItLacksDropsTheFrontEndInOneLine() throws Exception {
+        for (VirtioDeviceFactory next : List.of(successor(2, EchoDevice.FEATURE), successor(1, 0))) {
+            try (FakeFrontend f = new FakeFrontend(socket)) {
+                f.handshake();
+                f.start(VERSION_1 | EchoDevice.FEATURE, 1);
+                echo(f, 0, new byte[] {1});
+                virtio.removeFactory(factory, "echo");
+                virtio.addFactory(next, "echo");
+                assertTrue(f.closedByBackend(), "the old path: the front-end is dropped");
+                awaitIdle();
+                virtio.removeFactory(next, "echo");
+                virtio.addFactory(factory, "echo");
+            }
+        }
+    }
+
+    @Test
+    void theGracePeriodEndsAHandoverNoBundleTakes() throws Exception {
+        virtio.setHandoverGrace(java.time.Duration.ofMillis(300));
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            f.handshake();
+            f.start(VERSION_1 | EchoDevice.FEATURE, 1);
+            echo(f, 0, new byte[] {1});
+            long start = System.nanoTime();
+            virtio.removeFactory(factory, "echo");
+            assertTrue(f.closedByBackend(), "dropped once the grace period ended");
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(millis >= 250 && millis < 5_000, millis + " ms");
+            awaitIdle();
+            assertEquals("the device's bundle went away", server.lastEnd());
+            assertTrue(devices.get(1).closed);
+        }
+        virtio.addFactory(factory, "echo");
     }
 
     @Test

@@ -23,16 +23,19 @@ import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.virtio.BackendEvents;
 import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioDevice;
 import io.bundlevisor.core.virtio.VirtioDeviceFactory;
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
 /**
- * A device served through a backend transport: the device, its worker and the queues the frontend started. Unlike a
- * machine's {@link Binding}, it lives no longer than its device: when the device's bundle goes, the IO in flight
- * finishes into the used rings, the device closes and the transport is told ({@link BackendEvents#deviceGone}) so
- * it can drop its frontend.
+ * A device served through a backend transport: the device, its worker and the queues the frontend started. When
+ * the device's bundle goes, the device is handed over as a machine's {@link Binding} is: the worker parks with the
+ * running queues and their kick eventfds, and the next factory's device takes over; the frontend keeps its
+ * connection and sees its IO pause. When no successor comes within the grace period, or it cannot take over, the
+ * IO in flight has finished into the used rings, the device closes and the transport is told
+ * ({@link BackendEvents#deviceGone}) so it can drop its frontend.
  */
 final class BackendBinding implements VirtioBackend, WorkerTransport {
 
@@ -43,10 +46,13 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     private final BackendEvents events;
     private final Consumer<BackendBinding> onClose;
     private final GuestErrors errors;
-    private final VirtioDeviceFactory factory;
-    private final VirtioDevice device;
+    private final String machineName;
+    private final int vpCount;
+    private final HandoverPolicy policy;
     private final VirtioWorker worker;
-    private final long offered;
+    /** The device; a {@link StandIn} between two bundles. */
+    private volatile VirtioDevice device;
+    private volatile long offered;
     private final int queueCount;
     private final int maxQueueSize;
     private final int configSize;
@@ -55,22 +61,26 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     private long acked;
     private final boolean[] running;
     private boolean closed;
+    private VirtioDeviceFactory factory;
+    /** While the device is between two bundles: what the worker let go of, the shelf, since when, the timer. */
+    private VirtioWorker.Parked parked;
+    private ResourceShelf shelf;
+    private long parkedSince;
+    private java.util.concurrent.ScheduledFuture<?> graceTimer;
 
     BackendBinding(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events, RingService rings,
-            VirtioDeviceFactory factory, Consumer<BackendBinding> onClose) throws PartitionException {
+            VirtioDeviceFactory factory, HandoverPolicy policy, Consumer<BackendBinding> onClose)
+            throws PartitionException {
         this.name = name + "/" + spec.type();
+        this.machineName = name;
+        this.vpCount = vpCount;
+        this.policy = policy;
         this.spec = spec;
         this.events = events;
         this.onClose = onClose;
         this.errors = new GuestErrors(LOG, this.name);
         this.factory = factory;
-        try {
-            this.device = factory.create(new Context(name, 0, vpCount, spec.options(), this.name, true));
-        } catch (DeviceException e) {
-            throw new PartitionException(this.name + ": " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            throw new PartitionException(this.name + ": the device failed to start: " + e, e);
-        }
+        this.device = create(factory, DeviceResources.NONE);
         this.queueCount = device.queueCount();
         this.maxQueueSize = device.maxQueueSize();
         this.configSize = device.configSize();
@@ -85,8 +95,157 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         this.running = new boolean[queueCount];
     }
 
-    VirtioDeviceFactory factory() {
+    private VirtioDevice create(VirtioDeviceFactory f, DeviceResources resources) throws PartitionException {
+        try {
+            return f.create(new Context(machineName, 0, vpCount, spec.options(), name, true, resources));
+        } catch (DeviceException e) {
+            throw new PartitionException(name + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            throw new PartitionException(name + ": the device failed to start: " + e, e);
+        }
+    }
+
+    synchronized VirtioDeviceFactory factory() {
         return factory;
+    }
+
+    // ---- the device bundle comes and goes ---------------------------------------------------------------------
+
+    /** Whether the device is between two bundles, waiting for a factory. */
+    synchronized boolean waitsForDevice() {
+        return !closed && parked != null;
+    }
+
+    /**
+     * Our factory is going: hand the device over (the worker parks, the old device closes, the frontend stays), or
+     * when handovers are off or the device cannot be saved, drop the frontend as {@link #unbind()} does.
+     */
+    void unbind(VirtioDeviceFactory f) {
+        ResourceShelf s;
+        VirtioWorker.Parked p;
+        String reason = "device unbound (its bundle stopped; handovers are off)";
+        synchronized (this) {
+            if (closed || factory != f) {
+                return;
+            }
+            if (!policy.handsOver()) {
+                s = null;
+                p = null;
+            } else {
+                s = new ResourceShelf(name);
+                try {
+                    p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    s.discard();
+                    reason = "its bundle stopped and it cannot be handed over: "
+                            + (e instanceof ExecutionException ee ? ee.getCause().getMessage() : e.toString());
+                    p = null;
+                }
+            }
+            if (p != null) {
+                try {
+                    p.old().close();
+                } catch (RuntimeException e) {
+                    LOG.error("{}: device close failed", name, e);
+                }
+                factory = null;
+                parked = p;
+                shelf = s;
+                parkedSince = System.nanoTime();
+                device = p.standIn();
+                graceTimer = policy.afterGrace(this::graceExpired);
+                LOG.info("{}: its bundle stopped; handing over, the frontend's IO waits up to {} ms for the next "
+                        + "bundle{}", name, policy.graceMillis(), s.keys().isEmpty() ? "" : " (kept: " + s.keys()
+                        + ")");
+                return;
+            }
+        }
+        drop(reason);
+    }
+
+    /** The device between two bundles is taken over by one {@code f} makes; any refusal drops the frontend. */
+    void bind(VirtioDeviceFactory f) {
+        String refusal;
+        synchronized (this) {
+            if (closed || parked == null) {
+                return;
+            }
+            refusal = takeOver(f);
+            if (refusal == null) {
+                return;
+            }
+            endHandover(false);
+        }
+        drop(refusal);
+    }
+
+    /** Under the lock: null once {@code f}'s device has taken over, else why it could not (the caller falls back). */
+    private String takeOver(VirtioDeviceFactory f) {
+        StandIn standIn = parked.standIn();
+        VirtioDevice d;
+        try {
+            d = create(f, shelf);
+        } catch (PartitionException e) {
+            return e.getMessage();
+        }
+        String shape = Binding.sameShape(name, standIn, d);
+        if (shape == null && (acked & VirtioFeatures.DEVICE_SPECIFIC & ~d.features()) != 0) {
+            shape = String.format("the new device does not offer features 0x%x that the frontend acknowledged",
+                    acked & VirtioFeatures.DEVICE_SPECIFIC & ~d.features());
+        }
+        if (shape != null) {
+            d.close();
+            return shape;
+        }
+        String refusal;
+        try {
+            refusal = worker.attach(d, parked.state(), () -> device = d).get(VirtioWorker.DRAIN_SECONDS,
+                    TimeUnit.SECONDS);
+        } catch (Exception e) {
+            refusal = "the new device could not be attached: " + e;
+        }
+        if (refusal != null) {
+            device = d; // closed with the worker by unbind()
+            return refusal;
+        }
+        long millis = (System.nanoTime() - parkedSince) / 1_000_000;
+        endHandover(true);
+        factory = f;
+        offered = (d.features() & VirtioFeatures.DEVICE_SPECIFIC) | VirtioFeatures.TRANSPORT;
+        LOG.info("{}: handed over to the next bundle in {} ms; the frontend saw no reset", name, millis);
+        return null;
+    }
+
+    private void graceExpired() {
+        synchronized (this) {
+            if (parked == null || closed) {
+                return;
+            }
+            endHandover(false);
+        }
+        drop("no bundle took the device over within " + policy.graceMillis() + " ms");
+    }
+
+    /** Ends the handover: the timer stops, what the successor did not take is closed (said only if it took over). */
+    private void endHandover(boolean tookOver) {
+        if (graceTimer != null) {
+            graceTimer.cancel(false);
+            graceTimer = null;
+        }
+        if (shelf != null) {
+            if (tookOver) {
+                shelf.close();
+            } else {
+                shelf.discard();
+            }
+            shelf = null;
+        }
+        parked = null;
+    }
+
+    @Override
+    public synchronized long handoverMillis() {
+        return parked == null ? -1 : (System.nanoTime() - parkedSince) / 1_000_000;
     }
 
     // ---- WorkerTransport (worker thread) --------------------------------------------------------------------------
@@ -351,8 +510,13 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
 
     /** The device's factory went: finish the IO, close the device, tell the transport. */
     void unbind() {
+        drop("device unbound (its bundle stopped)");
+    }
+
+    /** Finishes the IO, closes the device and tells the transport, with one log line saying why. */
+    private void drop(String why) {
         if (shutDown()) {
-            LOG.info("{}: device unbound (its bundle stopped); the frontend is dropped", name);
+            LOG.info("{}: {}; the frontend is dropped", name, why);
             events.deviceGone();
         }
     }
@@ -369,6 +533,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             }
             closed = true;
             java.util.Arrays.fill(running, false);
+            endHandover(false);
         }
         worker.stop();
         try {

@@ -17,15 +17,19 @@ import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.virtio.DeviceContext;
 import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioDevice;
 import io.bundlevisor.core.virtio.VirtioDeviceFactory;
 
 /**
- * A declared device behind its virtio-mmio window. The transport lives as long as the machine; the device and its
- * worker live as long as the device bundle's factory: when the factory goes, the worker finishes the IO in flight
- * (completing it to the driver, so no acknowledged write is lost), the device closes and the driver sees
- * DEVICE_NEEDS_RESET; when a factory comes back, a fresh device waits for the driver's reset.
+ * A declared device behind its virtio-mmio window. The transport lives as long as the machine; the device lives as
+ * long as the device bundle's factory. When the factory goes, the device is handed over (see the package
+ * documentation of {@code io.bundlevisor.core.virtio}): the worker finishes the IO in flight into the used rings,
+ * parks with the queues, notifiers and activation kept, and the next factory of the type (the updated bundle's)
+ * makes the device that takes over; the guest sees its IO pause, nothing else. When no factory comes within the
+ * grace period, or the new device cannot take over, the worker stops, the device closes and the driver sees
+ * DEVICE_NEEDS_RESET; when a factory comes back after that, a fresh device waits for the driver's reset.
  */
 final class Binding implements VirtioBinding, TransportEvents {
 
@@ -39,6 +43,7 @@ final class Binding implements VirtioBinding, TransportEvents {
     private final Consumer<Binding> onClose;
     private final MmioTransport transport;
     private final AutoCloseable window;
+    private final HandoverPolicy policy;
 
     // Guarded by this.
     private VirtioDeviceFactory factory;
@@ -48,16 +53,22 @@ final class Binding implements VirtioBinding, TransportEvents {
     private long completedBefore;
     private long[] completedBeforePerQueue = new long[0];
     private long needsResetBefore;
+    /** While the device is between two bundles: what the worker let go of, the shelf, since when, the timer. */
+    private VirtioWorker.Parked parked;
+    private ResourceShelf shelf;
+    private long parkedSince;
+    private java.util.concurrent.ScheduledFuture<?> graceTimer;
 
     /** Creates the device with {@code first} and claims the window; refuses in one line. */
-    Binding(DeviceSlot slot, RingService rings, VirtioDeviceFactory first, Consumer<Binding> onClose)
-            throws PartitionException {
+    Binding(DeviceSlot slot, RingService rings, VirtioDeviceFactory first, HandoverPolicy policy,
+            Consumer<Binding> onClose) throws PartitionException {
         this.slot = slot;
+        this.policy = policy;
         this.rings = rings;
         this.name = slot.machineName() + "/" + slot.spec().type() + slot.index();
         this.errors = new GuestErrors(LOG, name);
         this.onClose = onClose;
-        VirtioDevice d = create(first);
+        VirtioDevice d = create(first, DeviceResources.NONE);
         this.transport = new MmioTransport(d.deviceId(), slot.interrupt(), this, errors);
         try {
             start(first, d);
@@ -68,9 +79,9 @@ final class Binding implements VirtioBinding, TransportEvents {
         }
     }
 
-    private VirtioDevice create(VirtioDeviceFactory f) throws PartitionException {
+    private VirtioDevice create(VirtioDeviceFactory f, DeviceResources resources) throws PartitionException {
         try {
-            return f.create(context());
+            return f.create(context(resources));
         } catch (DeviceException e) {
             throw new PartitionException(name + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
@@ -91,8 +102,9 @@ final class Binding implements VirtioBinding, TransportEvents {
         transport.setDevice(d);
     }
 
-    private DeviceContext context() {
-        return new Context(slot.machineName(), slot.index(), slot.vpCount(), slot.spec().options(), name, false);
+    private DeviceContext context(DeviceResources resources) {
+        return new Context(slot.machineName(), slot.index(), slot.vpCount(), slot.spec().options(), name, false,
+                resources);
     }
 
     // ---- the device bundle comes and goes ---------------------------------------------------------------------
@@ -101,13 +113,25 @@ final class Binding implements VirtioBinding, TransportEvents {
         return factory;
     }
 
-    /** A factory of our type arrived while we have no device: bind a fresh one (the driver must reset first). */
+    /** Whether the device waits for a factory: between two bundles, or with none since its bundle went. */
+    synchronized boolean waitsForDevice() {
+        return !closed && device == null;
+    }
+
+    /**
+     * A factory of our type arrived while we have no device: the device between two bundles is taken over by one it
+     * makes; one with none gets a fresh device (the driver must reset first).
+     */
     synchronized void bind(VirtioDeviceFactory f) {
         if (closed || device != null) {
             return;
         }
+        if (parked != null) {
+            takeOver(f);
+            return;
+        }
         try {
-            VirtioDevice d = create(f);
+            VirtioDevice d = create(f, DeviceResources.NONE);
             if (d.deviceId() != transport.deviceIdRegister()) {
                 d.close();
                 LOG.error("{}: the new device has virtio id {}, the guest knows {}; not bound", name, d.deviceId(),
@@ -121,14 +145,147 @@ final class Binding implements VirtioBinding, TransportEvents {
         }
     }
 
-    /** Our factory is going: finish the IO, close the device, tell the driver it needs a reset. */
+    /**
+     * Our factory is going: hand the device over (park it, close the old device, wait for a successor), or when
+     * handovers are off or the device cannot be saved, finish the IO, close the device, tell the driver it needs a
+     * reset.
+     */
     synchronized void unbind(VirtioDeviceFactory f) {
         if (factory != f) {
             return;
         }
+        if (!policy.handsOver()) {
+            stopDevice();
+            transport.markNeedsReset();
+            LOG.info("{}: device unbound (its bundle stopped; handovers are off); the guest sees DEVICE_NEEDS_RESET",
+                    name);
+            return;
+        }
+        ResourceShelf s = new ResourceShelf(name);
+        VirtioWorker.Parked p;
+        try {
+            p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            fallBackNow(s, "it cannot be handed over: " + e.getCause().getMessage());
+            return;
+        } catch (java.util.concurrent.TimeoutException e) {
+            fallBackNow(s, "its IO did not finish in " + VirtioWorker.DRAIN_SECONDS + " s for the handover ("
+                    + worker.inFlightSummary() + ")");
+            return;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fallBackNow(s, "the handover was interrupted");
+            return;
+        }
+        closeQuietly(p.old());
+        device = null;
+        factory = null;
+        parked = p;
+        shelf = s;
+        parkedSince = System.nanoTime();
+        transport.replaceDevice(p.standIn());
+        graceTimer = policy.afterGrace(this::graceExpired);
+        LOG.info("{}: its bundle stopped; handing over, the guest's IO waits up to {} ms for the next bundle{}", name,
+                policy.graceMillis(), s.keys().isEmpty() ? "" : " (kept: " + s.keys() + ")");
+    }
+
+    /** The device between two bundles is taken over by one {@code f} makes; any refusal ends in a reset. */
+    private void takeOver(VirtioDeviceFactory f) {
+        VirtioWorker.Parked p = parked;
+        StandIn standIn = p.standIn();
+        VirtioDevice d;
+        try {
+            d = create(f, shelf);
+        } catch (PartitionException e) {
+            fallBack(e.getMessage());
+            return;
+        }
+        String shape = sameShape(name, standIn, d);
+        if (shape != null) {
+            closeQuietly(d);
+            fallBack(shape);
+            return;
+        }
+        String refusal;
+        try {
+            refusal = worker.attach(d, p.state(), () -> transport.replaceDevice(d))
+                    .get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            closeQuietly(d);
+            fallBack("the new device could not be attached: " + e);
+            return;
+        }
+        long millis = (System.nanoTime() - parkedSince) / 1_000_000;
+        endHandover(true);
+        factory = f;
+        device = d;
+        if (refusal != null) {
+            LOG.warn("{}: handed over with a reset after {} ms: {}; the guest sees DEVICE_NEEDS_RESET", name, millis,
+                    refusal);
+        } else {
+            LOG.info("{}: handed over to the next bundle in {} ms; the guest saw no reset", name, millis);
+        }
+    }
+
+    /** Null if {@code d} can stand where {@code was} stood (same id, queues and queue size), else why not. */
+    static String sameShape(String name, VirtioDevice was, VirtioDevice d) {
+        if (d.deviceId() != was.deviceId() || d.queueCount() != was.queueCount()
+                || d.maxQueueSize() != was.maxQueueSize() || d.configSize() != was.configSize()) {
+            return String.format("the new device (virtio id %d, %d queues of %d, %d config bytes) is not the one the "
+                    + "guest knows (virtio id %d, %d queues of %d, %d config bytes)", d.deviceId(), d.queueCount(),
+                    d.maxQueueSize(), d.configSize(), was.deviceId(), was.queueCount(), was.maxQueueSize(),
+                    was.configSize());
+        }
+        return null;
+    }
+
+    private void graceExpired() {
+        synchronized (this) {
+            if (parked == null || closed) {
+                return;
+            }
+            fallBack("no bundle took the device over within " + policy.graceMillis() + " ms");
+        }
+    }
+
+    /** Ends a handover in today's path: the worker stops, the driver is told DEVICE_NEEDS_RESET. */
+    private void fallBack(String why) {
+        endHandover(false);
         stopDevice();
         transport.markNeedsReset();
-        LOG.info("{}: device unbound (its bundle stopped); the guest sees DEVICE_NEEDS_RESET", name);
+        LOG.warn("{}: {}; the guest sees DEVICE_NEEDS_RESET", name, why);
+    }
+
+    private void fallBackNow(ResourceShelf s, String why) {
+        s.discard();
+        stopDevice();
+        transport.markNeedsReset();
+        LOG.warn("{}: its bundle stopped and {}; the guest sees DEVICE_NEEDS_RESET", name, why);
+    }
+
+    /** Ends the handover: the timer stops, what the successor did not take is closed (said only if it took over). */
+    private void endHandover(boolean tookOver) {
+        if (graceTimer != null) {
+            graceTimer.cancel(false);
+            graceTimer = null;
+        }
+        if (shelf != null) {
+            if (tookOver) {
+                shelf.close();
+            } else {
+                shelf.discard();
+            }
+            shelf = null;
+        }
+        parked = null;
+    }
+
+    private void closeQuietly(VirtioDevice d) {
+        try {
+            d.close();
+        } catch (RuntimeException e) {
+            LOG.error("{}: device close failed", name, e);
+        }
     }
 
     private synchronized void stopDevice() {
@@ -201,6 +358,11 @@ final class Binding implements VirtioBinding, TransportEvents {
     }
 
     @Override
+    public synchronized long handoverMillis() {
+        return parked == null ? -1 : (System.nanoTime() - parkedSince) / 1_000_000;
+    }
+
+    @Override
     public int status() {
         return transport.status();
     }
@@ -269,6 +431,9 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void save(DataOutput out) throws IOException {
+        if (parked != null) {
+            throw new IOException(name + " cannot be saved: it is between two bundles (a handover is under way)");
+        }
         if (worker == null) {
             throw new IOException(name + " cannot be saved: no device is bound (its bundle is not active)");
         }
@@ -305,6 +470,9 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void restore(DataInput in) throws IOException {
+        if (parked != null) {
+            throw new IOException(name + " cannot be restored: it is between two bundles (a handover is under way)");
+        }
         if (worker == null) {
             throw new IOException(name + " cannot be restored: no device is bound (its bundle is not active)");
         }
@@ -354,6 +522,7 @@ final class Binding implements VirtioBinding, TransportEvents {
                 return;
             }
             closed = true;
+            endHandover(false);
             stopDevice();
         }
         try {

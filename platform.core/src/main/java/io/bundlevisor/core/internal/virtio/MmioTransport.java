@@ -64,6 +64,23 @@ final class MmioTransport implements IoHandler, WorkerTransport {
         }
     }
 
+    /**
+     * Puts {@code d} in place of the device behind the window without touching the registers: a handover, where
+     * {@code d} has the queues of the device it replaces (see {@link Binding}).
+     */
+    void replaceDevice(VirtioDevice d) {
+        lock.lock();
+        try {
+            if (d.queueCount() != queues.length) {
+                throw new IllegalArgumentException("a device of " + d.queueCount() + " queues cannot replace one of "
+                        + queues.length);
+            }
+            this.device = d;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     VirtioDevice device() {
         return device;
     }

@@ -32,14 +32,14 @@ public final class VirtioCommands {
         return new ArrayList<>(virtio.deviceTypes());
     }
 
-    @Descriptor("lists every VM's virtio devices (bound or not, status, chains completed in all and per queue, in "
-            + "flight, resets needed, and what the device counts on each queue) "
+    @Descriptor("lists every VM's virtio devices (bound, unbound or handing over between two bundles, status, "
+            + "chains completed in all and per queue, in flight, resets needed, and what the device counts on each queue) "
             + "and the devices served to other VMMs (running queues, chains completed, in flight)")
     public List<String> devices() {
         List<String> lines = new ArrayList<>();
         for (VirtioBinding b : virtio.bindings()) {
             lines.add(String.format("%s %s status=0x%02x completed=%d%s inflight=%d needs-reset=%d", b.name(),
-                    b.isBound() ? "bound" : "unbound", b.status(), b.completedChains(),
+                    bound(b.isBound(), b.handoverMillis()), b.status(), b.completedChains(),
                     perQueue(b.completedChainsPerQueue()), b.inFlight(), b.needsResetCount()));
             counters(lines, b.queueCounters());
         }
@@ -50,11 +50,18 @@ public final class VirtioCommands {
                     queues.append(queues.isEmpty() ? "" : ",").append(q);
                 }
             }
-            lines.add(String.format("%s backend queues=[%s] completed=%d%s inflight=%d", b.name(), queues,
-                    b.completedChains(), perQueue(b.completedChainsPerQueue()), b.inFlight()));
+            long handover = b.handoverMillis();
+            lines.add(String.format("%s backend%s queues=[%s] completed=%d%s inflight=%d", b.name(),
+                    handover < 0 ? "" : " handing-over=" + handover + "ms", queues, b.completedChains(),
+                    perQueue(b.completedChainsPerQueue()), b.inFlight()));
             counters(lines, b.queueCounters());
         }
         return lines;
+    }
+
+    /** "bound", "unbound", or "handing-over=Nms" for a device between two bundles. */
+    static String bound(boolean bound, long handoverMillis) {
+        return bound ? "bound" : handoverMillis >= 0 ? "handing-over=" + handoverMillis + "ms" : "unbound";
     }
 
     /** One indented line for each queue whose device counts something of its own. */

@@ -10,10 +10,16 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Modified;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,11 +36,25 @@ import io.bundlevisor.core.virtio.VirtioService;
 
 /**
  * The shared io_uring virtio worker service. Device factories arrive and leave as whiteboard services keyed by
- * {@value VirtioDeviceFactory#DEVICE_TYPE}; this class names no device. Outside OSGi, construct it and call
- * {@link #addFactory}/{@link #removeFactory} yourself.
+ * {@value VirtioDeviceFactory#DEVICE_TYPE}; this class names no device. When a factory leaves, its devices are
+ * handed over to the next factory of their type (see the package documentation of {@code io.bundlevisor.core.virtio}).
+ * Outside OSGi, construct it and call {@link #addFactory}/{@link #removeFactory} yourself, and {@link #close} it.
  */
-@Component(service = VirtioService.class, immediate = true)
-public final class VirtioServiceImpl implements VirtioService {
+@Component(service = VirtioService.class, immediate = true, configurationPid = VirtioServiceImpl.PID,
+        configurationPolicy = ConfigurationPolicy.OPTIONAL)
+@Designate(ocd = VirtioServiceImpl.Config.class)
+public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
+
+    /** The Config Admin PID. */
+    public static final String PID = "io.bundlevisor.virtio";
+
+    @ObjectClassDefinition(name = "Bundlevisor virtio devices")
+    @interface Config {
+        @AttributeDefinition(description = "How long a device whose bundle stopped waits for a bundle of its type to "
+                + "take it over (an update) before its driver is told DEVICE_NEEDS_RESET, in seconds; 0 turns "
+                + "handovers off.")
+        double handover_grace_seconds() default HandoverPolicy.DEFAULT_GRACE_MILLIS / 1000.0;
+    }
 
     private static final Logger LOG = LoggerFactory.getLogger(VirtioServiceImpl.class);
 
@@ -43,10 +63,40 @@ public final class VirtioServiceImpl implements VirtioService {
     private final Map<String, List<VirtioDeviceFactory>> factories = new LinkedHashMap<>();
     private final List<Binding> bindings = new CopyOnWriteArrayList<>();
     private final List<BackendBinding> backends = new CopyOnWriteArrayList<>();
+    private final HandoverPolicy policy = new HandoverPolicy();
+
+    /** Outside OSGi: a grace period of {@value HandoverPolicy#DEFAULT_GRACE_MILLIS} ms. */
+    public VirtioServiceImpl(RingService rings) {
+        this.rings = rings;
+    }
 
     @Activate
-    public VirtioServiceImpl(@Reference RingService rings) {
-        this.rings = rings;
+    public VirtioServiceImpl(Config config, @Reference RingService rings) {
+        this(rings);
+        modified(config);
+    }
+
+    @Modified
+    void modified(Config config) {
+        double seconds = config.handover_grace_seconds();
+        if (!(seconds >= 0) || seconds > 86_400) {
+            LOG.error("{}: handover.grace.seconds={} is not 0 to 86400; keeping {} ms", PID, seconds,
+                    policy.graceMillis());
+            return;
+        }
+        setHandoverGrace(java.time.Duration.ofMillis(Math.round(seconds * 1000)));
+    }
+
+    /** How long a device waits between two bundles before its driver is told it needs a reset; zero: no handovers. */
+    public void setHandoverGrace(java.time.Duration grace) {
+        policy.setGraceMillis(grace.toMillis());
+        LOG.debug("handover grace period {} ms", grace.toMillis());
+    }
+
+    @Deactivate
+    @Override
+    public void close() {
+        policy.close();
     }
 
     @Reference(service = VirtioDeviceFactory.class, cardinality = ReferenceCardinality.MULTIPLE,
@@ -78,14 +128,22 @@ public final class VirtioServiceImpl implements VirtioService {
             factories.computeIfAbsent(type, t -> new ArrayList<>()).add(factory);
         }
         LOG.info("device type {} available", type);
+        for (BackendBinding b : backends) {
+            if (b.type().equals(type) && b.waitsForDevice()) {
+                b.bind(current(type));
+            }
+        }
         for (Binding b : bindings) {
-            if (b.type().equals(type) && !b.isBound()) {
+            if (b.type().equals(type) && b.waitsForDevice()) {
                 b.bind(current(type));
             }
         }
     }
 
-    /** Takes the factory away: its devices drain, close and need a reset; another factory of the type takes over. */
+    /**
+     * Takes the factory away: its devices are handed over to another factory of the type, now or when one comes
+     * within the grace period; otherwise they drain, close and need a reset.
+     */
     public void removeFactory(VirtioDeviceFactory factory, String type) {
         synchronized (this) {
             List<VirtioDeviceFactory> list = factories.get(type);
@@ -100,7 +158,10 @@ public final class VirtioServiceImpl implements VirtioService {
         VirtioDeviceFactory next = current(type);
         for (BackendBinding b : backends) {
             if (b.factory() == factory) {
-                b.unbind();
+                b.unbind(factory);
+                if (next != null) {
+                    b.bind(next);
+                }
             }
         }
         for (Binding b : bindings) {
@@ -131,7 +192,7 @@ public final class VirtioServiceImpl implements VirtioService {
             throw new PartitionException("no installed bundle provides device type '" + type + "' (available: "
                     + (deviceTypes().isEmpty() ? "none" : String.join(", ", deviceTypes())) + ")");
         }
-        Binding b = new Binding(slot, rings, factory, bindings::remove);
+        Binding b = new Binding(slot, rings, factory, policy, bindings::remove);
         bindings.add(b);
         return b;
     }
@@ -145,7 +206,8 @@ public final class VirtioServiceImpl implements VirtioService {
             throw new PartitionException("no installed bundle provides device type '" + type + "' (available: "
                     + (deviceTypes().isEmpty() ? "none" : String.join(", ", deviceTypes())) + ")");
         }
-        BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, backends::remove);
+        BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, policy,
+                backends::remove);
         backends.add(b);
         boolean gone;
         synchronized (this) {

@@ -58,7 +58,8 @@ final class VirtioWorker {
     private static final long POLL_NANOS = Math.max(0, Long.getLong(POLL_PROPERTY, 0)) * 1000;
 
     private final String name;
-    private final VirtioDevice device;
+    /** The device; a {@link StandIn} while parked between two bundles. Worker thread only after construction. */
+    private VirtioDevice device;
     private final WorkerTransport transport;
     private final GuestErrors errors;
     private final Ring ring;
@@ -87,6 +88,8 @@ final class VirtioWorker {
     // Worker-thread state.
     private boolean active;
     private boolean pulling = true;
+    /** Between two bundles (a handover): nothing is pulled until the successor is attached. */
+    private boolean parked;
     private boolean discard;
     private boolean stopping;
     /** Whether the device was told to quiesce since the worker last pulled chains. */
@@ -213,9 +216,114 @@ final class VirtioWorker {
     /** Pulls again after {@link #pause()}. */
     void resume() {
         post(() -> {
-            pulling = true;
+            pulling = !parked;
             pendingService = allQueues();
         });
+    }
+
+    // ---- handing the device over between bundles -----------------------------------------------------------------
+
+    /** What a parked worker let go of: the old device (closed by the caller), its stand-in and its saved state. */
+    record Parked(VirtioDevice old, StandIn standIn, byte[] state) {
+    }
+
+    /**
+     * Parks the worker for a handover: stops pulling, quiesces the device, lets its IO finish into the used rings and
+     * its held chains go back; then saves the device's state, lets it keep its host resources in {@code shelf} and
+     * puts a {@link StandIn} in its place. Queues, notifiers and the activation stay; notifications that come are
+     * kept for the successor. Fails (and the worker goes on with the device) if the device cannot be saved.
+     */
+    CompletableFuture<Parked> park(ResourceShelf shelf) {
+        CompletableFuture<Parked> f = new CompletableFuture<>();
+        if (!post(() -> whenIdle(() -> doPark(shelf, f)))) {
+            f.completeExceptionally(new IllegalStateException(name + ": the device's worker has ended"));
+        }
+        return f;
+    }
+
+    /**
+     * Puts {@code successor} in the stand-in's place and goes on: unless the driver reset the device during the
+     * gap, the successor restores {@code state}, takes the config writes of the gap and must show the config space
+     * the guest knows; it is activated with the features and queues already negotiated (if they were). Completes
+     * with null, or with the reason (one line) why the successor could not take over, in which case the driver has
+     * been told DEVICE_NEEDS_RESET. {@code swapped} runs on the worker thread once the successor is in place.
+     */
+    CompletableFuture<String> attach(VirtioDevice successor, byte[] state, Runnable swapped) {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        if (!post(() -> doAttach(successor, state, swapped, f))) {
+            f.completeExceptionally(new IllegalStateException(name + ": the device's worker has ended"));
+        }
+        return f;
+    }
+
+    private void doPark(ResourceShelf shelf, CompletableFuture<Parked> f) {
+        if (parked) {
+            f.completeExceptionally(new IllegalStateException(name + " is already between two bundles"));
+            return;
+        }
+        VirtioDevice old = device;
+        try {
+            java.io.ByteArrayOutputStream state = new java.io.ByteArrayOutputStream();
+            old.saveState(new java.io.DataOutputStream(state));
+            StandIn standIn = StandIn.of(old);
+            old.handOver(shelf);
+            device = standIn;
+            parked = true;
+            f.complete(new Parked(old, standIn, state.toByteArray()));
+        } catch (java.io.IOException | RuntimeException e) {
+            f.completeExceptionally(e);
+        }
+    }
+
+    private void doAttach(VirtioDevice successor, byte[] state, Runnable swapped, CompletableFuture<String> f) {
+        if (!parked || !(device instanceof StandIn standIn)) {
+            f.completeExceptionally(new IllegalStateException(name + " is not between two bundles"));
+            return;
+        }
+        device = successor;
+        parked = false;
+        String refusal = takeOver(standIn, successor, state);
+        try {
+            swapped.run();
+        } catch (RuntimeException e) {
+            LOG.error("{}: swapping the device failed", name, e);
+        }
+        if (refusal == null && activation != null) {
+            try {
+                successor.activate(activation);
+            } catch (DeviceException | RuntimeException e) {
+                refusal = "the new device refused the activation the driver made: " + e.getMessage();
+            }
+        }
+        if (refusal != null) {
+            active = false;
+            activation = null;
+            needsResets++;
+            transport.needsReset();
+        }
+        pulling = true;
+        pendingService = allQueues();
+        f.complete(refusal);
+    }
+
+    /** Restores the successor and checks that the guest would see no change; null, or why not (one line). */
+    private String takeOver(StandIn standIn, VirtioDevice successor, byte[] state) {
+        long inUse = (activation != null ? activation.features() : standIn.features())
+                & VirtioFeatures.DEVICE_SPECIFIC;
+        long missing = inUse & ~successor.features();
+        if (missing != 0) {
+            return String.format("the new device does not offer features 0x%x that the driver uses", missing);
+        }
+        if (standIn.wasReset()) {
+            return null; // the driver reset the device during the gap: its successor starts fresh
+        }
+        try {
+            successor.restoreState(new java.io.DataInputStream(new java.io.ByteArrayInputStream(state)));
+            standIn.replayConfigWrites(successor);
+            return standIn.configDifference(successor);
+        } catch (java.io.IOException | RuntimeException e) {
+            return "the new device refused the saved state: " + e.getMessage();
+        }
     }
 
     // ---- backend transports (vhost-user): queues start and stop one by one ---------------------------------------
@@ -729,7 +837,7 @@ final class VirtioWorker {
                 }
             }
             if (drainWaiters.isEmpty() && idleTasks.isEmpty() && !stopping) {
-                pulling = true;
+                pulling = !parked;
                 pendingService = allQueues();
             }
         }
@@ -745,7 +853,7 @@ final class VirtioWorker {
             resetDevice();
             discard = false;
             active = false;
-            pulling = true;
+            pulling = !parked;
         }
         for (CompletableFuture<Void> f : drainWaiters) {
             f.complete(null);
@@ -778,7 +886,7 @@ final class VirtioWorker {
             return;
         }
         active = true;
-        pulling = true;
+        pulling = !parked;
         pendingService = allQueues();
     }
 
@@ -859,7 +967,7 @@ final class VirtioWorker {
             }
         }
         active = true;
-        pulling = true;
+        pulling = !parked;
         pendingService = allQueues();
     }
 

@@ -91,7 +91,7 @@ public final class VmCommands {
             return name + " has no devices";
         }
         List<String> lines = new ArrayList<>();
-        lines.add(String.format("%-28s %-12s %-5s %6s %12s %8s %11s %s", "DEVICE", "TYPE", "BOUND", "STATUS",
+        lines.add(String.format("%-28s %-12s %-8s %6s %12s %8s %11s %s", "DEVICE", "TYPE", "BOUND", "STATUS",
                 "COMPLETED", "INFLIGHT", "NEEDS-RESET", "PER-QUEUE"));
         for (VirtioBinding b : k.devices()) {
             long[] perQueue = b.completedChainsPerQueue();
@@ -99,8 +99,8 @@ public final class VmCommands {
             for (int q = 0; q < perQueue.length; q++) {
                 queues.add("q" + q + "=" + perQueue[q]);
             }
-            lines.add(String.format("%-28s %-12s %-5s %#6x %12d %8d %11d %s", b.name(), b.type(),
-                    b.isBound() ? "yes" : "no", b.status(), b.completedChains(), b.inFlight(), b.needsResetCount(),
+            lines.add(String.format("%-28s %-12s %-8s %#6x %12d %8d %11d %s", b.name(), b.type(),
+                    b.isBound() ? "yes" : b.handoverMillis() >= 0 ? "handover" : "no", b.status(), b.completedChains(), b.inFlight(), b.needsResetCount(),
                     queues.isEmpty() ? "-" : String.join(" ", queues)));
         }
         return String.join(System.lineSeparator(), lines);
