@@ -9,6 +9,10 @@
  * re-initializes until that works (while the device is absent, DeviceFeatures lacks VERSION_1), every 5 ms.
  * Prints "BLK-HOT acked=N" every 64 acknowledged writes, "BLK-HOT gone", "BLK-HOT back resets=R" and at the end
  * "BLK-HOT-OK acked=N".
+ *
+ * blk.acked=N goes on until N writes were acknowledged. blk.strict=1 is for a device handed over between bundles
+ * under the guest: the device must never go, so DEVICE_NEEDS_RESET, an error status, a timeout, a driver status
+ * without DRIVER_OK or a queue no longer ready (a reset the driver did not ask for) each end the test with BLK-FAIL.
  */
 #include "blk.h"
 
@@ -21,6 +25,7 @@
 
 static uint64_t acked_record[HOT_SECTORS]; /* record k + 1 of the latest acknowledged write, 0 for none */
 static uint64_t resets;
+static bool strict;
 
 /* Record k: its number and complement, then bytes that depend on k and the position. */
 static void fill_record(uint8_t *p, uint64_t k) {
@@ -46,6 +51,11 @@ static bool await_needs_reset(uint64_t timeout_us) {
 
 /* The device is gone: reset and re-initialize until it is back. */
 static void gone(void) {
+    if (strict) {
+        kprintf("BLK-FAIL the device set DEVICE_NEEDS_RESET (status 0x%x) under blk.strict\n",
+                virtio_status(&blk.vdev));
+        blk_finish();
+    }
     kprintf("BLK-HOT gone\n");
     const char *last = NULL;
     for (;;) {
@@ -68,6 +78,9 @@ static bool request(const char *what, uint32_t type, uint64_t sector, uint8_t *b
     int r = blk_do(&blk_queues[0], type, sector, buf, SECTOR_SIZE, BLK_TIMEOUT_US);
     if (r == VIRTIO_BLK_S_OK) {
         return true;
+    }
+    if (strict) {
+        blk_fail_result(what, r);
     }
     if (r == BLK_E_NEEDS_RESET || (r != BLK_E_TIMEOUT && await_needs_reset(STATUS_GRACE_US))) {
         gone();
@@ -110,9 +123,14 @@ void mode_hot(void) {
         blk_finish();
     }
     uint64_t wanted_resets = cmdline_number("blk.resets", 1);
+    uint64_t wanted_acked = cmdline_number("blk.acked", 0);
+    strict = cmdline_number("blk.strict", 0) != 0;
+    if (strict) {
+        wanted_resets = 0;
+    }
     uint8_t *out = blk_dma, *in = blk_dma + 4096;
     uint64_t k = 0, acked = 0, since_back = 0;
-    while (resets < wanted_resets || since_back < HOT_AFTER_BACK) {
+    while (resets < wanted_resets || since_back < HOT_AFTER_BACK || acked < wanted_acked) {
         if (virtio_needs_reset(&blk.vdev)) {
             gone();
             since_back = 0;
@@ -128,6 +146,12 @@ void mode_hot(void) {
         acked++;
         since_back++;
         if (acked % PRINT_EVERY == 0) {
+            if (strict && ((virtio_status(&blk.vdev) & VIRTIO_STATUS_DRIVER_OK) == 0
+                           || !virtio_queue_ready(&blk.vdev, 0))) {
+                kprintf("BLK-FAIL the device reset itself: status 0x%x, queue 0 %s\n", virtio_status(&blk.vdev),
+                        virtio_queue_ready(&blk.vdev, 0) ? "ready" : "not ready");
+                blk_finish();
+            }
             kprintf("BLK-HOT acked=%lu\n", acked);
         }
         if (!request("IN", VIRTIO_BLK_T_IN, HOT_FIRST + s, in)) {

@@ -97,6 +97,8 @@ const char *virtio_queue_setup(struct virtio_dev *dev, struct virtq *q, unsigned
 
 /* Notifies the device of new buffers in queue index (4.2.3.3): one write of QueueNotify. */
 void virtio_notify(const struct virtio_dev *dev, unsigned index);
+/* Whether queue index reads back as ready (QueueReady, 4.2.2): false after a device-side reset of its queues. */
+bool virtio_queue_ready(struct virtio_dev *dev, unsigned index);
 
 /*
  * Interrupts: routes the device's GSI through the I/O APIC to vector on this CPU (trigger and polarity as the DSDT

@@ -359,3 +359,8 @@ void virtio_irq_disable(struct virtio_dev *dev) {
         }
     }
 }
+
+bool virtio_queue_ready(struct virtio_dev *dev, unsigned index) {
+    reg_write(dev, REG_QUEUE_SEL, index);
+    return reg_read(dev, REG_QUEUE_READY) == 1;
+}

@@ -9,6 +9,7 @@ import java.util.function.Consumer;
 import io.bundlevisor.core.ring.Errno;
 import io.bundlevisor.core.ring.Sqe;
 import io.bundlevisor.core.virtio.DescChain;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioContext;
 import io.bundlevisor.core.virtio.VirtioDevice;
 
@@ -238,6 +239,12 @@ final class BlkDevice implements VirtioDevice {
     @Override
     public void restoreState(DataInput in) throws IOException {
         state().requireSame(BlkState.read(in));
+    }
+
+    /** The open image and its lock go to the successor: another process never gets the image meanwhile. */
+    @Override
+    public void handOver(DeviceResources resources) {
+        disk.handOver(resources);
     }
 
     @Override

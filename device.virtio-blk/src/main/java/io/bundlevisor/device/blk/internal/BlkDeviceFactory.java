@@ -48,7 +48,7 @@ public final class BlkDeviceFactory implements VirtioDeviceFactory {
         } catch (IllegalArgumentException e) {
             throw new DeviceException(e.getMessage());
         }
-        BlkDisk disk = BlkDisk.open(options);
+        BlkDisk disk = BlkDisk.open(options, context.resources());
         if (disk.hiddenTail() != 0) {
             LOG.info("{}: {} is {} bytes, not a whole number of 512-byte sectors: the last {} bytes are not visible "
                     + "to the guest", context.name(), disk.path(), disk.size(), disk.hiddenTail());

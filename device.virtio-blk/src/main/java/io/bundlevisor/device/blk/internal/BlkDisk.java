@@ -4,6 +4,7 @@ import java.nio.file.Path;
 
 import io.bundlevisor.core.ring.Errno;
 import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.uring.host.FileStat;
 import io.bundlevisor.uring.host.HostFile;
 import io.bundlevisor.uring.host.SyscallException;
@@ -24,6 +25,10 @@ import io.bundlevisor.uring.host.SyscallException;
  * uses its logical block size. Where the kernel does not say, 4096 bytes is assumed: no common file system or disk
  * needs more, and an over-strict guess only sends more requests through the page cache.
  *
+ * <p><b>Handover.</b> When the bundle is updated under a running guest, both descriptors go to the successor
+ * ({@link #handOver}, {@link #open(BlkOptions, DeviceResources)}): the lock never lapses, so no other process can
+ * take the image between the two devices.
+ *
  * <p><b>Capacity</b> is the size in 512-byte sectors; the tail of a file whose size is not a multiple of 512 is not
  * visible to the guest.
  */
@@ -34,8 +39,14 @@ final class BlkDisk implements AutoCloseable {
 
     private final Path path;
     private final boolean readOnly;
+    /** Keys under which the descriptors are handed over (see {@link DeviceResources}). */
+    static final String BUFFERED_KEY = "virtio-blk.image";
+    static final String DIRECT_KEY = "virtio-blk.image.direct";
+
     private final HostFile buffered;
     private final HostFile direct;
+    /** Whether the descriptors went to a successor: close leaves them open. */
+    private volatile boolean handedOver;
     private final FileStat stat;
     private final int memoryAlignment;
     private final int offsetAlignment;
@@ -56,20 +67,37 @@ final class BlkDisk implements AutoCloseable {
      * @throws DeviceException with a one-line reason: missing, unreadable, not a file or block device, locked
      */
     static BlkDisk open(BlkOptions options) throws DeviceException {
+        return open(options, DeviceResources.NONE);
+    }
+
+    /**
+     * Opens, checks and locks the disk, or takes it, open and locked, from the device this one takes over from.
+     *
+     * @throws DeviceException with a one-line reason: missing, unreadable, not a file or block device, locked
+     */
+    static BlkDisk open(BlkOptions options, DeviceResources handedOver) throws DeviceException {
         Path path = options.path().toAbsolutePath().normalize();
         int flags = options.readOnly() ? HostFile.READ_ONLY : HostFile.READ_WRITE;
-        HostFile buffered = null;
-        HostFile direct = null;
+        HostFile buffered = handedOver.take(BUFFERED_KEY, HostFile.class);
+        HostFile direct = handedOver.take(DIRECT_KEY, HostFile.class);
+        boolean taken = buffered != null;
         try {
-            buffered = HostFile.open(path, flags);
+            if (!taken) {
+                buffered = HostFile.open(path, flags);
+            }
             FileStat stat = buffered.stat();
             if (!stat.isRegularFile() && !stat.isBlockDevice()) {
                 throw new DeviceException("disk " + path + " is not a regular file or a block device");
             }
-            if (!buffered.tryLock(!options.readOnly())) {
+            // A handed-over descriptor keeps the lock it has held all along.
+            if (!taken && !buffered.tryLock(!options.readOnly())) {
                 throw new DeviceException("disk " + path + " is locked by another process or VM");
             }
-            if (options.direct()) {
+            if (!options.direct() && direct != null) {
+                direct.close();
+                direct = null;
+            }
+            if (options.direct() && direct == null) {
                 direct = HostFile.openDirectIfSupported(path, flags);
                 if (!direct.isDirect()) {
                     direct.close();
@@ -166,9 +194,20 @@ final class BlkDisk implements AutoCloseable {
         return offsetAlignment;
     }
 
-    /** Closes both descriptors; the lock goes with the buffered one. Idempotent. */
+    /** Keeps both descriptors (and so the lock) for the successor; {@link #close} then leaves them open. */
+    void handOver(DeviceResources resources) {
+        resources.keep(BUFFERED_KEY, buffered);
+        handedOver = true;
+        if (direct != null) {
+            resources.keep(DIRECT_KEY, direct);
+        }
+    }
+
+    /** Closes both descriptors (unless handed over); the lock goes with the buffered one. Idempotent. */
     @Override
     public void close() {
-        close(buffered, direct);
+        if (!handedOver) {
+            close(buffered, direct);
+        }
     }
 }

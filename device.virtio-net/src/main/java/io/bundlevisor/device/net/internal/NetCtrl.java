@@ -152,6 +152,11 @@ final class NetCtrl {
         return rxModes;
     }
 
+    /** The receive modes a saved state recorded (a restore, or a handover to an updated bundle). */
+    void restoreRxModes(int modes) {
+        rxModes = modes;
+    }
+
     int macEntries() {
         return macEntries;
     }

@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import io.bundlevisor.core.ring.Sqe;
 import io.bundlevisor.core.virtio.DescChain;
 import io.bundlevisor.core.virtio.DeviceException;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.QueueIo;
 import io.bundlevisor.core.virtio.VirtioContext;
 import io.bundlevisor.core.virtio.VirtioDevice;
@@ -28,6 +29,8 @@ final class NetDevice implements VirtioDevice {
     private static final Logger LOG = LoggerFactory.getLogger(NetDevice.class);
     /** Queue size offered (Firecracker's and QEMU's default). */
     static final int QUEUE_SIZE = 256;
+    /** The key under which the tap is handed over (see {@link DeviceResources}). */
+    static final String TAP_KEY = "virtio-net.tap";
 
     private final String name;
     private final Tap tap;
@@ -41,6 +44,7 @@ final class NetDevice implements VirtioDevice {
     private final Consumer<NetDevice> onClose;
     private volatile VirtioContext context;
     private volatile boolean closed;
+    private volatile boolean handedOver;
 
     NetDevice(String name, Tap tap, long mac, int mtu, boolean control, Consumer<NetDevice> onClose)
             throws SyscallException {
@@ -249,14 +253,27 @@ final class NetDevice implements VirtioDevice {
         NetState saved = NetState.read(in);
         state().requireSameShape(saved);
         config.setMac(saved.mac());
-        if (ctrl != null && !enablePairs(saved.pairsInUse())) {
-            throw new IOException(name + ": the tap refused " + saved.pairsInUse() + " queue pairs");
+        if (ctrl != null) {
+            ctrl.restoreRxModes(saved.rxModes());
+            if (!enablePairs(saved.pairsInUse())) {
+                throw new IOException(name + ": the tap refused " + saved.pairsInUse() + " queue pairs");
+            }
         }
     }
 
     /**
+     * The tap, with its queues attached and its offloads, goes to the successor: the host never sees the carrier go,
+     * and {@link #close} neither takes the guest's link down nor closes the tap.
+     */
+    @Override
+    public void handOver(DeviceResources resources) {
+        resources.keep(TAP_KEY, tap);
+        handedOver = true;
+    }
+
+    /**
      * The link goes down for the guest (a configuration change it is told of), then the tap's descriptors close:
-     * the bundle is stopping or the machine is going.
+     * the bundle is stopping or the machine is going. After a {@link #handOver} only the device's own memory goes.
      */
     @Override
     public void close() {
@@ -264,6 +281,11 @@ final class NetDevice implements VirtioDevice {
             return;
         }
         closed = true;
+        if (handedOver) {
+            arena.close();
+            onClose.accept(this);
+            return;
+        }
         VirtioContext ctx = context;
         if (config.setLinkUp(false) && ctx != null) {
             try {

@@ -52,9 +52,17 @@ public final class NetDeviceFactory implements VirtioDeviceFactory {
         } catch (IllegalArgumentException e) {
             throw new DeviceException(e.getMessage());
         }
-        Tap tap;
+        // A device taking over from one of an updated bundle gets its tap, queues attached, and never reopens it.
+        Tap tap = context.resources().take(NetDevice.TAP_KEY, Tap.class);
+        if (tap != null && (!tap.name().equals(options.tap()) || tap.queues() != options.queues())) {
+            tap.close();
+            throw new DeviceException("virtio-net: the tap handed over is " + tap.name() + " with " + tap.queues()
+                    + " queues, not " + options.tap() + " with " + options.queues());
+        }
         try {
-            tap = Tap.open(options.tap(), options.queues());
+            if (tap == null) {
+                tap = Tap.open(options.tap(), options.queues());
+            }
         } catch (SyscallException | IllegalArgumentException e) {
             throw new DeviceException("virtio-net: " + e.getMessage());
         }
