@@ -143,7 +143,12 @@ final class QemuGuest implements AutoCloseable {
      * one queue pair alike), so the device interrupts through INTx.
      */
     static List<String> vhostUserNet(Path socket, int pairs) {
-        return List.of("-chardev", "socket,id=vn,path=" + socket + ",reconnect=1",
+        return vhostUserNet(socket, pairs, true);
+    }
+
+    /** As {@link #vhostUserNet(Path, int)}, with QEMU reconnecting or not when the back-end goes. */
+    static List<String> vhostUserNet(Path socket, int pairs, boolean reconnect) {
+        return List.of("-chardev", "socket,id=vn,path=" + socket + (reconnect ? ",reconnect=1" : ""),
                 "-netdev", "vhost-user,id=n0,chardev=vn,queues=" + pairs,
                 "-device", "virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:56" + (pairs > 1 ? ",mq=on" : ""));
     }

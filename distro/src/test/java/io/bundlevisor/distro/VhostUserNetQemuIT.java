@@ -1,6 +1,7 @@
 package io.bundlevisor.distro;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 
 import java.io.IOException;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -115,13 +117,14 @@ public class VhostUserNetQemuIT {
     }
 
     /**
-     * The device bundle stopped, started and updated from the back-end's shell while the guest downloads 32 MiB over
-     * TCP (paced by the host, about 10 s): each time the device cancels its waiting reads, finishes its writes and
-     * closes, QEMU (chardev {@code reconnect=1}) loses the back-end and finds it again once a bundle provides the
-     * type; TCP retransmits over the gap. The flow completes and the data matches.
+     * The device bundle stopped and started, then updated five times (each a rebuilt jar with another bundle
+     * version) from the back-end's shell while the guest downloads 32 MiB over TCP (paced by the host, about 13 s)
+     * and pings the host four times a second; QEMU runs without {@code reconnect}. Each time the device is handed
+     * over: the tap with its queues stays, the guest's link never changes (its {@code carrier_changes} count stays),
+     * no ping is lost, QEMU keeps its one connection, and the download's sha256 matches the host's.
      */
     @Test(timeout = 240_000)
-    public void deviceBundleStoppedStartedAndUpdatedUnderTcp() throws Exception {
+    public void deviceBundleStoppedStartedAndUpdatedFiveTimesUnderTcpWithoutAReconnect() throws Exception {
         Path download = randomFile("paced.bin", MIB, 0xf10e);
         String hash = sha256(download);
         Path socket = socketDir.resolve("net.sock");
@@ -137,15 +140,19 @@ public class VhostUserNetQemuIT {
         String id = backendOutput.await(
                 Pattern.compile("(\\d+)\\|Active\\s*\\|\\s*\\d+\\|io\\.bundlevisor\\.device\\.virtio-net "),
                 Duration.ofSeconds(20)).group(1);
-        // 1 MiB every 0.3 s, so the flow outlives three bundle changes.
+        // 1 MiB every 0.4 s, so the flow outlives six bundle changes.
         ns.start(List.of("busybox", "nc", "-l", "-p", "5003", "-e", "sh", "-c", "for i in $(seq 0 " + (MIB - 1)
-                + "); do dd if=" + download.toAbsolutePath() + " bs=1M skip=$i count=1 2>/dev/null; sleep 0.3; done"));
-        QemuGuest guest = QemuGuest.start(1, guestSetup(GUEST_IP, HOST_IP) + " && echo BV-FLOW-START && nc "
-                + HOST_IP + " 5003 < /dev/null | sha256sum", QemuGuest.vhostUserNet(socket, 1),
-                QemuGuest.FAILURE_ON_RECONNECT);
+                + "); do dd if=" + download.toAbsolutePath() + " bs=1M skip=$i count=1 2>/dev/null; sleep 0.4; done"));
+        QemuGuest guest = QemuGuest.start(1, guestSetup(GUEST_IP, HOST_IP)
+                + " && echo BV-CARRIER-BEFORE $(cat /sys/class/net/eth0/carrier_changes)"
+                + " && { ping -c 60 -i 0.25 " + HOST_IP + " > /tmp/ping 2>&1 & }"
+                + " && echo BV-FLOW-START && nc " + HOST_IP + " 5003 < /dev/null | sha256sum"
+                + " && wait && tail -n 2 /tmp/ping"
+                + " && echo BV-CARRIER-AFTER $(cat /sys/class/net/eth0/carrier_changes)",
+                QemuGuest.vhostUserNet(socket, 1, false));
         open.add(guest);
         guest.await(Pattern.compile("BV-FLOW-START"), GUEST_RUN);
-        Thread.sleep(1500);
+        Thread.sleep(1000);
         // The device's own counters, per queue, in the platform's listing and in the bundle's.
         shell.println("virtio:devices");
         backendOutput.await(Pattern.compile("^\\s+rx0 packets=[1-9]\\d* bytes=\\d+ drops=0 errors=0 pending=\\d+$"),
@@ -153,18 +160,50 @@ public class VhostUserNetQemuIT {
         shell.println("net:list");
         backendOutput.await(Pattern.compile("tap=" + TAP + " mac=\\S+ link=up mtu=1500 pairs=1/1"), Duration.ofSeconds(20));
         shell.println("stop " + id);
-        backendOutput.await(Pattern.compile("no bundle provides virtio-net now"), Duration.ofSeconds(30));
-        Thread.sleep(1000);
+        awaitBackendLines("handing over, the frontend's IO waits", 1);
+        Thread.sleep(500);
         shell.println("start " + id);
-        backendOutput.await(Pattern.compile("front-end 2 connected"), Duration.ofSeconds(30));
-        Thread.sleep(1500);
-        shell.println("update " + id);
-        backendOutput.await(Pattern.compile("front-end 3 connected"), Duration.ofSeconds(30));
+        awaitBackendLines("handed over to the next bundle in", 1);
+        for (int round = 1; round <= 5; round++) {
+            Thread.sleep(1000);
+            shell.println("update " + id + " " + UpdatedBundle.of("device.virtio-net", "update" + round, dir).toUri());
+            awaitBackendLines("handed over to the next bundle in", 1 + round);
+        }
         guest.awaitSuccess(GUEST_RUN);
         List<String> hashes = hashes(guest.lines());
         assertEquals(guest.text(), 1, hashes.size());
-        assertEquals("the flow completed across the bundle's stop, start and update\n" + guest.text(), hash,
+        assertEquals("the flow completed across the bundle's stop, start and five updates\n" + guest.text(), hash,
                 hashes.get(0));
+        assertTrue("no ping was lost\n" + guest.text(), guest.text().contains("60 packets transmitted, 60 packets "
+                + "received, 0% packet loss"));
+        String before = value(guest, "BV-CARRIER-BEFORE");
+        assertEquals("the guest's link never changed\n" + guest.text(), before, value(guest, "BV-CARRIER-AFTER"));
+        String backend = backendOutput.text();
+        assertEquals("QEMU connected once\n" + backend, 1,
+                backendOutput.lines().stream().filter(l -> l.contains(" connected")).count());
+        assertFalse(backend, backend.contains("frontend is dropped"));
+        VhostUserQemuIT.assertNoKernelErrors(guest);
+        System.err.println("VhostUserNetQemuIT: handovers of " + VhostUserQemuIT.handoverMillis(backendOutput)
+                + " ms; ping 60/60; carrier_changes " + before + " before and after; sha256 " + hash.substring(0, 12));
+    }
+
+    /** The word after {@code key} on the guest's console. */
+    private static String value(QemuGuest guest, String key) {
+        Matcher m = Pattern.compile(Pattern.quote(key) + " (\\S+)").matcher(guest.text());
+        assertTrue(key + "\n" + guest.text(), m.find());
+        return m.group(1);
+    }
+
+    /** Waits until {@code text} is on {@code count} lines of the backend's output. */
+    private void awaitBackendLines(String text, int count) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (backendOutput.lines().stream().filter(l -> l.contains(text)).count() < count) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no " + count + " lines with '" + text + "' from the backend:\n"
+                        + backendOutput.text());
+            }
+            Thread.sleep(20);
+        }
     }
 
     /** The guest's commands before a test: the interface up with its address, and three pings answered. */
