@@ -93,6 +93,11 @@ public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
         LOG.debug("handover grace period {} ms", grace.toMillis());
     }
 
+    /** The grace period in effect. */
+    public java.time.Duration handoverGrace() {
+        return java.time.Duration.ofMillis(policy.graceMillis());
+    }
+
     @Deactivate
     @Override
     public void close() {
