@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.core.virtio.VirtioDeviceFactory;
 import io.bundlevisor.device.blk.internal.BlkDeviceFactory;
 import io.bundlevisor.uring.host.HostFile;
 
@@ -142,6 +143,38 @@ class BlkGuestTest {
     }
 
     /**
+     * A newer bundle that cannot read the running device's state, then one that lacks the features the driver uses:
+     * each handover falls back to DEVICE_NEEDS_RESET; the guest resets, gets the new bundle's device, and every write
+     * it saw acknowledged reads back.
+     */
+    @Test
+    void aStateOfAnUnknownVersionOrANarrowerFeatureSetFallsBackToAReset() throws Exception {
+        Path img = image("refused.img");
+        GuestHarness.platform();
+        VirtioDeviceFactory previous = GuestHarness.factory;
+        try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=hot blk.resets=2", 1, img.toString()))) {
+            VirtioBinding b = GuestHarness.virtio.bindings().getLast();
+            int round = 0;
+            for (RefusingSuccessor.Refusal r : RefusingSuccessor.Refusal.values()) {
+                round++;
+                h.await("BLK-HOT acked=", GuestHarness.count(h.output(), "BLK-HOT acked=") + 2);
+                GuestHarness.virtio.removeFactory(previous, GuestHarness.TYPE);
+                previous = new RefusingSuccessor(r);
+                GuestHarness.virtio.addFactory(previous, GuestHarness.TYPE);
+                h.await("BLK-HOT gone", round);
+                h.await("BLK-HOT back resets=" + round);
+                assertEquals(round, b.needsResetCount(), r + ": DEVICE_NEEDS_RESET once more");
+                assertTrue(b.isBound(), r + ": the new bundle's device is bound");
+            }
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), h.output());
+            assertTrue(h.output().contains("BLK-HOT-OK"), h.output());
+        } finally {
+            GuestHarness.virtio.removeFactory(previous, GuestHarness.TYPE);
+            GuestHarness.virtio.addFactory(GuestHarness.factory, GuestHarness.TYPE);
+        }
+    }
+
+    /**
      * Five updates of the device's bundle (a new factory each time) under a guest writing and reading back records:
      * the guest never sees DEVICE_NEEDS_RESET, an error or its queue reset (blk.strict), every acknowledged write
      * reads back, and while the device is between two bundles nobody else can lock its image.
@@ -149,6 +182,7 @@ class BlkGuestTest {
     @Test
     void fiveUpdatesUnderIoAreInvisibleToTheGuestAndTheImageStaysLocked() throws Exception {
         Path img = image("update.img");
+        GuestHarness.platform();
         BlkDeviceFactory previous = GuestHarness.factory;
         try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=hot blk.strict=1 blk.acked=2560", 1,
                 img.toString()))) {
