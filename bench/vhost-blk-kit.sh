@@ -10,6 +10,10 @@
 # at QD1 and QD32, 1 MiB sequential reads at SEQ_QD, each SECONDS after a 2 s ramp, and prints one line each:
 #   BV-FIO <qd1|qd32|seq> <IOPS> <KiB/s>
 # then BV-OK fio (or BV-FAIL <reason>).
+# /bin/bv-stall-bench DEV SECONDS QD (for bench/update-bench.sh) prints BV-STALL-START qdQD, runs fio's 4 KiB random
+# reads at QD for SECONDS logging each completion, then prints each gap of 2 ms or more between completions:
+#   BV-GAP qdQD <end, ms from fio's start> <gap ms>
+# and BV-STALL-END qdQD ios=N first=MS last=MS.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,6 +55,26 @@ run seq --rw=read --bs=1M --iodepth="$seqqd"
 echo "BV-OK fio"
 EOF
 
+# The guest side of bench/update-bench.sh: fio at one queue depth with a per-IO completion log, then every gap of
+# 2 ms or more between two completions (fio's clock, ms from the job's start).
+read -r -d '' stall_script <<'EOF2' || true
+#!/bin/sh
+# bv-stall-bench DEV SECONDS QD (see bench/vhost-blk-kit.sh)
+[ $# -eq 3 ] || { echo "BV-FAIL usage: bv-stall-bench DEV SECONDS QD"; exit 1; }
+dev=/dev/$1 seconds=$2 qd=$3
+[ -b "$dev" ] || { echo "BV-FAIL no block device $dev"; exit 1; }
+rm -f /tmp/stall_*.log
+echo "BV-STALL-START qd$qd"
+/usr/bin/fio --name=stall --filename="$dev" --thread --readonly --direct=1 --ioengine=io_uring --norandommap \
+    --rw=randread --bs=4k --iodepth="$qd" --iodepth_batch_complete_min=1 --runtime="$seconds" --time_based \
+    --write_lat_log=/tmp/stall --log_avg_msec=0 --minimal >/dev/null 2>/tmp/fio.err \
+    || { echo "BV-FAIL fio: $(tr '\n' ' ' </tmp/fio.err)"; exit 1; }
+# fio's log: completion time (ms from the job's start), latency (ns), direction, size, offset
+awk -F', *' -v qd="$qd" '{ t = $1 + 0; if (n > 0 && t - prev >= 2) printf "BV-GAP qd%s %d %d\n", qd, t, t - prev;
+    if (n == 0) first = t; prev = t; n++ }
+    END { printf "BV-STALL-END qd%s ios=%d first=%d last=%d\n", qd, n, first, prev }' /tmp/stall_clat.1.log
+EOF2
+
 libs=$(ldd "$fio" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
 [[ -n $libs ]] || fail "ldd $fio names no libraries"
 inputs=$({
@@ -74,7 +98,8 @@ for l in $libs; do
     cp -L "$l" "$rootfs$l"
 done
 printf '%s\n' "$bench_script" >"$rootfs/bin/bv-fio-bench"
-chmod 0755 "$rootfs/bin/bv-fio-bench"
+printf '%s\n' "$stall_script" >"$rootfs/bin/bv-stall-bench"
+chmod 0755 "$rootfs/bin/bv-fio-bench" "$rootfs/bin/bv-stall-bench"
 find "$rootfs" -exec touch -h -d @0 {} +
 cp "$base" "$tmp/initramfs.cpio"
 # The kernel takes an uncompressed archive after a compressed one only at a 4-byte boundary; zeros pad up to it.

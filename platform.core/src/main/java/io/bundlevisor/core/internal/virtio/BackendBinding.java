@@ -66,6 +66,9 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     private VirtioWorker.Parked parked;
     private ResourceShelf shelf;
     private long parkedSince;
+    /** When the handover began (the worker stopped pulling) and how long the park took, for its log line. */
+    private long handoverStart;
+    private long parkNanos;
     private java.util.concurrent.ScheduledFuture<?> graceTimer;
 
     BackendBinding(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events, RingService rings,
@@ -124,6 +127,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         ResourceShelf s;
         VirtioWorker.Parked p;
         String reason = "device unbound (its bundle stopped; handovers are off)";
+        long started = System.nanoTime();
         synchronized (this) {
             if (closed || factory != f) {
                 return;
@@ -152,6 +156,8 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
                 parked = p;
                 shelf = s;
                 parkedSince = System.nanoTime();
+                handoverStart = started;
+                parkNanos = parkedSince - started;
                 device = p.standIn();
                 graceTimer = policy.afterGrace(this::graceExpired);
                 LOG.info("{}: its bundle stopped; handing over, the frontend's IO waits up to {} ms for the next "
@@ -181,6 +187,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
 
     /** Under the lock: null once {@code f}'s device has taken over, else why it could not (the caller falls back). */
     private String takeOver(VirtioDeviceFactory f) {
+        long takeStart = System.nanoTime();
         StandIn standIn = parked.standIn();
         VirtioDevice d;
         try {
@@ -208,11 +215,14 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             device = d; // closed with the worker by unbind()
             return refusal;
         }
-        long millis = (System.nanoTime() - parkedSince) / 1_000_000;
+        long now = System.nanoTime();
+        String took = String.format("%d ms (quiesce and save %d ms, the bundle's restart %d ms, take-over %d ms)",
+                (now - handoverStart) / 1_000_000, parkNanos / 1_000_000, (takeStart - parkedSince) / 1_000_000,
+                (now - takeStart) / 1_000_000);
         endHandover(true);
         factory = f;
         offered = (d.features() & VirtioFeatures.DEVICE_SPECIFIC) | VirtioFeatures.TRANSPORT;
-        LOG.info("{}: handed over to the next bundle in {} ms; the frontend saw no reset", name, millis);
+        LOG.info("{}: handed over to the next bundle in {}; the frontend saw no reset", name, took);
         return null;
     }
 

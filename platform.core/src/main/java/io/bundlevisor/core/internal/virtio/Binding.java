@@ -57,6 +57,9 @@ final class Binding implements VirtioBinding, TransportEvents {
     private VirtioWorker.Parked parked;
     private ResourceShelf shelf;
     private long parkedSince;
+    /** When the handover began (the worker stopped pulling) and how long the park took, for its log line. */
+    private long handoverStart;
+    private long parkNanos;
     private java.util.concurrent.ScheduledFuture<?> graceTimer;
 
     /** Creates the device with {@code first} and claims the window; refuses in one line. */
@@ -163,6 +166,7 @@ final class Binding implements VirtioBinding, TransportEvents {
         }
         ResourceShelf s = new ResourceShelf(name);
         VirtioWorker.Parked p;
+        long started = System.nanoTime();
         try {
             p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
         } catch (java.util.concurrent.ExecutionException e) {
@@ -183,6 +187,8 @@ final class Binding implements VirtioBinding, TransportEvents {
         parked = p;
         shelf = s;
         parkedSince = System.nanoTime();
+        handoverStart = started;
+        parkNanos = parkedSince - started;
         transport.replaceDevice(p.standIn());
         graceTimer = policy.afterGrace(this::graceExpired);
         LOG.info("{}: its bundle stopped; handing over, the guest's IO waits up to {} ms for the next bundle{}", name,
@@ -191,6 +197,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     /** The device between two bundles is taken over by one {@code f} makes; any refusal ends in a reset. */
     private void takeOver(VirtioDeviceFactory f) {
+        long takeStart = System.nanoTime();
         VirtioWorker.Parked p = parked;
         StandIn standIn = p.standIn();
         VirtioDevice d;
@@ -215,15 +222,18 @@ final class Binding implements VirtioBinding, TransportEvents {
             fallBack("the new device could not be attached: " + e);
             return;
         }
-        long millis = (System.nanoTime() - parkedSince) / 1_000_000;
+        long now = System.nanoTime();
+        String took = String.format("%d ms (quiesce and save %d ms, the bundle's restart %d ms, take-over %d ms)",
+                (now - handoverStart) / 1_000_000, parkNanos / 1_000_000, (takeStart - parkedSince) / 1_000_000,
+                (now - takeStart) / 1_000_000);
         endHandover(true);
         factory = f;
         device = d;
         if (refusal != null) {
-            LOG.warn("{}: handed over with a reset after {} ms: {}; the guest sees DEVICE_NEEDS_RESET", name, millis,
+            LOG.warn("{}: handed over with a reset after {}: {}; the guest sees DEVICE_NEEDS_RESET", name, took,
                     refusal);
         } else {
-            LOG.info("{}: handed over to the next bundle in {} ms; the guest saw no reset", name, millis);
+            LOG.info("{}: handed over to the next bundle in {}; the guest saw no reset", name, took);
         }
     }
 
