@@ -177,11 +177,13 @@ class BlkGuestTest {
     /**
      * Five updates of the device's bundle (a new factory each time) under a guest writing and reading back records:
      * the guest never sees DEVICE_NEEDS_RESET, an error or its queue reset (blk.strict), every acknowledged write
-     * reads back, and while the device is between two bundles nobody else can lock its image.
+     * reads back, and while the device is between two bundles nobody else, in this process or another, can lock
+     * its image.
      */
     @Test
     void fiveUpdatesUnderIoAreInvisibleToTheGuestAndTheImageStaysLocked() throws Exception {
         Path img = image("update.img");
+        assertEquals("locked", OtherProcessLock.tryIn(img), "the probe takes a free image");
         GuestHarness.platform();
         BlkDeviceFactory previous = GuestHarness.factory;
         try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=hot blk.strict=1 blk.acked=2560", 1,
@@ -193,6 +195,9 @@ class BlkGuestTest {
                 assertTrue(b.handoverMillis() >= 0, "between two bundles");
                 try (HostFile other = HostFile.open(img, HostFile.READ_WRITE)) {
                     assertFalse(other.tryLock(true), "the image stays locked between the two bundles");
+                }
+                if (round == 1) {
+                    assertEquals("refused", OtherProcessLock.tryIn(img), "another process cannot take the image");
                 }
                 previous = new BlkDeviceFactory();
                 GuestHarness.virtio.addFactory(previous, GuestHarness.TYPE);
