@@ -274,6 +274,34 @@ public class VhostUserQemuIT {
         return acked;
     }
 
+    /**
+     * {@code serve} holds its image (and its lock) from its start, not only while a front-end is connected: a VM of
+     * ours started on the same image meanwhile is refused in one line, exit status 64, instead of becoming a second
+     * writer on the disk.
+     */
+    @Test(timeout = 120_000)
+    public void aServedImageIsNotTakenByAnotherVmm() throws Exception {
+        org.junit.Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path image = image("held.img");
+        backend(image.toString());
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "blk.elf");
+        List<String> command = new ArrayList<>(DistroJar.command("warn", List.of("-Dbundlevisor.run="
+                + String.join("\u001f", "--kernel", guest.toString(), "--disk", image.toString()),
+                "-Dgosh.args=--nointeractive")));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        p.getOutputStream().close();
+        String output;
+        try {
+            assertTrue("the second VMM exits", p.waitFor(60, TimeUnit.SECONDS));
+            output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            p.destroyForcibly();
+        }
+        assertEquals(output, 64, p.exitValue());
+        assertEquals(output, 1, output.lines().filter(l -> l.startsWith("bundlevisor: ")).count());
+        assertTrue(output, output.contains("is locked by another process or VM"));
+    }
+
     /** Bad arguments: exit status 64 and one line saying why. */
     @Test(timeout = 120_000)
     public void badArgumentsAreOneLine() throws Exception {

@@ -42,6 +42,21 @@ public interface VirtioService {
     VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events)
             throws PartitionException;
 
+    /**
+     * As {@link #serve(String, DeviceSpec, int, GuestRam, BackendEvents)}, for a device that follows
+     * {@code predecessor} (since 1.4): a back-end serving one front-end after another. The predecessor's host
+     * resources (an image and its lock, a tap) go to the new device without a moment in which another process could
+     * take them, and the predecessor is closed; the new device starts fresh (no state is carried). A predecessor
+     * that is closed or not this service's passes nothing.
+     *
+     * @throws PartitionException as {@code serve}; the predecessor is closed all the same
+     */
+    default VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events,
+            VirtioBackend predecessor) throws PartitionException {
+        predecessor.close();
+        return serve(name, spec, vpCount, ram, events);
+    }
+
     /** Every backend served now, for the shell and tests. */
     List<VirtioBackend> backends();
 

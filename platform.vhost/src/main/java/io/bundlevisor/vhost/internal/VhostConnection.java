@@ -97,32 +97,42 @@ final class VhostConnection implements BackendEvents {
         }
     }
 
+    /** How a front-end's connection ended, and the device that now holds the back-end's host resources, if any. */
+    record End(String why, VirtioBackend idle) {
+    }
+
     /**
      * Serves one front-end until it disconnects, breaks the protocol or the device's bundle goes; then releases
-     * everything. Returns the reason it ended.
+     * everything. Its device takes over the host resources of {@code idle} (the device that held them while no
+     * front-end was connected; null if none), and gives them on to a new idle device named {@code idleName} at
+     * the end, so that the image's lock never lapses between two front-ends.
      *
      * @throws PartitionException if no device could be created for it (the socket is closed)
      */
-    static String serve(String name, UnixSocket socket, VirtioService service, DeviceSpec spec)
-            throws PartitionException {
+    static End serve(String name, UnixSocket socket, VirtioService service, DeviceSpec spec, VirtioBackend idle,
+            String idleName) throws PartitionException {
         VhostMemory memory = new VhostMemory();
         Events events = new Events();
         VirtioBackend backend;
         try {
-            backend = service.serve(name, spec, 1, memory, events);
+            backend = idle == null ? service.serve(name, spec, 1, memory, events)
+                    : service.serve(name, spec, 1, memory, events, idle);
         } catch (PartitionException | RuntimeException e) {
             socket.close();
             throw e instanceof PartitionException pe ? pe : new PartitionException(name + ": " + e, e);
         }
         VhostConnection c = new VhostConnection(name, socket, backend, memory);
         events.target = c;
+        String why = "internal error";
+        VirtioBackend next = null;
         try {
-            return c.run();
+            why = c.run();
         } finally {
             LOG.info("{}: chains completed per queue: {}", name,
                     java.util.Arrays.toString(backend.completedChainsPerQueue()));
-            c.release();
+            next = c.release(service, spec, idleName);
         }
+        return new End(why, next);
     }
 
     private String run() {
@@ -147,15 +157,44 @@ final class VhostConnection implements BackendEvents {
         }
     }
 
-    private void release() {
+    /** Closes the connection; its device's resources go to a new idle device (returned; null if none could be made). */
+    private VirtioBackend release(VirtioService service, DeviceSpec spec, String idleName) {
         socket.close();
+        VirtioBackend idle = null;
+        if (backend.isBound()) {
+            try {
+                idle = service.serve(idleName, spec, 1, new VhostMemory(), IDLE_EVENTS, backend);
+            } catch (PartitionException | RuntimeException e) {
+                LOG.warn("{}: no device holds {} until the next front-end: {}", name, spec.options(), e.getMessage());
+            }
+        }
         backend.close();
         waitTransfer();
         for (VringState r : rings) {
             r.clear(); // a kick handed to the backend was closed with its worker
         }
         VhostMemory.unmap(memory.replace(new VhostMemory.Region[0]));
+        return idle;
     }
+
+    /** The idle device has no front-end to tell anything. */
+    static final BackendEvents IDLE_EVENTS = new BackendEvents() {
+        @Override
+        public void usedBuffers(int queue) {
+        }
+
+        @Override
+        public void needsReset() {
+        }
+
+        @Override
+        public void configChanged() {
+        }
+
+        @Override
+        public void deviceGone() {
+        }
+    };
 
     // ---- messages -------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.PartitionException;
-import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.uring.host.SyscallException;
 import io.bundlevisor.uring.host.UnixSocket;
@@ -20,28 +20,13 @@ import io.bundlevisor.uring.sys.SocketLayout;
 /**
  * A vhost-user back-end listening on a Unix socket for one device type: serves front-ends one at a time (a second
  * waits in the listen backlog until the first goes), each with a fresh device. A front-end that disconnects, breaks
- * the protocol or is killed leaves the server ready for the next.
+ * the protocol or is killed leaves the server ready for the next. The device's host resources (an image and its
+ * lock, a tap) stay held from the server's start to its close, passed from device to device, so that no other
+ * process (another VMM, a second {@code serve}) can take the image between two front-ends.
  */
 final class VhostServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(VhostServer.class);
-    private static final BackendEvents NO_EVENTS = new BackendEvents() {
-        @Override
-        public void usedBuffers(int queue) {
-        }
-
-        @Override
-        public void needsReset() {
-        }
-
-        @Override
-        public void configChanged() {
-        }
-
-        @Override
-        public void deviceGone() {
-        }
-    };
 
     private final Path path;
     private final DeviceSpec spec;
@@ -51,6 +36,13 @@ final class VhostServer implements AutoCloseable {
     private final Thread thread;
     private final AtomicLong connections = new AtomicLong();
     private volatile UnixSocket current;
+    /**
+     * The device that holds the host resources (an image and its lock, a tap) while no front-end is connected, so
+     * that nobody else takes them between two front-ends; each front-end's device takes them over from it and gives
+     * them to a new one when it goes. Null when none could be made (the device's bundle is away). Server thread only,
+     * after construction.
+     */
+    private VirtioBackend idle;
     private volatile boolean closed;
     private volatile String lastEnd = "";
 
@@ -64,10 +56,15 @@ final class VhostServer implements AutoCloseable {
         this.path = path;
         this.spec = spec;
         this.service = service;
-        // A device is made for each front-end; one made now refuses bad options (a missing image, one locked by
-        // another process) before anyone connects, and is closed at once.
-        service.serve(name, spec, 1, new VhostMemory(), NO_EVENTS).close();
-        this.listener = listen(path);
+        // A device made now refuses bad options (a missing image, one locked by another process) before anyone
+        // connects, and holds the image (its lock) or tap until the first front-end's device takes it over.
+        this.idle = service.serve(name, spec, 1, new VhostMemory(), VhostConnection.IDLE_EVENTS);
+        try {
+            this.listener = listen(path);
+        } catch (PartitionException | RuntimeException e) {
+            idle.close();
+            throw e;
+        }
         this.thread = Thread.ofPlatform().name("vhost-user " + path.getFileName()).daemon().unstarted(this::run);
         thread.start();
     }
@@ -127,8 +124,15 @@ final class VhostServer implements AutoCloseable {
             }
             LOG.info("{}: front-end {} connected", name, n);
             String why;
+            VirtioBackend before = idle != null && idle.isBound() ? idle : null;
+            if (idle != null && before == null) {
+                idle.close(); // its device's bundle went and no other took it over: it holds nothing
+            }
+            idle = null;
             try {
-                why = VhostConnection.serve(name + "#" + n, s, service, spec);
+                VhostConnection.End end = VhostConnection.serve(name + "#" + n, s, service, spec, before, name);
+                why = end.why();
+                idle = end.idle();
             } catch (PartitionException e) {
                 why = "refused: " + e.getMessage();
                 LOG.error("{}: front-end {} {}", name, n, why);
@@ -151,6 +155,17 @@ final class VhostServer implements AutoCloseable {
      * vhost-user-blk does not recover from. False when the server closed meanwhile.
      */
     private boolean awaitDeviceType() {
+        if (idle != null && !idle.isBound()) {
+            idle.close(); // its bundle went and no other took the device over within the grace period
+            idle = null;
+        }
+        if (idle == null && service.deviceTypes().contains(spec.type())) {
+            try {
+                idle = service.serve(name, spec, 1, new VhostMemory(), VhostConnection.IDLE_EVENTS);
+            } catch (PartitionException | RuntimeException e) {
+                LOG.warn("{}: no device holds {} until the next front-end: {}", name, spec.options(), e.getMessage());
+            }
+        }
         boolean logged = false;
         while (!closed && !service.deviceTypes().contains(spec.type())) {
             if (!logged) {
@@ -208,6 +223,10 @@ final class VhostServer implements AutoCloseable {
             thread.join(60_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        VirtioBackend last = idle;
+        if (last != null) {
+            last.close();
         }
         listener.close();
         try {

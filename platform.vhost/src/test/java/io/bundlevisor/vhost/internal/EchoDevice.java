@@ -28,14 +28,25 @@ final class EchoDevice implements VirtioDevice {
     volatile boolean closed;
     private final int version;
     private final long features;
+    /** A host file this device holds (locked), as a disk would; null for none. */
+    private final io.bundlevisor.uring.host.HostFile held;
+    private volatile boolean handedOver;
 
     EchoDevice() {
         this(1, FEATURE);
     }
 
+    /** A device holding {@code held}, handing it to its successor rather than closing it. */
+    EchoDevice(io.bundlevisor.uring.host.HostFile held) {
+        this.version = 1;
+        this.features = FEATURE;
+        this.held = held;
+    }
+
     EchoDevice(int version, long features) {
         this.version = version;
         this.features = features;
+        this.held = null;
     }
 
     @Override
@@ -121,7 +132,18 @@ final class EchoDevice implements VirtioDevice {
     }
 
     @Override
+    public void handOver(io.bundlevisor.core.virtio.DeviceResources resources) {
+        if (held != null) {
+            resources.keep("echo.file", held);
+            handedOver = true;
+        }
+    }
+
+    @Override
     public void close() {
         closed = true;
+        if (held != null && !handedOver) {
+            held.close();
+        }
     }
 }

@@ -25,6 +25,7 @@ import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.virtio.VirtioDeviceFactory;
 import io.bundlevisor.uring.host.Pipe;
+import io.bundlevisor.uring.host.HostFile;
 import io.bundlevisor.uring.host.UnixSocket;
 import io.bundlevisor.uring.internal.RingServiceImpl;
 
@@ -310,7 +311,7 @@ class VhostUserTest {
             awaitIdle();
             assertFalse(server.lastEnd().isEmpty(), "case " + i);
         }
-        // Each device made was closed, and the server still serves.
+        // Each front-end's device was closed, and the server still serves.
         try (FakeFrontend f = new FakeFrontend(socket)) {
             f.handshake();
             f.start(VERSION_1, 1);
@@ -319,9 +320,10 @@ class VhostUserTest {
             assertEquals(head, f.usedElem(0, 0)[0]);
         }
         awaitIdle();
-        for (EchoDevice d : devices) {
+        for (EchoDevice d : devices.subList(0, devices.size() - 1)) {
             assertTrue(d.closed, "every front-end's device closed");
         }
+        assertFalse(devices.getLast().closed, "the idle device holds the resources until the next front-end");
     }
 
     @Test
@@ -482,6 +484,67 @@ class VhostUserTest {
             assertTrue(devices.get(1).closed);
         }
         virtio.addFactory(factory, "echo");
+    }
+
+    /**
+     * A device holding a locked host file (as a disk holds its image): the server holds it from its start, across
+     * front-ends (each front-end's device takes it over and hands it on), to its close; nobody else can lock the
+     * file meanwhile, and a second server for it is refused in one line.
+     */
+    @Test
+    void theServerHoldsItsDevicesResourcesBetweenFrontEnds() throws Exception {
+        Path file = dir.resolve("held.img");
+        Files.write(file, new byte[4096]);
+        List<EchoDevice> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+        VirtioDeviceFactory locking = context -> {
+            HostFile f = context.resources().take("echo.file", HostFile.class);
+            try {
+                if (f == null) {
+                    f = HostFile.open(file, HostFile.READ_WRITE);
+                    if (!f.tryLock(true)) {
+                        f.close();
+                        throw new io.bundlevisor.core.virtio.DeviceException(file + " is locked by another process or VM");
+                    }
+                }
+            } catch (io.bundlevisor.uring.host.SyscallException e) {
+                throw new io.bundlevisor.core.virtio.DeviceException(e.getMessage());
+            }
+            EchoDevice d = new EchoDevice(f);
+            made.add(d);
+            return d;
+        };
+        virtio.addFactory(locking, "held");
+        Path heldSocket = dir.resolve("held.sock");
+        try (VhostServer held = new VhostServer("held", heldSocket, new DeviceSpec("held", ""), virtio)) {
+            assertFalse(lockable(file), "held from the server's start, before any front-end");
+            PartitionException e = assertThrows(PartitionException.class,
+                    () -> new VhostServer("again", dir.resolve("again.sock"), new DeviceSpec("held", ""), virtio));
+            assertTrue(e.getMessage().contains("locked"), e.getMessage());
+            for (int round = 0; round < 2; round++) {
+                try (FakeFrontend f = new FakeFrontend(heldSocket)) {
+                    f.handshake();
+                    f.start(VERSION_1 | EchoDevice.FEATURE, 1);
+                    echo(f, 0, new byte[] {(byte) round});
+                    assertFalse(lockable(file), "held while a front-end is served");
+                }
+                for (int i = 0; i < 1000 && (held.isConnected() || held.connections() <= round); i++) {
+                    Thread.sleep(10);
+                }
+                Thread.sleep(100);
+                assertFalse(lockable(file), "held between two front-ends");
+            }
+            assertEquals(5, made.size(), "the first idle device, then for each front-end its own and the next idle one");
+        } finally {
+            virtio.removeFactory(locking, "held");
+        }
+        assertTrue(lockable(file), "released when the server closed");
+    }
+
+    /** Whether this process can take the exclusive lock on {@code file} now (and gives it back). */
+    private static boolean lockable(Path file) throws Exception {
+        try (HostFile f = HostFile.open(file, HostFile.READ_WRITE)) {
+            return f.tryLock(true);
+        }
     }
 
     @Test

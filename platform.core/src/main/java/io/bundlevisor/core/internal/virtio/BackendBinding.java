@@ -72,8 +72,8 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     private java.util.concurrent.ScheduledFuture<?> graceTimer;
 
     BackendBinding(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events, RingService rings,
-            VirtioDeviceFactory factory, HandoverPolicy policy, Consumer<BackendBinding> onClose)
-            throws PartitionException {
+            VirtioDeviceFactory factory, HandoverPolicy policy, DeviceResources resources,
+            Consumer<BackendBinding> onClose) throws PartitionException {
         this.name = name + "/" + spec.type();
         this.machineName = name;
         this.vpCount = vpCount;
@@ -83,7 +83,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         this.onClose = onClose;
         this.errors = new GuestErrors(LOG, this.name);
         this.factory = factory;
-        this.device = create(factory, DeviceResources.NONE);
+        this.device = create(factory, resources);
         this.queueCount = device.queueCount();
         this.maxQueueSize = device.maxQueueSize();
         this.configSize = device.configSize();
@@ -113,6 +113,37 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     }
 
     // ---- the device bundle comes and goes ---------------------------------------------------------------------
+
+    /**
+     * Gives up the device for a successor that serves the next front-end: quiesces it, lets it keep its host
+     * resources on the shelf returned (the caller's to close once the successor took what it needs), and closes
+     * this backend. A device between two bundles gives the shelf it is waiting with. Nothing is kept if the device
+     * cannot be handed over; the shelf is then empty.
+     */
+    ResourceShelf surrender() {
+        ResourceShelf s;
+        synchronized (this) {
+            if (closed) {
+                return new ResourceShelf(name);
+            }
+            if (parked != null) {
+                s = shelf;
+                shelf = null;
+            } else {
+                s = new ResourceShelf(name);
+                try {
+                    VirtioWorker.Parked p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
+                    p.old().close();
+                    device = p.standIn();
+                } catch (Exception e) {
+                    LOG.warn("{}: its resources are not handed to the next front-end's device: {}", name,
+                            e instanceof ExecutionException ee ? ee.getCause().getMessage() : e.toString());
+                }
+            }
+        }
+        shutDown();
+        return s;
+    }
 
     /** Whether the device is between two bundles, waiting for a factory. */
     synchronized boolean waitsForDevice() {

@@ -29,6 +29,7 @@ import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.virtio.BackendEvents;
+import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioDeviceFactory;
@@ -205,13 +206,30 @@ public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
     @Override
     public VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events)
             throws PartitionException {
+        return serve(name, spec, vpCount, ram, events, DeviceResources.NONE);
+    }
+
+    @Override
+    public VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events,
+            VirtioBackend predecessor) throws PartitionException {
+        if (!(predecessor instanceof BackendBinding b) || !backends.contains(b)) {
+            predecessor.close();
+            return serve(name, spec, vpCount, ram, events);
+        }
+        try (ResourceShelf shelf = b.surrender()) {
+            return serve(name, spec, vpCount, ram, events, shelf);
+        }
+    }
+
+    private VirtioBackend serve(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events,
+            DeviceResources resources) throws PartitionException {
         String type = spec.type();
         VirtioDeviceFactory factory = current(type);
         if (factory == null) {
             throw new PartitionException("no installed bundle provides device type '" + type + "' (available: "
                     + (deviceTypes().isEmpty() ? "none" : String.join(", ", deviceTypes())) + ")");
         }
-        BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, policy,
+        BackendBinding b = new BackendBinding(name, spec, vpCount, ram, events, rings, factory, policy, resources,
                 backends::remove);
         backends.add(b);
         boolean gone;
