@@ -34,7 +34,8 @@ public class RunCommandIT {
     public void aTripleFaultExitsOneAndSaysSo() throws Exception {
         Result r = run("--kernel", guest("triple"), "--memory", "32M");
         assertEquals(r.output, 1, r.status);
-        assertTrue(r.output, r.output.contains("bundlevisor: vm stopped: triple fault on VP 0"));
+        assertTrue(r.output, r.output.contains("bundlevisor: vm stopped: triple fault on VP 0 at rip 0x"));
+        assertTrue("the instruction bytes at RIP (the guest's UD2)\n" + r.output, r.output.contains("(bytes 0f 0b"));
     }
 
     @Test(timeout = 120_000)

@@ -40,11 +40,41 @@ public sealed interface HaltReason {
         }
     }
 
-    /** A VP triple-faulted (KVM_EXIT_SHUTDOWN). */
-    record TripleFault(int vp) implements HaltReason {
+    /**
+     * A VP triple-faulted (KVM_EXIT_SHUTDOWN), at {@code rip} (-1 when it could not be read) with {@code instruction}
+     * the bytes there when they could be read (possibly empty; since 1.3).
+     */
+    record TripleFault(int vp, long rip, byte[] instruction) implements HaltReason {
+        public TripleFault {
+            instruction = instruction.clone();
+        }
+
+        /** A triple fault whose RIP is unknown. */
+        public TripleFault(int vp) {
+            this(vp, -1, new byte[0]);
+        }
+
+        @Override
+        public byte[] instruction() {
+            return instruction.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof TripleFault t && t.vp == vp && t.rip == rip
+                    && java.util.Arrays.equals(t.instruction, instruction);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(vp, rip, java.util.Arrays.hashCode(instruction));
+        }
+
         @Override
         public String describe() {
-            return "triple fault on VP " + vp;
+            return "triple fault on VP " + vp + (rip == -1 ? "" : " at rip 0x" + Long.toHexString(rip))
+                    + (instruction.length == 0 ? "" : " (bytes " + HexFormat.ofDelimiter(" ").formatHex(instruction)
+                            + ")");
         }
 
         @Override

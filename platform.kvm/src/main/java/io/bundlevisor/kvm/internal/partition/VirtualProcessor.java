@@ -110,7 +110,7 @@ final class VirtualProcessor {
         switch (exit) {
             case KvmVcpu.EXIT_IO -> port();
             case KvmVcpu.EXIT_MMIO -> mmio();
-            case KvmVcpu.EXIT_SHUTDOWN -> partition.report(new HaltReason.TripleFault(index));
+            case KvmVcpu.EXIT_SHUTDOWN -> partition.report(tripleFault());
             case KvmVcpu.EXIT_SYSTEM_EVENT -> systemEvent(vcpu.systemEventType());
             case KvmVcpu.EXIT_INTERNAL_ERROR -> internalErrorExit();
             case KvmVcpu.EXIT_FAIL_ENTRY ->
@@ -215,6 +215,17 @@ final class VirtualProcessor {
             case 2 -> data.set(JAVA_SHORT, at, (short) value);
             case 4 -> data.set(JAVA_INT, at, (int) value);
             default -> data.set(JAVA_LONG, at, value);
+        }
+    }
+
+    /** A triple-fault halt with RIP and, when RIP maps to guest RAM, the instruction bytes there. */
+    private HaltReason tripleFault() {
+        try {
+            long rip = vcpu.rip();
+            return new HaltReason.TripleFault(index, rip, instructionBytes(rip));
+        } catch (SyscallException | RuntimeException e) {
+            LOG.debug("VP {}: registers unreadable after a triple fault: {}", index, e.getMessage());
+            return new HaltReason.TripleFault(index);
         }
     }
 

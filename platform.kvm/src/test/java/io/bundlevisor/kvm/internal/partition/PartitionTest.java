@@ -135,7 +135,12 @@ class PartitionTest {
     void aTripleFaultIsReportedOnce() throws Exception {
         try (GuestRun run = GuestRun.start("triple", 2)) {
             HaltReason reason = run.awaitHalt();
-            assertEquals(new HaltReason.TripleFault(0), reason, run.output());
+            HaltReason.TripleFault t = assertInstanceOf(HaltReason.TripleFault.class, reason, run.output());
+            assertEquals(0, t.vp());
+            // The guest's UD2 (0f 0b) is where the fault chain began; RIP still points at it.
+            assertTrue(t.rip() != -1 && t.instruction().length >= 2 && t.instruction()[0] == 0x0f
+                    && t.instruction()[1] == 0x0b, t.describe());
+            assertTrue(t.describe().startsWith("triple fault on VP 0 at rip 0x"), t.describe());
             assertEquals(1, reason.exitStatus());
             Thread.sleep(100);
             assertEquals(1, run.partition.haltCount());
