@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.locks.LockSupport;
 
@@ -68,19 +69,47 @@ public final class ConsoleIo implements AutoCloseable {
                 }
                 yield new ConsoleIo(machine, Uart16550.sinkOf(new BufferedOutputStream(out)), null, null);
             }
-            case Console.Socket s -> {
-                ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-                try {
-                    server.bind(UnixDomainSocketAddress.of(s.path()));
-                } catch (IOException e) {
-                    server.close();
-                    throw new IOException("console socket " + s.path() + ": " + e.getMessage(), e);
-                }
-                ConsoleIo io = new ConsoleIo(machine, null, null, server);
-                yield io;
-            }
+            case Console.Socket s -> new ConsoleIo(machine, null, null, listen(s.path()));
             case Console.Streams s -> new ConsoleIo(machine, Uart16550.sinkOf(s.out()), s.in(), null);
         };
+    }
+
+    /**
+     * Listens on {@code path}. A socket left there by a VMM that ended without removing it (nobody accepts on it) is
+     * replaced, as {@code serve} does; a socket someone serves, or anything else, is refused in one line.
+     */
+    private static ServerSocketChannel listen(Path path) throws IOException {
+        UnixDomainSocketAddress address = UnixDomainSocketAddress.of(path);
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            server.bind(address);
+            return server;
+        } catch (java.net.BindException inUse) {
+            // Something is there: replace it only if it is a socket nobody serves.
+        } catch (IOException e) {
+            server.close();
+            throw new IOException("console socket " + path + ": " + e.getMessage(), e);
+        }
+        try {
+            java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(path,
+                    java.nio.file.attribute.BasicFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            if (!a.isOther()) {
+                throw new IOException("console socket " + path + ": exists and is not a socket");
+            }
+            try (SocketChannel probe = SocketChannel.open(address)) {
+                throw new IOException("console socket " + path + ": another process is serving it");
+            } catch (java.net.SocketException stale) {
+                // Nobody accepts: left by a process that ended.
+            }
+            Files.deleteIfExists(path);
+            server.bind(address);
+            LOG.info("console socket {}: replaced a stale socket", path);
+            return server;
+        } catch (IOException e) {
+            server.close();
+            throw e.getMessage() != null && e.getMessage().startsWith("console socket ") ? e
+                    : new IOException("console socket " + path + ": " + e.getMessage(), e);
+        }
     }
 
     /** The sink the UART transmits into. */
