@@ -106,33 +106,42 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
     }
 
     /**
-     * Parses a size such as {@code 512M}, {@code 2G}, {@code 65536K} or plain bytes, for {@code --memory}.
+     * Parses a size as people type it, for {@code --memory}: a number (a decimal fraction allowed: {@code 1.5G}) and a
+     * binary unit, {@code K}, {@code M}, {@code G} or {@code T}, optionally followed by {@code iB} or {@code B}, in
+     * any case ({@code 512M}, {@code 512MiB}, {@code 512mb} are all 512 MiB, as QEMU counts); {@code B} alone for
+     * bytes. A bare number is refused with a hint, since {@code 512} meaning 512 bytes surprises everyone (since 1.3).
      *
      * @throws IllegalArgumentException with a one-line message
      */
     public static long parseSize(String text) {
-        String t = text.strip();
-        long unit = 1;
-        if (!t.isEmpty()) {
-            switch (Character.toUpperCase(t.charAt(t.length() - 1))) {
-                case 'K' -> unit = 1L << 10;
-                case 'M' -> unit = 1L << 20;
-                case 'G' -> unit = 1L << 30;
-                case 'T' -> unit = 1L << 40;
-                default -> unit = 1;
-            }
-            if (unit != 1) {
-                t = t.substring(0, t.length() - 1);
-            }
+        java.util.regex.Matcher m = SIZE.matcher(text.strip());
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + text + "' is not a size (e.g. 512M, 1.5G, 2GiB)");
+        }
+        if (m.group(2) == null) {
+            throw new IllegalArgumentException("'" + text + "' has no unit: say " + m.group(1) + "M for " + m.group(1)
+                    + " MiB, or " + m.group(1) + "B for bytes");
+        }
+        int shift = switch (Character.toUpperCase(m.group(2).charAt(0))) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            case 'T' -> 40;
+            default -> 0;
+        };
+        java.math.BigDecimal bytes = new java.math.BigDecimal(m.group(1))
+                .multiply(java.math.BigDecimal.valueOf(1L << shift));
+        if (bytes.signum() <= 0 || bytes.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
+            throw new IllegalArgumentException("'" + text + "' is not a size (e.g. 512M, 1.5G, 2GiB)");
         }
         try {
-            long n = Long.parseLong(t);
-            if (n <= 0 || n > Long.MAX_VALUE / unit) {
-                throw new NumberFormatException();
-            }
-            return n * unit;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + text + "' is not a size (e.g. 512M, 2G)");
+            return bytes.longValueExact();
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("'" + text + "' is not a whole number of bytes");
         }
     }
+
+    /** A number, then an optional unit: K, M, G or T with an optional iB or B, or B alone. */
+    private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile(
+            "(\\d+(?:\\.\\d+)?)\\s*([KkMmGgTt](?:[iI]?[bB])?|[bB])?");
 }

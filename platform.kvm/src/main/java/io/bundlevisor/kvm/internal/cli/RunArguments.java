@@ -41,7 +41,8 @@ public record RunArguments(MachineConfig config, boolean reboot) {
     private static final String DEFAULT_CMDLINE = "console=ttyS0 panic=-1";
 
     /** Parses {@code args}; {@code hostCpus} bounds --cpus (a VP per host CPU at most is a sane default limit). */
-    public static RunArguments parse(List<String> args, int hostCpus) {
+    public static RunArguments parse(List<String> given, int hostCpus) {
+        List<String> args = splitEquals(given, List.of("--no-reboot"));
         Path kernel = null;
         Path initrd = null;
         String cmdline = DEFAULT_CMDLINE;
@@ -84,6 +85,33 @@ public record RunArguments(MachineConfig config, boolean reboot) {
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
                 console, devices, emulation);
         return new RunArguments(config, reboot);
+    }
+
+    /**
+     * {@code --opt=value} as {@code --opt value} (the first '=' splits; an empty value stays empty, for the option to
+     * refuse); {@code flags} take no value, every other option takes the next argument as it is (a value may
+     * itself start with {@code --}).
+     */
+    public static List<String> splitEquals(List<String> args, List<String> flags) {
+        List<String> out = new ArrayList<>(args.size() + 4);
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            int eq = a.indexOf('=');
+            if (a.startsWith("--") && eq > 2) {
+                String flag = a.substring(0, eq);
+                if (flags.contains(flag)) {
+                    throw new IllegalArgumentException(flag + " takes no value");
+                }
+                out.add(flag);
+                out.add(a.substring(eq + 1));
+            } else {
+                out.add(a);
+                if (a.startsWith("--") && !flags.contains(a) && i + 1 < args.size()) {
+                    out.add(args.get(++i));
+                }
+            }
+        }
+        return out;
     }
 
     private static String value(List<String> args, int i, String flag) {

@@ -83,12 +83,41 @@ class RunArgumentsTest {
         expect("--cpus 'two' is not a number", List.of("--kernel", kernel, "--cpus", "two"));
         expect("--memory must be 16 MiB", List.of("--kernel", kernel, "--memory", "8M"));
         expect("'lots' is not a size", List.of("--kernel", kernel, "--memory", "lots"));
+        expect("'512' has no unit: say 512M for 512 MiB, or 512B for bytes", List.of("--kernel", kernel, "--memory", "512"));
+        expect("'1.0000001M' is not a whole number of bytes", List.of("--kernel", kernel, "--memory", "1.0000001M"));
         expect("multiple of 2 MiB", List.of("--kernel", kernel, "--memory", "33M"));
         expect("--console must be", List.of("--kernel", kernel, "--console", "tcp:1"));
         expect("printable ASCII", List.of("--kernel", kernel, "--cmdline", "a\nb"));
         expect("--name needs a value", List.of("--kernel", kernel, "--name"));
         expect("unknown argument '-x'", List.of("--kernel", kernel, "-x"));
         expect("machine name", List.of("--kernel", kernel, "--name", "a b"));
+    }
+
+    @Test
+    void sizesAreReadAsPeopleTypeThem() {
+        java.util.Map<String, Long> sizes = java.util.Map.of("512M", 512L << 20, "512MiB", 512L << 20, "512mb",
+                512L << 20, "1G", 1L << 30, "1.5G", 3L << 29, "2GiB", 2L << 30, "65536K", 64L << 20, "1T", 1L << 40,
+                "4096B", 4096L, " 64 M ", 64L << 20);
+        sizes.forEach((text, bytes) -> assertEquals(bytes, MachineConfig.parseSize(text), text));
+        for (String bad : List.of("", "M", "-1G", "1.5", "1Q", "0M", "1GB1", "99999999999T")) {
+            assertThrows(IllegalArgumentException.class, () -> MachineConfig.parseSize(bad), bad);
+        }
+    }
+
+    @Test
+    void optionsTakeTheirValueAfterAnEqualsSignToo() throws Exception {
+        Path k = Files.writeString(dir.resolve("k"), "x");
+        RunArguments a = RunArguments.parse(List.of("--kernel=" + k, "--cpus=2", "--memory=1G", "--name=web",
+                "--cmdline=console=ttyS0 quiet"), 2);
+        assertEquals(k, a.config().kernel());
+        assertEquals(2, a.config().cpus());
+        assertEquals(1L << 30, a.config().memoryBytes());
+        assertEquals("web", a.config().name());
+        assertEquals("console=ttyS0 quiet", a.config().cmdline(), "only the first '=' splits");
+        assertEquals("--x=y init=/bin/sh", RunArguments.parse(List.of("--kernel", k.toString(), "--cmdline",
+                "--x=y init=/bin/sh"), 2).config().cmdline(), "a value is taken as it is");
+        expect("--no-reboot takes no value", List.of("--kernel", k.toString(), "--no-reboot=yes"));
+        expect("--cpus '' is not a number", List.of("--kernel", k.toString(), "--cpus="));
     }
 
     private static void expect(String message, List<String> args) {
