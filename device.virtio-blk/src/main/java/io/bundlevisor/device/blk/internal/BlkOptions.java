@@ -2,10 +2,14 @@ package io.bundlevisor.device.blk.internal;
 
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.util.Set;
+
+import io.bundlevisor.core.partition.DeviceOptions;
 
 /**
- * A disk's options, as a machine declares them: {@code PATH[,readonly][,serial=ID][,queues=N][,direct=on|off]}.
- * The path comes first and ends at the first comma (a path with a comma cannot be declared).
+ * A disk's options, as a machine declares them, in the platform's shared syntax ({@link DeviceOptions}):
+ * {@code PATH|path=PATH[,readonly|ro[=on|off]][,serial=ID][,queues=N][,direct=on|off]}. A comma inside the path is
+ * written {@code ,,} (QEMU's escape).
  *
  * @param path     the raw image or block device
  * @param readOnly opened read-only and offered with VIRTIO_BLK_F_RO
@@ -16,7 +20,8 @@ import java.nio.file.Path;
 record BlkOptions(Path path, boolean readOnly, String serial, int queues, boolean direct) {
 
     static final int MAX_QUEUES = 16;
-    static final String USAGE = "PATH[,readonly][,serial=ID][,queues=N][,direct=on|off]";
+    static final String USAGE = "PATH|path=PATH[,readonly|ro][,serial=ID][,queues=N][,direct=on|off]";
+    private static final Set<String> FLAGS = Set.of("readonly", "ro");
 
     /**
      * Parses the options string.
@@ -24,56 +29,29 @@ record BlkOptions(Path path, boolean readOnly, String serial, int queues, boolea
      * @throws IllegalArgumentException with a one-line message
      */
     static BlkOptions parse(String text) {
-        String[] parts = text.split(",", -1);
-        if (parts[0].isEmpty()) {
+        DeviceOptions o = DeviceOptions.parse("virtio-blk", text, USAGE);
+        String file = o.positionalOr("path", FLAGS);
+        if (file == null || file.isEmpty()) {
             throw new IllegalArgumentException("virtio-blk needs a disk image: " + USAGE);
         }
         Path path;
         try {
-            path = Path.of(parts[0]);
+            path = Path.of(file);
         } catch (InvalidPathException e) {
-            throw new IllegalArgumentException("virtio-blk path '" + parts[0] + "' is not a valid path");
+            throw new IllegalArgumentException("virtio-blk path '" + file + "' is not a valid path");
         }
-        Boolean readOnly = null;
-        String serial = null;
-        Integer queues = null;
-        Boolean direct = null;
-        for (int i = 1; i < parts.length; i++) {
-            String part = parts[i];
-            int eq = part.indexOf('=');
-            String key = eq < 0 ? part : part.substring(0, eq);
-            String value = eq < 0 ? null : part.substring(eq + 1);
-            switch (key) {
-                case "readonly" -> {
-                    requireNoValue(key, value);
-                    readOnly = once(key, readOnly, true);
-                }
-                case "serial" -> serial = once(key, serial, serial(value));
-                case "queues" -> queues = once(key, queues, queues(value));
-                case "direct" -> direct = once(key, direct, onOff(key, value));
-                default -> throw new IllegalArgumentException("unknown virtio-blk option '" + part + "': " + USAGE);
-            }
-        }
-        return new BlkOptions(path, readOnly != null, serial == null ? "" : serial, queues == null ? 0 : queues,
-                direct == null || direct);
+        boolean readOnly = o.flag("readonly", "ro");
+        String serial = o.value("serial");
+        String queues = o.value("queues");
+        String direct = o.value("direct");
+        o.done();
+        return new BlkOptions(path, readOnly, serial == null ? "" : serial(serial),
+                queues == null ? 0 : queues(queues), direct == null || onOff("direct", direct));
     }
 
     /** The queue count for a machine of {@code vpCount} VPs: as asked, else one per VP up to the maximum. */
     int queuesFor(int vpCount) {
         return queues != 0 ? queues : Math.clamp(vpCount, 1, MAX_QUEUES);
-    }
-
-    private static <T> T once(String key, T previous, T value) {
-        if (previous != null) {
-            throw new IllegalArgumentException("virtio-blk option '" + key + "' is given twice");
-        }
-        return value;
-    }
-
-    private static void requireNoValue(String key, String value) {
-        if (value != null) {
-            throw new IllegalArgumentException("virtio-blk option '" + key + "' takes no value");
-        }
     }
 
     private static String serial(String value) {

@@ -3,8 +3,11 @@ package io.bundlevisor.device.net.internal;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 
+import io.bundlevisor.core.partition.DeviceOptions;
+
 /**
- * A network device's options, as a machine declares them: {@code tap=NAME[,mac=MAC][,queues=N][,mtu=N]} (QEMU's and
+ * A network device's options, as a machine declares them in the platform's shared syntax ({@link DeviceOptions}):
+ * {@code tap=NAME[,mac=MAC][,queues=N][,mtu=N]} (QEMU's and
  * Cloud Hypervisor's words: {@code queues} counts receive/transmit queue pairs).
  *
  * @param tap    the tap interface: 1 to 15 bytes of ASCII, no spaces, '/' or ':'
@@ -23,29 +26,18 @@ record NetOptions(String tap, long mac, int queues, int mtu) {
      * @throws IllegalArgumentException with a one-line message
      */
     static NetOptions parse(String text) {
-        String tap = null;
-        Long mac = null;
-        Integer queues = null;
-        Integer mtu = null;
-        for (String part : text.split(",", -1)) {
-            int eq = part.indexOf('=');
-            if (eq < 0) {
-                throw new IllegalArgumentException("virtio-net option '" + part + "' needs a value: " + USAGE);
-            }
-            String key = part.substring(0, eq);
-            String value = part.substring(eq + 1);
-            switch (key) {
-                case "tap" -> tap = once(key, tap, tapName(value));
-                case "mac" -> mac = once(key, mac, mac(value));
-                case "queues" -> queues = once(key, queues, number(key, value, 1, MAX_PAIRS));
-                case "mtu" -> mtu = once(key, mtu, number(key, value, NetSpec.MIN_MTU, NetSpec.MAX_MTU));
-                default -> throw new IllegalArgumentException("unknown virtio-net option '" + part + "': " + USAGE);
-            }
-        }
+        DeviceOptions o = DeviceOptions.parse("virtio-net", text, USAGE);
+        String tap = o.value("tap");
+        String mac = o.value("mac");
+        String queues = o.value("queues");
+        String mtu = o.value("mtu");
+        o.done();
         if (tap == null) {
             throw new IllegalArgumentException("virtio-net needs a tap interface: " + USAGE);
         }
-        return new NetOptions(tap, mac == null ? -1 : mac, queues == null ? 1 : queues, mtu == null ? 0 : mtu);
+        return new NetOptions(tapName(tap), mac == null ? -1 : mac(mac),
+                queues == null ? 1 : number("queues", queues, 1, MAX_PAIRS),
+                mtu == null ? 0 : number("mtu", mtu, NetSpec.MIN_MTU, NetSpec.MAX_MTU));
     }
 
     /**
@@ -70,13 +62,6 @@ record NetOptions(String tap, long mac, int queues, int mtu) {
             }
         }
         return b.toString();
-    }
-
-    private static <T> T once(String key, T previous, T value) {
-        if (previous != null) {
-            throw new IllegalArgumentException("virtio-net option '" + key + "' is given twice");
-        }
-        return value;
     }
 
     private static String tapName(String value) {
