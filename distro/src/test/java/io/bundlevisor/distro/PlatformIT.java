@@ -285,6 +285,11 @@ public class PlatformIT {
         assertEquals("no VM named shell-vm", runCommand("vm:pause shell-vm"));
         assertEquals("vm:run: --cpus must be 1..16 on this host, not 0",
                 runCommand("vm:run bad --kernel " + guest + " --cpus 0").replaceAll("1\\.\\.\\d+", "1..16"));
+        // No arguments, or a name alone: the usage, not Gogo's "Cannot coerce".
+        assertTrue(runCommand("vm:run"), runCommand("vm:run").startsWith("usage: vm:run NAME --kernel FILE"));
+        assertTrue(runCommand("vm:run x"), runCommand("vm:run x").startsWith("vm:run: --kernel is required; usage:"));
+        String help = runCommand("help vm:run");
+        assertTrue(help, help.contains("the VM's name") && help.contains("--kernel FILE is required"));
         Files.deleteIfExists(log);
         // Stopping the KVM bundle closes its partitions; starting it again brings the service back.
         Bundle kvm = bundle("io.bundlevisor.platform.kvm");

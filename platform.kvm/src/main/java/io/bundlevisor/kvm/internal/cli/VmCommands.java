@@ -42,10 +42,23 @@ public final class VmCommands {
         this.partitions = partitions;
     }
 
-    @Descriptor("creates and starts a VM: vm:run NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--cpus N] "
+    /** What vm:run takes: bundlevisor run's options but --console stdio, with the name first. */
+    static final String RUN_USAGE = "usage: vm:run NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--cpus N] "
             + "[--memory SIZE] [--console file:PATH|socket:PATH|none] [--disk PATH[,readonly][,serial=ID]]... "
-            + "[--device TYPE[,OPTIONS]]...; the console defaults to NAME.console.log")
-    public String run(String name, String... args) {
+            + "[--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]... [--device TYPE[,OPTIONS]]... "
+            + "[--on-emulation-failure auto|halt|inject]; the console defaults to NAME.console.log";
+
+    @Descriptor("creates and starts a VM; with no arguments, shows its usage")
+    public String run() {
+        return RUN_USAGE;
+    }
+
+    @Descriptor("creates and starts a VM: " + RUN_USAGE)
+    public String run(@Descriptor("the VM's name") String name,
+            @Descriptor("the options of bundlevisor run (--kernel FILE is required)") String... args) {
+        if (args.length == 0) {
+            return "vm:run: --kernel is required; " + RUN_USAGE;
+        }
         List<String> all = new ArrayList<>(Arrays.asList(args));
         all.addAll(List.of("--name", name));
         if (!all.contains("--console")) {
