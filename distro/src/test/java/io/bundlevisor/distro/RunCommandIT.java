@@ -56,6 +56,52 @@ public class RunCommandIT {
         assertTrue(badMac.output, badMac.output.contains("a multicast address"));
     }
 
+    /**
+     * {@code --console socket:PATH,wait}: the VMM says where it waits and creates the VM only once a client has
+     * connected, so the client gets the guest's console from its first line; the guest then powers off (exit 0).
+     */
+    @Test(timeout = 120_000)
+    public void aConsoleSocketThatWaitsGivesItsClientTheWholeConsole() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path dir = Files.createTempDirectory(Path.of("target"), "console-wait-");
+        Path socket = dir.resolve("c.sock").toAbsolutePath();
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(javaBin, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
+                "-Dbundlevisor.run=" + String.join("\u001f", "--kernel", guest("poweroff"), "--memory", "32M",
+                        "--console", "socket:" + socket + ",wait"),
+                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar",
+                Path.of("target", "bundlevisor.jar").toString()).redirectErrorStream(true).start();
+        try {
+            p.getOutputStream().close();
+            java.io.BufferedReader out = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            String line;
+            while ((line = out.readLine()) != null && !line.contains("waiting for a console client on")) {
+                // the platform's start-up lines
+            }
+            assertTrue("the VMM says where it waits", line != null && line.contains(socket.toString()));
+            Thread.sleep(500);
+            assertTrue("no VM before a client: the process still waits", p.isAlive());
+            StringBuilder console = new StringBuilder();
+            try (java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(
+                    java.net.UnixDomainSocketAddress.of(socket))) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4096);
+                // Until the VMM closes the socket: the guest powered off and the process ends.
+                while (c.read(b) >= 0) {
+                    b.flip();
+                    console.append(StandardCharsets.ISO_8859_1.decode(b));
+                    b.clear();
+                }
+            }
+            assertEquals("the whole console, from the guest's first line", "poweroff: now\n", console.toString());
+            assertTrue("the VM powers off", p.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(0, p.exitValue());
+        } finally {
+            p.destroyForcibly();
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
     private record Result(int status, String output) {
     }
 

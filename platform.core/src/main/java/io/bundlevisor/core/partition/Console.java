@@ -25,7 +25,15 @@ public sealed interface Console {
 
     /** A Unix socket the VMM listens on; one client at a time gets output and gives input. */
     static Console socket(Path path) {
-        return new Socket(path);
+        return new Socket(path, false);
+    }
+
+    /**
+     * As {@link #socket(Path)}; with {@code waitForClient} the machine is not created (so its guest does not start)
+     * before a first client has connected, so that no console output is lost (QEMU's {@code server,wait}; since 1.3).
+     */
+    static Console socket(Path path, boolean waitForClient) {
+        return new Socket(path, waitForClient);
     }
 
     /** Caller-owned streams; {@code in} may be null for no input. */
@@ -45,9 +53,14 @@ public sealed interface Console {
         }
     }
 
-    record Socket(Path path) implements Console {
+    record Socket(Path path, boolean waitForClient) implements Console {
         public Socket {
             Objects.requireNonNull(path, "path");
+        }
+
+        /** A socket that does not wait for a client. */
+        public Socket(Path path) {
+            this(path, false);
         }
     }
 

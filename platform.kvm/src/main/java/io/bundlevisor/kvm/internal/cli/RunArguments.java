@@ -7,13 +7,14 @@ import java.util.List;
 import java.util.Optional;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceOptions;
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.EmulationPolicy;
 import io.bundlevisor.core.partition.MachineConfig;
 
 /**
  * The arguments of {@code bundlevisor run}: {@code --kernel K [--initrd I] [--cmdline C] [--cpus N]
- * [--memory M] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot]
+ * [--memory M] [--console stdio|file:PATH|socket:PATH[,wait]|none] [--name NAME] [--no-reboot]
  * [--disk PATH[,readonly][,serial=ID]]... [--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]...
  * [--device TYPE[,OPTIONS]]... [--on-emulation-failure auto|halt|inject]}.
  * Every mistake is an
@@ -28,7 +29,7 @@ import io.bundlevisor.core.partition.MachineConfig;
 public record RunArguments(MachineConfig config, boolean reboot) {
 
     public static final String USAGE = "usage: bundlevisor run --kernel FILE [--initrd FILE] [--cmdline TEXT] "
-            + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH|none] [--name NAME] [--no-reboot] "
+            + "[--cpus N] [--memory SIZE] [--console stdio|file:PATH|socket:PATH[,wait]|none] [--name NAME] [--no-reboot] "
             + "[--disk PATH[,readonly][,serial=ID]]... [--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]... "
             + "[--device TYPE[,OPTIONS]]... "
             + "[--on-emulation-failure auto|halt|inject]";
@@ -176,10 +177,18 @@ public record RunArguments(MachineConfig config, boolean reboot) {
             return Console.file(Path.of(text.substring(5)));
         }
         if (text.startsWith("socket:") && text.length() > 7) {
-            return Console.socket(Path.of(text.substring(7)));
+            // The shared option syntax: socket:PATH[,wait], a comma in the path written ",,".
+            DeviceOptions o = DeviceOptions.parse("--console socket", text.substring(7), "socket:PATH[,wait]");
+            String path = o.positionalOr("path", java.util.Set.of("wait"));
+            boolean wait = o.flag("wait");
+            o.done();
+            if (path == null || path.isEmpty()) {
+                throw new IllegalArgumentException("--console socket needs a path: socket:PATH[,wait]");
+            }
+            return Console.socket(Path.of(path), wait);
         }
-        throw new IllegalArgumentException("--console must be stdio, none, file:PATH or socket:PATH, not '" + text
-                + "'");
+        throw new IllegalArgumentException("--console must be stdio, none, file:PATH or socket:PATH[,wait], not '"
+                + text + "'");
     }
 
     private static void requireFile(Path p, String flag) {

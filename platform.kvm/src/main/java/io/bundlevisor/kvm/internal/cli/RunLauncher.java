@@ -62,6 +62,11 @@ public final class RunLauncher {
             err.println("bundlevisor: " + service.unavailabilityCause().orElse("KVM is unavailable"));
             return USAGE_ERROR;
         }
+        if (parsed.config().console() instanceof io.bundlevisor.core.partition.Console.Socket s && s.waitForClient()) {
+            err.println("bundlevisor: waiting for a console client on " + s.path() + " (e.g. socat - UNIX-CONNECT:"
+                    + s.path() + ")");
+            err.flush();
+        }
         try (Partition vm = service.create(parsed.config())) {
             vm.start();
             while (true) {

@@ -69,7 +69,13 @@ public final class ConsoleIo implements AutoCloseable {
                 }
                 yield new ConsoleIo(machine, Uart16550.sinkOf(new BufferedOutputStream(out)), null, null);
             }
-            case Console.Socket s -> new ConsoleIo(machine, null, null, listen(s.path()));
+            case Console.Socket s -> {
+                ConsoleIo io = new ConsoleIo(machine, null, null, listen(s.path()));
+                if (s.waitForClient()) {
+                    io.awaitFirstClient(s.path());
+                }
+                yield io;
+            }
             case Console.Streams s -> new ConsoleIo(machine, Uart16550.sinkOf(s.out()), s.in(), null);
         };
     }
@@ -112,6 +118,17 @@ public final class ConsoleIo implements AutoCloseable {
         }
     }
 
+    /** Blocks until a client connects (socket:PATH,wait): it gets the console from the guest's first byte. */
+    private void awaitFirstClient(Path path) throws IOException {
+        LOG.info("console socket {}: waiting for a client before the VM is created", path);
+        try {
+            client = server.accept();
+        } catch (IOException e) {
+            close();
+            throw new IOException("console socket " + path + ": " + e.getMessage(), e);
+        }
+    }
+
     /** The sink the UART transmits into. */
     public Uart16550.Sink sink() {
         return sink != null ? sink : socketSink();
@@ -122,6 +139,11 @@ public final class ConsoleIo implements AutoCloseable {
         this.uart = console;
         threads.add(Thread.ofPlatform().daemon().name("console-flush " + name).start(this::flushLoop));
         if (server != null) {
+            SocketChannel first = client;
+            if (first != null) {
+                threads.add(Thread.ofPlatform().daemon().name("console-in " + name)
+                        .start(() -> pump(java.nio.channels.Channels.newInputStream(first))));
+            }
             threads.add(Thread.ofPlatform().daemon().name("console-accept " + name).start(this::acceptLoop));
         } else if (input != null) {
             threads.add(Thread.ofPlatform().daemon().name("console-in " + name).start(() -> pump(input)));

@@ -105,6 +105,18 @@ class RunArgumentsTest {
     }
 
     @Test
+    void aConsoleSocketMayWaitForItsClient() throws Exception {
+        Path k = Files.writeString(dir.resolve("k"), "x");
+        assertEquals(Console.socket(Path.of("/run/c,1.sock"), true), RunArguments.parse(List.of("--kernel",
+                k.toString(), "--console", "socket:/run/c,,1.sock,wait"), 2).config().console());
+        assertEquals(Console.socket(Path.of("c.sock")), RunArguments.parse(List.of("--kernel", k.toString(),
+                "--console", "socket:c.sock"), 2).config().console());
+        expect("unknown --console socket option 'later'", List.of("--kernel", k.toString(), "--console",
+                "socket:c.sock,later"));
+        expect("--console socket needs a path", List.of("--kernel", k.toString(), "--console", "socket:wait"));
+    }
+
+    @Test
     void optionsTakeTheirValueAfterAnEqualsSignToo() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
         RunArguments a = RunArguments.parse(List.of("--kernel=" + k, "--cpus=2", "--memory=1G", "--name=web",

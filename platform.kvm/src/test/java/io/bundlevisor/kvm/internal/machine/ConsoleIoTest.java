@@ -40,6 +40,37 @@ class ConsoleIoTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void socketWaitHoldsTheMachineUntilAClientConnectsAndThatClientGetsTheFirstByte() throws Exception {
+        Path path = dir.resolve("wait.sock");
+        java.util.concurrent.CompletableFuture<ConsoleIo> opened = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return ConsoleIo.open("vm", Console.socket(path, true));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        for (int i = 0; i < 500 && !Files.exists(path); i++) {
+            Thread.sleep(10);
+        }
+        Thread.sleep(200);
+        assertFalse(opened.isDone(), "no client yet: the console is not open, so the machine is not created");
+        try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
+            ConsoleIo io = opened.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            Uart16550.Sink sink = io.sink(); // what the UART gets, once
+            sink.write('h');
+            sink.write('i');
+            sink.flush();
+            java.nio.ByteBuffer got = java.nio.ByteBuffer.allocate(2);
+            while (got.hasRemaining() && client.read(got) >= 0) {
+                // the two bytes the guest's UART sent
+            }
+            assertTrue(new String(got.array(), java.nio.charset.StandardCharsets.US_ASCII).equals("hi"));
+            io.close();
+        }
+    }
+
+    @Test
     void aServedSocketOrAFileIsRefusedInOneLine() throws Exception {
         Path served = dir.resolve("served.sock");
         try (ServerSocketChannel other = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
