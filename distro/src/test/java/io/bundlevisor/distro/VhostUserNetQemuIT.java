@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -196,14 +195,7 @@ public class VhostUserNetQemuIT {
 
     /** Waits until {@code text} is on {@code count} lines of the backend's output. */
     private void awaitBackendLines(String text, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (backendOutput.lines().stream().filter(l -> l.contains(text)).count() < count) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("no " + count + " lines with '" + text + "' from the backend:\n"
-                        + backendOutput.text());
-            }
-            Thread.sleep(20);
-        }
+        VhostUserQemuIT.awaitLines(backendOutput, text, count);
     }
 
     /** The guest's commands before a test: the interface up with its address, and three pings answered. */

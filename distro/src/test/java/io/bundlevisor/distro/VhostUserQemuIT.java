@@ -236,10 +236,15 @@ public class VhostUserQemuIT {
 
     /** Waits until {@code text} is on {@code count} lines of the backend's output. */
     private void awaitBackendLines(String text, int count) throws InterruptedException {
+        awaitLines(backendOutput, text, count);
+    }
+
+    /** Waits (60 s at most) until {@code text} is on {@code count} lines of {@code output}. */
+    static void awaitLines(QemuGuest.Console output, String text, int count) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (backendOutput.lines().stream().filter(l -> l.contains(text)).count() < count) {
+        while (output.lines().stream().filter(l -> l.contains(text)).count() < count) {
             if (System.nanoTime() > deadline) {
-                fail("no " + count + " lines with '" + text + "' from the backend:\n" + backendOutput.text());
+                fail("no " + count + " lines with '" + text + "':\n" + output.text());
             }
             Thread.sleep(20);
         }

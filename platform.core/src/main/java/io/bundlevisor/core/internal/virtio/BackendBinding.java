@@ -62,14 +62,8 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     private final boolean[] running;
     private boolean closed;
     private VirtioDeviceFactory factory;
-    /** While the device is between two bundles: what the worker let go of, the shelf, since when, the timer. */
-    private VirtioWorker.Parked parked;
-    private ResourceShelf shelf;
-    private long parkedSince;
-    /** When the handover began (the worker stopped pulling) and how long the park took, for its log line. */
-    private long handoverStart;
-    private long parkNanos;
-    private java.util.concurrent.ScheduledFuture<?> graceTimer;
+    /** The handover under way while the device is between two bundles, else null. */
+    private Handover handover;
 
     BackendBinding(String name, DeviceSpec spec, int vpCount, GuestRam ram, BackendEvents events, RingService rings,
             VirtioDeviceFactory factory, HandoverPolicy policy, DeviceResources resources,
@@ -126,18 +120,17 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             if (closed) {
                 return new ResourceShelf(name);
             }
-            if (parked != null) {
-                s = shelf;
-                shelf = null;
+            if (handover != null) {
+                s = handover.handOffShelf();
             } else {
                 s = new ResourceShelf(name);
                 try {
-                    VirtioWorker.Parked p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
+                    VirtioWorker.Parked p = worker.parkNow(s);
                     p.old().close();
                     device = p.standIn();
-                } catch (Exception e) {
+                } catch (IOException | RuntimeException e) {
                     LOG.warn("{}: its resources are not handed to the next front-end's device: {}", name,
-                            e instanceof ExecutionException ee ? ee.getCause().getMessage() : e.toString());
+                            e.getMessage());
                 }
             }
         }
@@ -147,7 +140,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
 
     /** Whether the device is between two bundles, waiting for a factory. */
     synchronized boolean waitsForDevice() {
-        return !closed && parked != null;
+        return !closed && handover != null;
     }
 
     /**
@@ -155,7 +148,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
      * when handovers are off or the device cannot be saved, drop the frontend as {@link #unbind()} does.
      */
     void unbind(VirtioDeviceFactory f) {
-        ResourceShelf s;
+        ResourceShelf s = null;
         VirtioWorker.Parked p;
         String reason = "device unbound (its bundle stopped; handovers are off)";
         long started = System.nanoTime();
@@ -164,16 +157,14 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
                 return;
             }
             if (!policy.handsOver()) {
-                s = null;
                 p = null;
             } else {
                 s = new ResourceShelf(name);
                 try {
-                    p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
-                } catch (Exception e) {
+                    p = worker.parkNow(s);
+                } catch (IOException e) {
                     s.discard();
-                    reason = "its bundle stopped and it cannot be handed over: "
-                            + (e instanceof ExecutionException ee ? ee.getCause().getMessage() : e.toString());
+                    reason = "its bundle stopped and it cannot be handed over: " + e.getMessage();
                     p = null;
                 }
             }
@@ -184,13 +175,8 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
                     LOG.error("{}: device close failed", name, e);
                 }
                 factory = null;
-                parked = p;
-                shelf = s;
-                parkedSince = System.nanoTime();
-                handoverStart = started;
-                parkNanos = parkedSince - started;
+                handover = new Handover(p, s, started, policy.afterGrace(this::graceExpired));
                 device = p.standIn();
-                graceTimer = policy.afterGrace(this::graceExpired);
                 LOG.info("{}: its bundle stopped; handing over, the frontend's IO waits up to {} ms for the next "
                         + "bundle{}", name, policy.graceMillis(), s.keys().isEmpty() ? "" : " (kept: " + s.keys()
                         + ")");
@@ -204,7 +190,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     void bind(VirtioDeviceFactory f) {
         String refusal;
         synchronized (this) {
-            if (closed || parked == null) {
+            if (closed || handover == null) {
                 return;
             }
             refusal = takeOver(f);
@@ -219,10 +205,10 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     /** Under the lock: null once {@code f}'s device has taken over, else why it could not (the caller falls back). */
     private String takeOver(VirtioDeviceFactory f) {
         long takeStart = System.nanoTime();
-        StandIn standIn = parked.standIn();
+        StandIn standIn = handover.parked.standIn();
         VirtioDevice d;
         try {
-            d = create(f, shelf);
+            d = create(f, handover.shelf());
         } catch (PartitionException e) {
             return e.getMessage();
         }
@@ -237,7 +223,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         }
         String refusal;
         try {
-            refusal = worker.attach(d, parked.state(), () -> device = d).get(VirtioWorker.DRAIN_SECONDS,
+            refusal = worker.attach(d, handover.parked.state(), () -> device = d).get(VirtioWorker.DRAIN_SECONDS,
                     TimeUnit.SECONDS);
         } catch (Exception e) {
             refusal = "the new device could not be attached: " + e;
@@ -246,10 +232,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
             device = d; // closed with the worker by unbind()
             return refusal;
         }
-        long now = System.nanoTime();
-        String took = String.format("%d ms (quiesce and save %d ms, the bundle's restart %d ms, take-over %d ms)",
-                (now - handoverStart) / 1_000_000, parkNanos / 1_000_000, (takeStart - parkedSince) / 1_000_000,
-                (now - takeStart) / 1_000_000);
+        String took = handover.took(takeStart);
         endHandover(true);
         factory = f;
         offered = (d.features() & VirtioFeatures.DEVICE_SPECIFIC) | VirtioFeatures.TRANSPORT;
@@ -259,7 +242,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
 
     private void graceExpired() {
         synchronized (this) {
-            if (parked == null || closed) {
+            if (handover == null || closed) {
                 return;
             }
             endHandover(false);
@@ -267,26 +250,16 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         drop("no bundle took the device over within " + policy.graceMillis() + " ms");
     }
 
-    /** Ends the handover: the timer stops, what the successor did not take is closed (said only if it took over). */
     private void endHandover(boolean tookOver) {
-        if (graceTimer != null) {
-            graceTimer.cancel(false);
-            graceTimer = null;
+        if (handover != null) {
+            handover.end(tookOver);
+            handover = null;
         }
-        if (shelf != null) {
-            if (tookOver) {
-                shelf.close();
-            } else {
-                shelf.discard();
-            }
-            shelf = null;
-        }
-        parked = null;
     }
 
     @Override
     public synchronized long handoverMillis() {
-        return parked == null ? -1 : (System.nanoTime() - parkedSince) / 1_000_000;
+        return handover == null ? -1 : handover.millis();
     }
 
     // ---- WorkerTransport (worker thread) --------------------------------------------------------------------------

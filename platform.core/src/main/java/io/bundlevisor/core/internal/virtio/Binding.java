@@ -53,14 +53,8 @@ final class Binding implements VirtioBinding, TransportEvents {
     private long completedBefore;
     private long[] completedBeforePerQueue = new long[0];
     private long needsResetBefore;
-    /** While the device is between two bundles: what the worker let go of, the shelf, since when, the timer. */
-    private VirtioWorker.Parked parked;
-    private ResourceShelf shelf;
-    private long parkedSince;
-    /** When the handover began (the worker stopped pulling) and how long the park took, for its log line. */
-    private long handoverStart;
-    private long parkNanos;
-    private java.util.concurrent.ScheduledFuture<?> graceTimer;
+    /** The handover under way while the device is between two bundles, else null. */
+    private Handover handover;
 
     /** Creates the device with {@code first} and claims the window; refuses in one line. */
     Binding(DeviceSlot slot, RingService rings, VirtioDeviceFactory first, HandoverPolicy policy,
@@ -129,7 +123,7 @@ final class Binding implements VirtioBinding, TransportEvents {
         if (closed || device != null) {
             return;
         }
-        if (parked != null) {
+        if (handover != null) {
             takeOver(f);
             return;
         }
@@ -165,32 +159,23 @@ final class Binding implements VirtioBinding, TransportEvents {
             return;
         }
         ResourceShelf s = new ResourceShelf(name);
-        VirtioWorker.Parked p;
         long started = System.nanoTime();
+        VirtioWorker.Parked p;
         try {
-            p = worker.park(s).get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
-        } catch (java.util.concurrent.ExecutionException e) {
-            fallBackNow(s, "it cannot be handed over: " + e.getCause().getMessage());
-            return;
-        } catch (java.util.concurrent.TimeoutException e) {
-            fallBackNow(s, "its IO did not finish in " + VirtioWorker.DRAIN_SECONDS + " s for the handover ("
-                    + worker.inFlightSummary() + ")");
-            return;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            fallBackNow(s, "the handover was interrupted");
+            p = worker.parkNow(s);
+        } catch (IOException e) {
+            s.discard();
+            stopDevice();
+            transport.markNeedsReset();
+            LOG.warn("{}: its bundle stopped and it cannot be handed over: {}; the guest sees DEVICE_NEEDS_RESET",
+                    name, e.getMessage());
             return;
         }
         closeQuietly(p.old());
         device = null;
         factory = null;
-        parked = p;
-        shelf = s;
-        parkedSince = System.nanoTime();
-        handoverStart = started;
-        parkNanos = parkedSince - started;
+        handover = new Handover(p, s, started, policy.afterGrace(this::graceExpired));
         transport.replaceDevice(p.standIn());
-        graceTimer = policy.afterGrace(this::graceExpired);
         LOG.info("{}: its bundle stopped; handing over, the guest's IO waits up to {} ms for the next bundle{}", name,
                 policy.graceMillis(), s.keys().isEmpty() ? "" : " (kept: " + s.keys() + ")");
     }
@@ -198,11 +183,11 @@ final class Binding implements VirtioBinding, TransportEvents {
     /** The device between two bundles is taken over by one {@code f} makes; any refusal ends in a reset. */
     private void takeOver(VirtioDeviceFactory f) {
         long takeStart = System.nanoTime();
-        VirtioWorker.Parked p = parked;
+        VirtioWorker.Parked p = handover.parked;
         StandIn standIn = p.standIn();
         VirtioDevice d;
         try {
-            d = create(f, shelf);
+            d = create(f, handover.shelf());
         } catch (PartitionException e) {
             fallBack(e.getMessage());
             return;
@@ -222,10 +207,7 @@ final class Binding implements VirtioBinding, TransportEvents {
             fallBack("the new device could not be attached: " + e);
             return;
         }
-        long now = System.nanoTime();
-        String took = String.format("%d ms (quiesce and save %d ms, the bundle's restart %d ms, take-over %d ms)",
-                (now - handoverStart) / 1_000_000, parkNanos / 1_000_000, (takeStart - parkedSince) / 1_000_000,
-                (now - takeStart) / 1_000_000);
+        String took = handover.took(takeStart);
         endHandover(true);
         factory = f;
         device = d;
@@ -251,7 +233,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     private void graceExpired() {
         synchronized (this) {
-            if (parked == null || closed) {
+            if (handover == null || closed) {
                 return;
             }
             fallBack("no bundle took the device over within " + policy.graceMillis() + " ms");
@@ -266,28 +248,11 @@ final class Binding implements VirtioBinding, TransportEvents {
         LOG.warn("{}: {}; the guest sees DEVICE_NEEDS_RESET", name, why);
     }
 
-    private void fallBackNow(ResourceShelf s, String why) {
-        s.discard();
-        stopDevice();
-        transport.markNeedsReset();
-        LOG.warn("{}: its bundle stopped and {}; the guest sees DEVICE_NEEDS_RESET", name, why);
-    }
-
-    /** Ends the handover: the timer stops, what the successor did not take is closed (said only if it took over). */
     private void endHandover(boolean tookOver) {
-        if (graceTimer != null) {
-            graceTimer.cancel(false);
-            graceTimer = null;
+        if (handover != null) {
+            handover.end(tookOver);
+            handover = null;
         }
-        if (shelf != null) {
-            if (tookOver) {
-                shelf.close();
-            } else {
-                shelf.discard();
-            }
-            shelf = null;
-        }
-        parked = null;
     }
 
     private void closeQuietly(VirtioDevice d) {
@@ -369,7 +334,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized long handoverMillis() {
-        return parked == null ? -1 : (System.nanoTime() - parkedSince) / 1_000_000;
+        return handover == null ? -1 : handover.millis();
     }
 
     @Override
@@ -441,7 +406,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void save(DataOutput out) throws IOException {
-        if (parked != null) {
+        if (handover != null) {
             throw new IOException(name + " cannot be saved: it is between two bundles (a handover is under way)");
         }
         if (worker == null) {
@@ -480,7 +445,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void restore(DataInput in) throws IOException {
-        if (parked != null) {
+        if (handover != null) {
             throw new IOException(name + " cannot be restored: it is between two bundles (a handover is under way)");
         }
         if (worker == null) {

@@ -242,6 +242,26 @@ final class VirtioWorker {
     }
 
     /**
+     * {@link #park} and waits for it (at most {@link #DRAIN_SECONDS}).
+     *
+     * @throws java.io.IOException with a one-line reason: the device cannot be saved, its IO did not finish, or the
+     *                             wait was interrupted (the worker then goes on with the device)
+     */
+    Parked parkNow(ResourceShelf shelf) throws java.io.IOException {
+        try {
+            return park(shelf).get(DRAIN_SECONDS, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new java.io.IOException(e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new java.io.IOException("its IO did not finish in " + DRAIN_SECONDS + " s (" + inFlightSummary()
+                    + ")");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.IOException("the wait for its IO was interrupted");
+        }
+    }
+
+    /**
      * Puts {@code successor} in the stand-in's place and goes on: unless the driver reset the device during the
      * gap, the successor restores {@code state}, takes the config writes of the gap and must show the config space
      * the guest knows; it is activated with the features and queues already negotiated (if they were). Completes
