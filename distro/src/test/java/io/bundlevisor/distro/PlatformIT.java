@@ -285,11 +285,16 @@ public class PlatformIT {
         assertEquals("no VM named shell-vm", runCommand("vm:pause shell-vm"));
         assertEquals("vm:run: --cpus must be 1..16 on this host, not 0",
                 runCommand("vm:run bad --kernel " + guest + " --cpus 0").replaceAll("1\\.\\.\\d+", "1..16"));
-        // No arguments, or a name alone: the usage, not Gogo's "Cannot coerce".
-        assertTrue(runCommand("vm:run"), runCommand("vm:run").startsWith("usage: vm:run NAME --kernel FILE"));
-        assertTrue(runCommand("vm:run x"), runCommand("vm:run x").startsWith("vm:run: --kernel is required; usage:"));
+        // No arguments or --help: every option with its meaning, not Gogo's "Cannot coerce"; a name alone: one line.
+        for (String usage : List.of(runCommand("vm:run"), runCommand("vm:run --help"))) {
+            assertTrue(usage, usage.startsWith("Usage: vm:run NAME --kernel FILE [OPTIONS]"));
+            assertTrue(usage, usage.contains("--memory=SIZE") && usage.contains("--disk=PATH[,OPTIONS]"));
+        }
+        assertEquals("vm:run: --kernel FILE is required", runCommand("vm:run x"));
+        assertEquals("vm:run: unknown option '--cpu' (did you mean --cpus?)",
+                runCommand("vm:run x --kernel " + guest + " --cpu 2"));
         String help = runCommand("help vm:run");
-        assertTrue(help, help.contains("the VM's name") && help.contains("--kernel FILE is required"));
+        assertTrue(help, help.contains("the VM's name") && help.contains("--kernel FILE (required)"));
         Files.deleteIfExists(log);
         // Stopping the KVM bundle closes its partitions; starting it again brings the service back.
         Bundle kvm = bundle("io.bundlevisor.platform.kvm");

@@ -86,6 +86,24 @@ public interface Partition extends AutoCloseable {
     /** Routes guest-physical MMIO accesses {@code [address, address + length)} to {@code handler}. */
     AutoCloseable claimMmio(long address, long length, IoHandler handler);
 
+    /** The declared devices, in declaration order (the guest's order), as they are now (since 1.4). */
+    default java.util.List<DeviceInfo> devices() {
+        return java.util.List.of();
+    }
+
+    /**
+     * The emulation-failure policy in force: {@link EmulationPolicy#HALT} or {@link EmulationPolicy#INJECT}, with
+     * {@code AUTO} resolved for this host (since 1.4).
+     */
+    default EmulationPolicy emulationPolicy() {
+        return config().emulation();
+    }
+
+    /** How many instructions the hypervisor could not emulate were handled by the inject policy (since 1.4). */
+    default long emulationFailuresHandled() {
+        return 0;
+    }
+
     /** Stops the VPs and frees the VM. */
     @Override
     void close();

@@ -16,13 +16,15 @@ import org.slf4j.LoggerFactory;
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.virtio.VirtioService;
+import io.bundlevisor.vhost.VhostBackendInfo;
+import io.bundlevisor.vhost.VhostService;
 
 /**
  * The vhost-user back-ends this platform serves, by socket path. Deactivating (the bundle stops) closes them all:
  * each front-end is dropped after its device has finished its IO.
  */
-@Component(service = VhostServers.class, immediate = true)
-public final class VhostServers {
+@Component(service = VhostService.class, immediate = true)
+public final class VhostServers implements VhostService {
 
     private static final Logger LOG = LoggerFactory.getLogger(VhostServers.class);
 
@@ -34,19 +36,19 @@ public final class VhostServers {
         this.virtio = virtio;
     }
 
-    /** Starts serving {@code spec} on {@code socket}; refuses in one line. */
-    public synchronized String serve(Path socket, DeviceSpec spec) throws PartitionException {
+    @Override
+    public synchronized VhostBackendInfo serve(Path socket, DeviceSpec spec) throws PartitionException {
         Path key = socket.toAbsolutePath().normalize();
         if (servers.containsKey(key)) {
             throw new PartitionException("--socket " + socket + " is already served here");
         }
         VhostServer s = new VhostServer("vhost-user " + socket, key, spec, virtio);
         servers.put(key, s);
-        LOG.info("serving {} on {} (vhost-user)", spec.type(), socket);
-        return "serving " + spec.type() + " on " + socket + " (vhost-user)";
+        LOG.debug("serving {} on {} (vhost-user)", spec.type(), socket);
+        return info(s);
     }
 
-    /** Stops the back-end on {@code socket}; false if none. */
+    @Override
     public boolean stop(Path socket) {
         VhostServer s = servers.remove(socket.toAbsolutePath().normalize());
         if (s == null) {
@@ -56,15 +58,17 @@ public final class VhostServers {
         return true;
     }
 
-    /** One line per back-end. */
-    public List<String> list() {
-        List<String> lines = new ArrayList<>();
+    @Override
+    public List<VhostBackendInfo> backends() {
+        List<VhostBackendInfo> out = new ArrayList<>();
         for (VhostServer s : servers.values()) {
-            lines.add(String.format("%s %s %s connections=%d%s", s.path(), s.spec().type(),
-                    s.isConnected() ? "connected" : "waiting", s.connections(),
-                    s.lastEnd().isEmpty() ? "" : " last-end=\"" + s.lastEnd() + "\""));
+            out.add(info(s));
         }
-        return lines;
+        return out;
+    }
+
+    private static VhostBackendInfo info(VhostServer s) {
+        return new VhostBackendInfo(s.path(), s.spec().type(), s.isConnected(), s.connections(), s.lastEnd());
     }
 
     @Deactivate

@@ -565,23 +565,4 @@ class VhostUserTest {
         stale.close();
         new VhostServer("fifth", dir.resolve("stale.sock"), new DeviceSpec("echo", ""), virtio).close();
     }
-
-    @Test
-    void serveArgumentsAreCheckedInOneLine() {
-        ServeArguments a = ServeArguments.parse(List.of("--socket", "/tmp/x.sock", "--disk", "/d.img,serial=s"));
-        assertEquals(new DeviceSpec("virtio-blk", "/d.img,serial=s"), a.device());
-        a = ServeArguments.parse(List.of("--socket", "/tmp/x.sock", "--device", "virtio-blk", "--disk", "/d.img"));
-        assertEquals(new DeviceSpec("virtio-blk", "/d.img"), a.device());
-        assertEquals(new DeviceSpec("echo", "a=1"),
-                ServeArguments.parse(List.of("--socket", "/tmp/x", "--device", "echo,a=1")).device());
-        List<List<String>> bads = List.of(List.<String>of(), List.of("--socket"), List.of("--disk", "/d.img"),
-                List.of("--socket", "/tmp/x"), List.of("--socket", "/tmp/x", "--disk", "a", "--disk", "b"),
-                List.of("--socket", "/tmp/x", "--device", "echo", "--disk", "a"),
-                List.of("--socket", "/no/such/dir/x", "--disk", "a"), List.of("--socket", "/tmp/x", "--bogus"));
-        for (List<String> bad : bads) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> ServeArguments.parse(bad), bad.toString());
-            assertFalse(e.getMessage().contains("\n"), e.getMessage());
-        }
-    }
 }

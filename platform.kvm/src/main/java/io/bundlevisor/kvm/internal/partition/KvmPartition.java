@@ -103,12 +103,12 @@ public final class KvmPartition implements Partition {
         return p;
     }
 
-    /** The emulation-failure policy in force: HALT or INJECT ({@code AUTO} resolved for this host). */
+    @Override
     public io.bundlevisor.core.partition.EmulationPolicy emulationPolicy() {
         return emulation.policy();
     }
 
-    /** How many instructions KVM could not emulate were handled by the inject policy. */
+    @Override
     public long emulationFailuresHandled() {
         return emulation.handled();
     }
@@ -402,9 +402,28 @@ public final class KvmPartition implements Partition {
         return machine;
     }
 
-    /** The declared devices' bindings, in declaration order (for the shell and tests). */
-    public List<VirtioBinding> devices() {
+    /** The declared devices' bindings, in declaration order (for the platform's own tests). */
+    public List<VirtioBinding> bindings() {
         return List.copyOf(devices);
+    }
+
+    @Override
+    public List<io.bundlevisor.core.partition.DeviceInfo> devices() {
+        List<io.bundlevisor.core.partition.DeviceInfo> out = new ArrayList<>(devices.size());
+        for (VirtioBinding b : devices) {
+            List<Long> perQueue = new ArrayList<>();
+            for (long n : b.completedChainsPerQueue()) {
+                perQueue.add(n);
+            }
+            long handover = b.handoverMillis();
+            io.bundlevisor.core.partition.DeviceInfo.Binding binding = b.isBound()
+                    ? io.bundlevisor.core.partition.DeviceInfo.Binding.BOUND
+                    : handover >= 0 ? io.bundlevisor.core.partition.DeviceInfo.Binding.HANDOVER
+                    : io.bundlevisor.core.partition.DeviceInfo.Binding.UNBOUND;
+            out.add(new io.bundlevisor.core.partition.DeviceInfo(b.name(), b.type(), binding, handover, b.status(),
+                    b.completedChains(), perQueue, b.inFlight(), b.needsResetCount()));
+        }
+        return out;
     }
 
     /** Closes every device's binding, last declared first; a binding's close is idempotent and must not throw. */

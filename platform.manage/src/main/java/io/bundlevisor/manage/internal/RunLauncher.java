@@ -1,32 +1,34 @@
-package io.bundlevisor.kvm.internal.cli;
+package io.bundlevisor.manage.internal;
 
 import java.io.PrintStream;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.List;
-
-import io.bundlevisor.core.partition.HaltReason;
-import io.bundlevisor.core.partition.Partition;
-import io.bundlevisor.core.partition.PartitionException;
-import io.bundlevisor.core.partition.PartitionService;
+import java.util.concurrent.TimeoutException;
 
 import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.partition.PartitionService;
+import io.bundlevisor.manage.cli.ArgumentList;
+import io.bundlevisor.manage.cli.Cli;
+import io.bundlevisor.manage.cli.RunArguments;
+
 /**
- * {@code bundlevisor run}: when the framework property {@value #PROPERTY} holds arguments (separated by U+001F,
- * which a valid argument never contains), boots that VM with the console on the terminal and ends the process
- * with the halt's exit status: 0 power off, 1 triple fault or internal error, 2 reset with --no-reboot, 64 bad
- * arguments or a VM that could not be built. A guest reset reboots the VM unless --no-reboot.
+ * {@code bundlevisor run}: when the framework property {@value #PROPERTY} holds arguments (the launcher checked them
+ * before the framework started, and joined them with {@link ArgumentList}), boots that VM with the console on the
+ * terminal and ends the process with the halt's exit status: 0 power off, 1 triple fault or internal error, 2 reset
+ * with --no-reboot, 64 a VM that could not be built. A guest reset reboots the VM unless --no-reboot.
  */
 @Component(immediate = true)
 public final class RunLauncher {
 
     public static final String PROPERTY = "bundlevisor.run";
-    public static final char SEPARATOR = '\u001F';
-    static final int USAGE_ERROR = 64;
     private static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
 
     @Activate
@@ -35,8 +37,7 @@ public final class RunLauncher {
         if (property == null) {
             return;
         }
-        List<String> args = property.isEmpty() ? List.of()
-                : Arrays.asList(property.split(String.valueOf(SEPARATOR), -1));
+        List<String> args = ArgumentList.split(property);
         Thread.ofPlatform().name("bundlevisor-run").start(() -> {
             int status;
             try {
@@ -53,16 +54,16 @@ public final class RunLauncher {
     static int run(List<String> args, PartitionService service, PrintStream err) {
         RunArguments parsed;
         try {
-            parsed = RunArguments.parse(args, Runtime.getRuntime().availableProcessors());
+            parsed = Cli.parseRun(args, Runtime.getRuntime().availableProcessors());
         } catch (IllegalArgumentException e) {
             err.println("bundlevisor: " + e.getMessage());
-            return USAGE_ERROR;
+            return Cli.USAGE_ERROR;
         }
         if (!service.isAvailable()) {
             err.println("bundlevisor: " + service.unavailabilityCause().orElse("KVM is unavailable"));
-            return USAGE_ERROR;
+            return Cli.USAGE_ERROR;
         }
-        if (parsed.config().console() instanceof io.bundlevisor.core.partition.Console.Socket s && s.waitForClient()) {
+        if (parsed.config().console() instanceof Console.Socket s && s.waitForClient()) {
             err.println("bundlevisor: waiting for a console client on " + s.path() + " (e.g. socat - UNIX-CONNECT:"
                     + s.path() + ")");
             err.flush();
@@ -84,8 +85,8 @@ public final class RunLauncher {
             }
         } catch (PartitionException e) {
             err.println("bundlevisor: " + e.getMessage());
-            return USAGE_ERROR;
-        } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+            return Cli.USAGE_ERROR;
+        } catch (InterruptedException | TimeoutException e) {
             err.println("bundlevisor: interrupted");
             return 1;
         }

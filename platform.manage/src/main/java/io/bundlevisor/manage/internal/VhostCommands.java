@@ -1,6 +1,7 @@
-package io.bundlevisor.vhost.internal;
+package io.bundlevisor.manage.internal;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 import org.apache.felix.service.command.Descriptor;
@@ -10,6 +11,8 @@ import org.osgi.service.component.annotations.Reference;
 
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.vhost.VhostBackendInfo;
+import io.bundlevisor.vhost.VhostService;
 
 /** Gogo {@code vhost:serve}, {@code vhost:stop} and {@code vhost:list}: vhost-user back-ends of a running platform. */
 @Component(service = VhostCommands.class, property = {
@@ -20,18 +23,19 @@ import io.bundlevisor.core.partition.PartitionException;
 })
 public final class VhostCommands {
 
-    private final VhostServers servers;
+    private final VhostService vhost;
 
     @Activate
-    public VhostCommands(@Reference VhostServers servers) {
-        this.servers = servers;
+    public VhostCommands(@Reference VhostService vhost) {
+        this.vhost = vhost;
     }
 
     @Descriptor("serves a device to a vhost-user front-end (QEMU) on a Unix socket: vhost:serve PATH TYPE[,OPTIONS]")
     public String serve(@Descriptor("socket path") String socket,
             @Descriptor("device, e.g. virtio-blk,/path/disk.img,serial=d1") String device) {
         try {
-            return servers.serve(Path.of(socket), DeviceSpec.parse(device));
+            VhostBackendInfo b = vhost.serve(Path.of(socket), DeviceSpec.parse(device));
+            return "serving " + b.type() + " on " + socket + " (vhost-user)";
         } catch (PartitionException | IllegalArgumentException e) {
             return "vhost: " + e.getMessage();
         }
@@ -39,11 +43,17 @@ public final class VhostCommands {
 
     @Descriptor("stops the back-end on a socket (its front-end is dropped once the device's IO has finished)")
     public String stop(@Descriptor("socket path") String socket) {
-        return servers.stop(Path.of(socket)) ? "stopped " + socket : "vhost: nothing is served on " + socket;
+        return vhost.stop(Path.of(socket)) ? "stopped " + socket : "vhost: nothing is served on " + socket;
     }
 
     @Descriptor("lists the vhost-user back-ends: socket, device type, connected or waiting, front-ends so far")
     public List<String> list() {
-        return servers.list();
+        List<String> lines = new ArrayList<>();
+        for (VhostBackendInfo b : vhost.backends()) {
+            lines.add(String.format("%s %s %s connections=%d%s", b.socket(), b.type(),
+                    b.connected() ? "connected" : "waiting", b.connections(),
+                    b.lastEnd().isEmpty() ? "" : " last-end=\"" + b.lastEnd() + "\""));
+        }
+        return lines;
     }
 }

@@ -1,4 +1,4 @@
-package io.bundlevisor.kvm.internal.cli;
+package io.bundlevisor.manage.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,7 +16,7 @@ import io.bundlevisor.core.partition.MachineConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class RunArgumentsTest {
+class RunOptionsTest {
 
     @TempDir
     Path dir;
@@ -25,7 +25,7 @@ class RunArgumentsTest {
     void everyOptionLandsInTheConfig() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
         Path i = Files.writeString(dir.resolve("i"), "y");
-        RunArguments a = RunArguments.parse(List.of("--kernel", k.toString(), "--initrd", i.toString(), "--cmdline",
+        RunArguments a = parse(List.of("--kernel", k.toString(), "--initrd", i.toString(), "--cmdline",
                 "console=ttyS0 quiet", "--cpus", "3", "--memory", "1G", "--console", "file:" + dir.resolve("log"),
                 "--name", "web-1", "--no-reboot"), 2);
         MachineConfig c = a.config();
@@ -37,14 +37,14 @@ class RunArgumentsTest {
         assertEquals(Console.file(dir.resolve("log")), c.console());
         assertEquals("web-1", c.name());
         assertFalse(a.reboot());
-        assertTrue(RunArguments.parse(List.of("--kernel", k.toString()), 2).reboot());
+        assertTrue(parse(List.of("--kernel", k.toString()), 2).reboot());
         assertEquals(List.of(), c.devices());
     }
 
     @Test
     void disksAndDevicesAreDeclaredInCommandLineOrder() throws Exception {
         String kernel = Files.writeString(dir.resolve("k"), "x").toString();
-        MachineConfig c = RunArguments.parse(List.of("--kernel", kernel, "--disk", "/img/root.raw",
+        MachineConfig c = parse(List.of("--kernel", kernel, "--disk", "/img/root.raw",
                 "--device", "virtio-net,tap=tap0,mac=52:54:00:12:34:56", "--disk", "/img/data.raw,readonly,serial=D1",
                 "--net", "tap=tap1,queues=2", "--device", "virtio-rng"), 2).config();
         assertEquals(List.of(new DeviceSpec("virtio-blk", "/img/root.raw"),
@@ -56,31 +56,29 @@ class RunArgumentsTest {
         for (int i = 0; i < MachineConfig.MAX_DEVICES; i++) {
             eight.addAll(List.of(i % 2 == 0 ? "--disk" : "--device", i % 2 == 0 ? "d" + i : "virtio-rng"));
         }
-        assertEquals(MachineConfig.MAX_DEVICES, RunArguments.parse(eight, 2).config().devices().size());
+        assertEquals(MachineConfig.MAX_DEVICES, parse(eight, 2).config().devices().size());
         List<String> nine = new java.util.ArrayList<>(eight);
         nine.addAll(List.of("--disk", "one-too-many"));
         expect("at most 8 --disk, --net and --device in all, not 9", nine);
         expect("--net needs tap=NAME", List.of("--kernel", kernel, "--net", ",mac=02:00:00:00:00:01"));
-        expect("--disk needs a value", List.of("--kernel", kernel, "--disk"));
+        expect("missing required parameter for option '--disk' (PATH[,OPTIONS])", List.of("--kernel", kernel, "--disk"));
         expect("--disk needs PATH[,readonly][,serial=ID], not ''", List.of("--kernel", kernel, "--disk", ""));
         expect("--disk needs PATH", List.of("--kernel", kernel, "--disk", ",readonly"));
         expect("--device: device type 'Virtio Blk' must be", List.of("--kernel", kernel, "--device", "Virtio Blk"));
         expect("--device: device type '' must be", List.of("--kernel", kernel, "--device", ",x"));
         expect("--disk: options of virtio-blk hold a control character",
                 List.of("--kernel", kernel, "--disk", "a\tb"));
-        assertTrue(RunArguments.USAGE.contains("[--disk PATH[,readonly][,serial=ID]]... "
-                + "[--net tap=NAME[,mac=MAC][,queues=N][,mtu=N]]... [--device TYPE[,OPTIONS]]..."), RunArguments.USAGE);
     }
 
     @Test
     void mistakesAreOneLine() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
         String kernel = k.toString();
-        expect("--kernel is required", List.of("--cpus", "1"));
+        expect("--kernel FILE is required", List.of("--cpus", "1"));
         expect("no such file", List.of("--kernel", dir.resolve("missing").toString()));
         expect("--cpus must be 1..16 on this host, not 0", List.of("--kernel", kernel, "--cpus", "0"));
         expect("--cpus must be 1..16 on this host, not 17", List.of("--kernel", kernel, "--cpus", "17"));
-        expect("--cpus 'two' is not a number", List.of("--kernel", kernel, "--cpus", "two"));
+        expect("invalid value for option '--cpus': 'two' is not an int", List.of("--kernel", kernel, "--cpus", "two"));
         expect("--memory must be 16 MiB", List.of("--kernel", kernel, "--memory", "8M"));
         expect("'lots' is not a size", List.of("--kernel", kernel, "--memory", "lots"));
         expect("'512' has no unit: say 512M for 512 MiB, or 512B for bytes", List.of("--kernel", kernel, "--memory", "512"));
@@ -88,8 +86,8 @@ class RunArgumentsTest {
         expect("multiple of 2 MiB", List.of("--kernel", kernel, "--memory", "33M"));
         expect("--console must be", List.of("--kernel", kernel, "--console", "tcp:1"));
         expect("printable ASCII", List.of("--kernel", kernel, "--cmdline", "a\nb"));
-        expect("--name needs a value", List.of("--kernel", kernel, "--name"));
-        expect("unknown argument '-x'", List.of("--kernel", kernel, "-x"));
+        expect("missing required parameter for option '--name' (NAME)", List.of("--kernel", kernel, "--name"));
+        expect("unknown option '-x'", List.of("--kernel", kernel, "-x"));
         expect("machine name", List.of("--kernel", kernel, "--name", "a b"));
     }
 
@@ -107,9 +105,9 @@ class RunArgumentsTest {
     @Test
     void aConsoleSocketMayWaitForItsClient() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
-        assertEquals(Console.socket(Path.of("/run/c,1.sock"), true), RunArguments.parse(List.of("--kernel",
+        assertEquals(Console.socket(Path.of("/run/c,1.sock"), true), parse(List.of("--kernel",
                 k.toString(), "--console", "socket:/run/c,,1.sock,wait"), 2).config().console());
-        assertEquals(Console.socket(Path.of("c.sock")), RunArguments.parse(List.of("--kernel", k.toString(),
+        assertEquals(Console.socket(Path.of("c.sock")), parse(List.of("--kernel", k.toString(),
                 "--console", "socket:c.sock"), 2).config().console());
         expect("unknown --console socket option 'later'", List.of("--kernel", k.toString(), "--console",
                 "socket:c.sock,later"));
@@ -119,21 +117,33 @@ class RunArgumentsTest {
     @Test
     void optionsTakeTheirValueAfterAnEqualsSignToo() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
-        RunArguments a = RunArguments.parse(List.of("--kernel=" + k, "--cpus=2", "--memory=1G", "--name=web",
+        RunArguments a = parse(List.of("--kernel=" + k, "--cpus=2", "--memory=1G", "--name=web",
                 "--cmdline=console=ttyS0 quiet"), 2);
         assertEquals(k, a.config().kernel());
         assertEquals(2, a.config().cpus());
         assertEquals(1L << 30, a.config().memoryBytes());
         assertEquals("web", a.config().name());
         assertEquals("console=ttyS0 quiet", a.config().cmdline(), "only the first '=' splits");
-        assertEquals("--x=y init=/bin/sh", RunArguments.parse(List.of("--kernel", k.toString(), "--cmdline",
+        assertEquals("--x=y init=/bin/sh", parse(List.of("--kernel", k.toString(), "--cmdline",
                 "--x=y init=/bin/sh"), 2).config().cmdline(), "a value is taken as it is");
-        expect("--no-reboot takes no value", List.of("--kernel", k.toString(), "--no-reboot=yes"));
-        expect("--cpus '' is not a number", List.of("--kernel", k.toString(), "--cpus="));
+        expect("invalid value for option '--no-reboot': 'yes' is not a boolean", List.of("--kernel", k.toString(), "--no-reboot=yes"));
+        expect("invalid value for option '--cpus': '' is not an int", List.of("--kernel", k.toString(), "--cpus="));
+    }
+
+    @Test
+    void aMisspeltOptionGetsASuggestion() throws Exception {
+        String kernel = Files.writeString(dir.resolve("k"), "x").toString();
+        expect("unknown option '--cpu' (did you mean --cpus?)", List.of("--kernel", kernel, "--cpu", "2"));
+        expect("unknown option '--kernal' (did you mean --kernel?)", List.of("--kernal", kernel));
+        expect("--disk options have an empty item in 'a.img,'", List.of("--kernel", kernel, "--disk", "a.img,"));
+    }
+
+    private static RunArguments parse(List<String> args, int hostCpus) {
+        return Cli.parseRun(args, hostCpus);
     }
 
     private static void expect(String message, List<String> args) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RunArguments.parse(args, 2));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> parse(args, 2));
         assertTrue(e.getMessage().contains(message), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
     }

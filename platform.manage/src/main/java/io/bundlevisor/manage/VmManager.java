@@ -1,0 +1,43 @@
+package io.bundlevisor.manage;
+
+import java.util.List;
+import java.util.Optional;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+import io.bundlevisor.core.partition.DeviceInfo;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.PartitionException;
+
+/** The platform's VMs, for people and programs: every answer is a data record, every refusal one line. */
+@ProviderType
+public interface VmManager {
+
+    /** Every VM, in creation order. */
+    List<VmSummary> list();
+
+    /** The VM named {@code name}, if there is one. */
+    Optional<VmSummary> get(String name);
+
+    /**
+     * Creates the VM and starts it.
+     *
+     * @throws PartitionException with one line: the name is taken, a device cannot be made, KVM refused
+     */
+    VmSummary run(MachineConfig config) throws PartitionException;
+
+    /**
+     * The VM's devices, in the guest's order.
+     *
+     * @throws PartitionException if there is no VM of that name
+     */
+    List<DeviceInfo> devices(String name) throws PartitionException;
+
+    /**
+     * Applies a lifecycle action to the VM; its summary after it (or, for {@link VmAction#CLOSE}, before).
+     *
+     * @throws PartitionException if there is no VM of that name, or the action is refused in its state (a reset of a
+     *                            started VM), in one line
+     */
+    VmSummary apply(String name, VmAction action) throws PartitionException;
+}

@@ -1,0 +1,212 @@
+package io.bundlevisor.manage.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceOptions;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.EmulationPolicy;
+import io.bundlevisor.core.partition.MachineConfig;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * The options of {@code bundlevisor run} and {@code vm:run}, for picocli. Syntax (unknown options, missing values,
+ * numbers, sizes, the device-option lists) is checked while parsing; {@link #toArguments(int)} then checks what
+ * needs the host (files, the CPU limit) and builds the machine. Every refusal is one line.
+ *
+ * <p>{@code --disk}, {@code --net} and {@code --device} are methods so that the devices keep their command-line order
+ * (the guest finds them in that order: window and interrupt {@code i} for the {@code i}th). {@code --disk X} is
+ * {@code --device virtio-blk,X} and {@code --net X} is {@code --device virtio-net,X}: naming the types here keeps the
+ * platform's core free of device types. The device bundle checks a device's own options when the machine is made.
+ */
+@Command(name = "run", sortOptions = false, mixinStandardHelpOptions = true, versionProvider = Versions.class,
+        usageHelpAutoWidth = true,
+        description = "Boots a VM on KVM with its console on this terminal, and exits with the guest's outcome.",
+        footerHeading = "%nDevices:%n",
+        footer = {
+            "The guest finds its devices in command-line order (at most 8): device i is",
+            "a virtio-mmio window at 0xD0000000 + i * 0x1000 with interrupt GSI 16 + i.",
+            "Device options are key=value lists; a comma in a value is written ',,'.",
+            "",
+            "Example:",
+            "  bundlevisor run --kernel vmlinuz --initrd initrd.img --cpus 2 \\",
+            "      --memory 1G --disk path=disk.img,serial=root \\",
+            "      --cmdline \"console=ttyS0 root=/dev/vda\"",
+            "",
+            "Exit status: 0 the guest powered off; 1 triple fault or internal error",
+            "(the message names the VP, RIP and instruction bytes); 2 the guest reset",
+            "with --no-reboot; 64 a usage error or a VM that could not be built."})
+public final class RunOptions {
+
+    /** The device type of {@code --disk}. */
+    public static final String DISK_TYPE = "virtio-blk";
+    /** The device type of {@code --net}. */
+    public static final String NET_TYPE = "virtio-net";
+    static final String DEFAULT_CMDLINE = "console=ttyS0 panic=-1";
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--kernel", paramLabel = "FILE", order = 1,
+            description = "a bzImage, an ELF vmlinux or a test guest ELF (required)")
+    Path kernel;
+
+    @Option(names = "--initrd", paramLabel = "FILE", order = 2,
+            description = "an initramfs, placed as high as the kernel allows")
+    Path initrd;
+
+    @Option(names = "--cmdline", paramLabel = "TEXT", defaultValue = DEFAULT_CMDLINE, order = 3,
+            description = "the kernel command line, printable ASCII (default: ${DEFAULT-VALUE})")
+    String cmdline;
+
+    @Option(names = "--cpus", paramLabel = "N", defaultValue = "1", order = 4,
+            description = "virtual CPUs, 1 to 8 per host CPU (default: ${DEFAULT-VALUE})")
+    int cpus;
+
+    @Option(names = "--memory", paramLabel = "SIZE", defaultValue = "512M", converter = SizeConverter.class,
+            order = 5, description = "RAM: 512M, 1.5G, 2GiB (binary units; a bare number is refused); 16 MiB to "
+                    + "1 TiB, a multiple of 2 MiB (default: ${DEFAULT-VALUE})")
+    long memory;
+
+    @Option(names = "--console", paramLabel = "KIND", defaultValue = "stdio", order = 6,
+            description = "stdio, file:PATH (appended), socket:PATH[,wait] (a Unix socket; 'wait' holds "
+                    + "the guest until a client connects), none (default: ${DEFAULT-VALUE})")
+    String console;
+
+    @Option(names = "--name", paramLabel = "NAME", defaultValue = "vm", order = 7,
+            description = "for logs and thread names (default: ${DEFAULT-VALUE})")
+    String name;
+
+    @Option(names = "--no-reboot", order = 8,
+            description = "a guest reset ends the run (exit 2) instead of rebooting the VM")
+    boolean noReboot;
+
+    @Option(names = "--on-emulation-failure", paramLabel = "auto|halt|inject", defaultValue = "auto", order = 9,
+            description = "when KVM cannot emulate a guest instruction: halt the VM, or inject what the instruction "
+                    + "would have done; auto: inject on a software KVM, halt with VMX/SVM (default: ${DEFAULT-VALUE})")
+    String emulation;
+
+    private final List<DeviceSpec> devices = new ArrayList<>();
+
+    @Option(names = "--disk", paramLabel = "PATH[,OPTIONS]", order = 10,
+            description = "a virtio-blk disk on a raw image or block device (repeatable): [path=]PATH, ro or "
+                    + "readonly[=on|off], serial=ID, queues=N, direct=on|off")
+    void disk(String text) {
+        device(DISK_TYPE, text, "--disk", "PATH[,readonly][,serial=ID]");
+    }
+
+    @Option(names = "--net", paramLabel = "tap=NAME[,OPTIONS]", order = 11,
+            description = "a virtio-net card on a tap interface (repeatable): tap=NAME, mac=MAC, queues=N, mtu=N")
+    void net(String text) {
+        device(NET_TYPE, text, "--net", "tap=NAME[,mac=MAC][,queues=N][,mtu=N]");
+    }
+
+    @Option(names = "--device", paramLabel = "TYPE[,OPTIONS]", order = 12,
+            description = "any device type an installed bundle provides (repeatable); --disk X is --device "
+                    + "virtio-blk,X")
+    void device(String text) {
+        try {
+            devices.add(DeviceSpec.parse(text));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--device: " + e.getMessage());
+        }
+    }
+
+    private void device(String type, String text, String flag, String form) {
+        if (text.isBlank() || text.startsWith(",")) {
+            throw new ParameterException(spec.commandLine(), flag + " needs " + form + ", not '" + text + "'");
+        }
+        try {
+            // The shared option syntax, checked now (its messages name the flag); the device bundle checks the keys.
+            DeviceOptions.parse(flag, text, form);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        try {
+            devices.add(new DeviceSpec(type, text));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), flag + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * The machine these options describe; {@code hostCpus} bounds {@code --cpus} (8 VPs per host CPU at most).
+     *
+     * @throws IllegalArgumentException with one line for a person
+     */
+    public RunArguments toArguments(int hostCpus) {
+        if (kernel == null) {
+            throw new IllegalArgumentException("--kernel FILE is required");
+        }
+        int max = Math.min(MachineConfig.MAX_CPUS, Math.max(hostCpus, 1) * 8);
+        if (cpus < 1 || cpus > max) {
+            throw new IllegalArgumentException("--cpus must be 1.." + max + " on this host, not " + cpus);
+        }
+        requireFile(kernel, "--kernel");
+        if (initrd != null) {
+            requireFile(initrd, "--initrd");
+        }
+        if (devices.size() > MachineConfig.MAX_DEVICES) {
+            throw new IllegalArgumentException("at most " + MachineConfig.MAX_DEVICES
+                    + " --disk, --net and --device in all, not " + devices.size());
+        }
+        EmulationPolicy policy = EmulationPolicy.parse(emulation);
+        MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
+                console(console), devices, policy);
+        return new RunArguments(config, !noReboot);
+    }
+
+    /** Whether {@code --console} names the terminal (stdio, or the default). */
+    public boolean consoleIsTerminal() {
+        return console.equals("stdio");
+    }
+
+    /** The {@code --console} value as given. */
+    public String console() {
+        return console;
+    }
+
+    static Console console(String text) {
+        if (text.equals("stdio")) {
+            return Console.stdio();
+        }
+        if (text.equals("none")) {
+            return Console.none();
+        }
+        if (text.startsWith("file:") && text.length() > 5) {
+            return Console.file(Path.of(text.substring(5)));
+        }
+        if (text.startsWith("socket:") && text.length() > 7) {
+            // The shared option syntax: socket:PATH[,wait], a comma in the path written ",,".
+            DeviceOptions o = DeviceOptions.parse("--console socket", text.substring(7), "socket:PATH[,wait]");
+            String path = o.positionalOr("path", Set.of("wait"));
+            boolean wait = o.flag("wait");
+            o.done();
+            if (path == null || path.isEmpty()) {
+                throw new IllegalArgumentException("--console socket needs a path: socket:PATH[,wait]");
+            }
+            return Console.socket(Path.of(path), wait);
+        }
+        throw new IllegalArgumentException("--console must be stdio, none, file:PATH or socket:PATH[,wait], not '"
+                + text + "'");
+    }
+
+    private static void requireFile(Path p, String flag) {
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalArgumentException(flag + " " + p + ": no such file");
+        }
+        if (!Files.isReadable(p)) {
+            throw new IllegalArgumentException(flag + " " + p + ": not readable");
+        }
+    }
+}

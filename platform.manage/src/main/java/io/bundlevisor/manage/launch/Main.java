@@ -1,0 +1,38 @@
+package io.bundlevisor.manage.launch;
+
+import java.io.PrintWriter;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.Map;
+
+/**
+ * The executable jar's entry point: parses the command line before the OSGi framework starts (so {@code --help},
+ * {@code --version} and every usage error answer at once), then hands the arguments to the platform through
+ * system properties and starts it with bnd's embedded launcher.
+ */
+public final class Main {
+
+    /** bnd's launcher, at the root of the executable jar (Embedded-Runpath holds the framework). */
+    static final String EMBEDDED_LAUNCHER = "aQute.launcher.pre.EmbeddedLauncher";
+
+    private Main() {
+    }
+
+    public static void main(String[] args) throws Throwable {
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        Launch.Decision d = Launch.decide(args, out, err, Runtime.getRuntime().availableProcessors());
+        out.flush();
+        err.flush();
+        if (d.exitStatus().isPresent()) {
+            System.exit(d.exitStatus().getAsInt());
+        }
+        for (Map.Entry<String, String> p : d.properties().entrySet()) {
+            System.setProperty(p.getKey(), p.getValue());
+        }
+        Class<?> launcher = Class.forName(EMBEDDED_LAUNCHER);
+        String[] none = new String[0];
+        MethodHandles.publicLookup().findStatic(launcher, "main", MethodType.methodType(void.class, String[].class))
+                .asFixedArity().invoke(none);
+    }
+}

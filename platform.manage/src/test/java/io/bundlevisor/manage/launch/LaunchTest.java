@@ -1,0 +1,120 @@
+package io.bundlevisor.manage.launch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import io.bundlevisor.manage.cli.ArgumentList;
+import io.bundlevisor.manage.cli.LogOptions;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The launcher's decisions, made before any framework exists: help, version, completion, usage errors, properties. */
+class LaunchTest {
+
+    @TempDir
+    Path dir;
+
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+
+    private Launch.Decision decide(String... args) {
+        return Launch.decide(args, new PrintWriter(out, true), new PrintWriter(err, true), 2);
+    }
+
+    @Test
+    void helpListsEveryOptionWithItsMeaningAndExitsZero() {
+        Launch.Decision d = decide("run", "--help");
+        assertEquals(0, d.exitStatus().orElseThrow());
+        String help = out.toString();
+        for (String option : List.of("--kernel=FILE", "--initrd=FILE", "--cmdline=TEXT", "--cpus=N", "--memory=SIZE",
+                "--console=KIND", "--name=NAME", "--no-reboot", "--on-emulation-failure", "--disk=PATH[,OPTIONS]",
+                "--net=tap=NAME[,OPTIONS]", "--device=TYPE[,OPTIONS]", "-v, --verbose", "--log-level", "--log-file",
+                "-h, --help", "-V, --version")) {
+            assertTrue(help.contains(option), option + " in\n" + help);
+        }
+        assertTrue(help.contains("RAM: 512M, 1.5G, 2GiB"), help);
+        assertTrue(help.contains("Exit status: 0 the guest powered off"), help);
+        assertEquals("", err.toString());
+
+        assertEquals(0, decide("serve", "--help").exitStatus().orElseThrow());
+        assertTrue(out.toString().contains("--socket=PATH"), out.toString());
+        assertEquals(0, decide("--help").exitStatus().orElseThrow());
+        assertTrue(out.toString().contains("Commands:"), out.toString());
+        assertTrue(out.toString().contains("completion"), out.toString());
+        assertEquals(0, decide("help", "run").exitStatus().orElseThrow());
+        assertTrue(out.toString().contains("Usage: bundlevisor run"), out.toString());
+    }
+
+    @Test
+    void versionNamesBundlevisorAndTheJava() {
+        assertEquals(0, decide("--version").exitStatus().orElseThrow());
+        assertTrue(out.toString().startsWith("bundlevisor "), out.toString());
+        assertFalse(out.toString().startsWith("bundlevisor unknown"), out.toString());
+        assertTrue(out.toString().contains("Java " + System.getProperty("java.version")), out.toString());
+        assertEquals(0, decide("run", "--version").exitStatus().orElseThrow());
+    }
+
+    @Test
+    void usageErrorsAreOneLineAndAHintWithStatus64() {
+        assertEquals(64, decide("run", "--cpu", "2").exitStatus().orElseThrow());
+        assertEquals(List.of("bundlevisor: unknown option '--cpu' (did you mean --cpus?)",
+                "Try 'bundlevisor run --help' for more information."), err.toString().lines().toList());
+        for (String[] bad : List.of(new String[] {"runn"}, new String[] {"run"},
+                new String[] {"run", "--kernel", dir.resolve("none").toString()},
+                new String[] {"run", "--kernel", "k", "--memory", "512"}, new String[] {"serve", "--disk", "x"},
+                new String[] {"run", "-v", "--log-level", "loud"}, new String[] {"shell", "extra"})) {
+            assertEquals(64, decide(bad).exitStatus().orElseThrow(), String.join(" ", bad));
+        }
+        assertTrue(err.toString().contains("bundlevisor: --kernel " + dir.resolve("none") + ": no such file"),
+                err.toString());
+        assertTrue(err.toString().contains("'512' has no unit: say 512M for 512 MiB"), err.toString());
+        assertTrue(err.toString().contains("bundlevisor: unknown command 'runn' (did you mean run?)"), err.toString());
+        assertEquals("", out.toString());
+    }
+
+    @Test
+    void aGoodRunStartsThePlatformWithItsArgumentsAndQuietLogging() throws Exception {
+        Path kernel = Files.writeString(dir.resolve("k"), "x");
+        Launch.Decision d = decide("run", "--kernel=" + kernel, "--cpus", "2", "--disk", "path=a,,b.img,ro");
+        assertTrue(d.exitStatus().isEmpty());
+        assertEquals(List.of("--kernel=" + kernel, "--cpus", "2", "--disk", "path=a,,b.img,ro"),
+                ArgumentList.split(d.properties().get(Launch.RUN)));
+        assertEquals("warn", d.properties().get(LogOptions.LEVEL));
+        assertEquals("--nointeractive", d.properties().get("gosh.args"));
+
+        d = decide("run", "-vv", "--kernel", kernel.toString(), "--log-file", "bv.log", "--log-level",
+                "io.bundlevisor.vhost=trace");
+        assertEquals("debug", d.properties().get(LogOptions.LEVEL));
+        assertEquals("io.bundlevisor.vhost=trace", d.properties().get(LogOptions.LOGGERS));
+        assertEquals(Path.of("bv.log").toAbsolutePath().toString(), d.properties().get(LogOptions.FILE));
+
+        d = decide("serve", "--socket", dir.resolve("s").toString(), "--disk", "d.img", "--log-level", "info");
+        assertEquals("info", d.properties().get(LogOptions.LEVEL));
+        assertEquals(List.of("--socket", dir.resolve("s").toString(), "--disk", "d.img", "--log-level", "info"),
+                ArgumentList.split(d.properties().get(Launch.SERVE)));
+
+        d = decide();
+        assertTrue(d.exitStatus().isEmpty(), "no command: the shell");
+        assertEquals(Map.of(LogOptions.LEVEL, "warn"), d.properties());
+        assertTrue(decide("shell").exitStatus().isEmpty());
+    }
+
+    @Test
+    void completionIsABashScriptThatKnowsTheOptions() {
+        assertEquals(0, decide("completion").exitStatus().orElseThrow());
+        String script = out.toString();
+        assertTrue(script.startsWith("#!/usr/bin/env bash"), script.substring(0, 80));
+        for (String word : List.of("complete -F", "run", "serve", "--kernel", "--memory", "--disk", "--socket")) {
+            assertTrue(script.contains(word), word);
+        }
+    }
+}
