@@ -14,15 +14,16 @@ final class DistroJar {
     }
 
     /**
-     * The command line: no illegal native access (the manifest grants FFM), Felix's Unsafe notice silenced, SLF4J at
-     * {@code logLevel}, then {@code properties} ({@code -Dbundlevisor.run=...}, {@code -Dbundlevisor.serve=...}).
+     * The command line: no illegal native access (the manifest grants FFM), Felix's Unsafe notice silenced, the log
+     * level {@code logLevel} ({@code -Dbundlevisor.log.level}), then {@code properties} ({@code -Dbundlevisor.run=...},
+     * {@code -Dbundlevisor.serve=...}: the arguments as the launcher hands them to the platform).
      */
     static List<String> command(String logLevel, List<String> properties) {
         String java = ProcessHandle.current().info().command().orElse("java");
         Path jar = Path.of("target", "bundlevisor.jar");
         assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
         List<String> command = new ArrayList<>(List.of(java, "--illegal-native-access=deny",
-                "--sun-misc-unsafe-memory-access=allow", "-Dorg.slf4j.simpleLogger.defaultLogLevel=" + logLevel));
+                "--sun-misc-unsafe-memory-access=allow", "-Dbundlevisor.log.level=" + logLevel));
         command.addAll(properties);
         command.addAll(List.of("-jar", jar.toAbsolutePath().toString()));
         return command;

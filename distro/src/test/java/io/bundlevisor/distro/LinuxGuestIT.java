@@ -203,7 +203,7 @@ public class LinuxGuestIT {
         Path jar = Path.of("target", "bundlevisor.jar");
         assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
         List<String> command = new ArrayList<>(List.of(java, "--illegal-native-access=deny",
-                "--sun-misc-unsafe-memory-access=allow", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+                "--sun-misc-unsafe-memory-access=allow", "-Dbundlevisor.log.level=warn"));
         command.addAll(properties);
         command.addAll(List.of("-jar", jar.toString()));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
@@ -222,7 +222,7 @@ public class LinuxGuestIT {
 
     private Shell shell() throws IOException {
         // The handovers' own lines (INFO) say how long each took.
-        Process p = jar(List.of("-Dorg.slf4j.simpleLogger.log.io.bundlevisor.core.internal.virtio.Binding=info"));
+        Process p = jar(List.of("-Dbundlevisor.log.loggers=io.bundlevisor.core.internal.virtio.Binding=info"));
         return new Shell(new QemuGuest.Console("platform", p, null),
                 new PrintStream(p.getOutputStream(), true, StandardCharsets.UTF_8));
     }

@@ -5,7 +5,7 @@ import static org.ops4j.pax.exam.CoreOptions.cleanCaches;
 import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
 import static org.ops4j.pax.exam.CoreOptions.frameworkStartLevel;
 import static org.ops4j.pax.exam.CoreOptions.junitBundles;
-import static org.ops4j.pax.exam.CoreOptions.systemProperty;
+import static org.ops4j.pax.exam.CoreOptions.systemPackages;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,8 +18,8 @@ import org.ops4j.pax.exam.Option;
 
 /**
  * The framework the in-framework tests run: the distro's own runtime bundles (copied from this module's
- * dependencies into target/itest-bundles), with SPI Fly and ASM first so SLF4J finds its provider, then logging,
- * then everything else, then our bundles.
+ * dependencies into target/itest-bundles), our bundles last; SLF4J and Logback come from the class path through the
+ * system bundle, as in the exported jar (src/test/resources/logback-test.xml sets the levels).
  */
 final class PlatformConfiguration {
 
@@ -39,19 +39,38 @@ final class PlatformConfiguration {
         }
         options.add(junitBundles());
         options.add(frameworkProperty("felix.bootdelegation.implicit").value("false"));
-        options.add(systemProperty("org.slf4j.simpleLogger.defaultLogLevel").value("info"));
+        options.add(systemPackages(logging()));
         options.add(frameworkStartLevel(10));
         options.add(cleanCaches());
         return options.toArray(new Option[0]);
     }
 
+    /**
+     * What the exported jar's system bundle exports of the launcher's logging, read from the jar's launcher.properties
+     * (bundlevisor.bndrun's -runsystempackages says it once).
+     */
+    private static String[] logging() throws IOException {
+        Path jar = Path.of("target", "bundlevisor.jar");
+        try (java.util.jar.JarFile j = new java.util.jar.JarFile(jar.toFile())) {
+            java.util.Properties p = new java.util.Properties();
+            try (java.io.InputStream in = j.getInputStream(j.getEntry("launcher.properties"))) {
+                p.load(in);
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern
+                    .compile("((?:org\\.slf4j|ch\\.qos\\.logback)[\\w.]*);version=\"([\\d.]+)\"")
+                    .matcher(p.getProperty("launch.system.packages", ""));
+            List<String> packages = new ArrayList<>();
+            while (m.find()) {
+                packages.add(m.group(1) + ";version=" + m.group(2));
+            }
+            if (packages.isEmpty()) {
+                throw new IllegalStateException(jar + " exports no logging packages");
+            }
+            return packages.toArray(String[]::new);
+        }
+    }
+
     private static int startLevel(String jar) {
-        if (jar.startsWith("asm") || jar.contains("spifly")) {
-            return 1;
-        }
-        if (jar.startsWith("slf4j")) {
-            return 2;
-        }
         if (jar.startsWith("platform.")) {
             return 4;
         }

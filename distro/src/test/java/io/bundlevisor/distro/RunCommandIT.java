@@ -16,8 +16,9 @@ import org.junit.Assume;
 import org.junit.Test;
 
 /**
- * {@code bundlevisor run} as the launcher script starts it: the exported jar boots a test guest (built by
- * platform.kvm's tests) with its console on stdout, and the process's exit status is the halt reason's.
+ * {@code bundlevisor run} as the launcher script starts it ({@code java -jar bundlevisor.jar run ...}): the exported
+ * jar boots a test guest (built by platform.kvm's tests) with its console on stdout, and the process's exit status is
+ * the halt reason's; help, the version and usage errors answer before the framework starts.
  */
 public class RunCommandIT {
 
@@ -28,6 +29,39 @@ public class RunCommandIT {
         Result r = run("--kernel", guest("smp"), "--cpus", "2", "--memory", "64M");
         assertEquals(r.output, 0, r.status);
         assertTrue(r.output, r.output.contains("smp: 2 cpus up\n"));
+        assertTrue("nothing but the guest's console at the default level\n" + r.output,
+                r.output.lines().noneMatch(l -> l.matches("\\d\\d:\\d\\d:\\d\\d\\.\\d{3} .*")));
+        // -v: the platform's INFO lines, on stderr; --log-file: in the file instead.
+        Result verbose = run("-v", "--kernel", guest("poweroff"), "--memory", "32M");
+        assertEquals(verbose.output, 0, verbose.status);
+        assertTrue(verbose.output, verbose.output.contains("INFO  [FelixStartLevel] i.b.k.i.p.PartitionServiceComponent"
+                + " - partition service active"));
+        Path log = Files.createTempFile(Path.of("target"), "run", ".log");
+        Result logged = run("--log-level=info", "--log-file", log.toString(), "--kernel", guest("poweroff"),
+                "--memory", "32M");
+        assertEquals("poweroff: now\n", logged.output);
+        assertTrue(Files.readString(log), Files.readString(log).contains("vm halted: power off"));
+        Files.delete(log);
+    }
+
+    @Test(timeout = 60_000)
+    public void helpVersionAndUsageErrorsAnswerBeforeThePlatformStarts() throws Exception {
+        Result help = run("--help");
+        assertEquals(help.output, 0, help.status);
+        assertTrue(help.output, help.output.startsWith("Usage: bundlevisor run [-hVv]"));
+        assertTrue(help.output, help.output.contains("--memory=SIZE     RAM: 512M, 1.5G, 2GiB"));
+        Result version = run("--version");
+        assertEquals(version.output, 0, version.status);
+        assertTrue(version.output, version.output.startsWith("bundlevisor 0."));
+        Result typo = run("--kernel", guest("smp"), "--cpu", "2");
+        assertEquals(typo.output, 64, typo.status);
+        assertEquals("only the launcher's two lines: no platform started",
+                "bundlevisor: unknown option '--cpu' (did you mean --cpus?)\n"
+                        + "Try 'bundlevisor run --help' for more information.\n", typo.output);
+        Result bare = run("--kernel", guest("smp"), "--memory", "512");
+        assertEquals(bare.output, 64, bare.status);
+        assertTrue(bare.output, bare.output.startsWith("bundlevisor: invalid value for option '--memory': '512' has no "
+                + "unit: say 512M for 512 MiB, or 512B for bytes\n"));
     }
 
     @Test(timeout = 120_000)
@@ -67,10 +101,8 @@ public class RunCommandIT {
         Path socket = dir.resolve("c.sock").toAbsolutePath();
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         Process p = new ProcessBuilder(javaBin, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
-                "-Dbundlevisor.run=" + String.join("\u001f", "--kernel", guest("poweroff"), "--memory", "32M",
-                        "--console", "socket:" + socket + ",wait"),
-                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar",
-                Path.of("target", "bundlevisor.jar").toString()).redirectErrorStream(true).start();
+                "-jar", Path.of("target", "bundlevisor.jar").toString(), "run", "--kernel", guest("poweroff"),
+                "--memory", "32M", "--console", "socket:" + socket + ",wait").redirectErrorStream(true).start();
         try {
             p.getOutputStream().close();
             java.io.BufferedReader out = new java.io.BufferedReader(
@@ -115,9 +147,9 @@ public class RunCommandIT {
         Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>(List.of(java, "--illegal-native-access=deny",
-                "--sun-misc-unsafe-memory-access=allow", "-Dbundlevisor.run=" + String.join("\u001f", args),
-                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar",
-                Path.of("target", "bundlevisor.jar").toString()));
+                "--sun-misc-unsafe-memory-access=allow", "-jar", Path.of("target", "bundlevisor.jar").toString(),
+                "run"));
+        command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         p.getOutputStream().close();
         CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> {

@@ -166,8 +166,8 @@ public class VhostUserQemuIT {
         Path socket = socketDir.resolve("blk.sock");
         List<String> command = new ArrayList<>(backendCommand(socket, image + ",serial=bv-vhost-4"));
         command.remove("-Dgosh.args=--nointeractive"); // the shell reads our commands from stdin
-        command.replaceAll(a -> a.equals("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
-                ? "-Dorg.slf4j.simpleLogger.defaultLogLevel=info" : a);
+        command.replaceAll(a -> a.equals("-Dbundlevisor.log.level=warn")
+                ? "-Dbundlevisor.log.level=info" : a);
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         open.add(() -> {
             p.destroy();
@@ -343,7 +343,7 @@ public class VhostUserQemuIT {
         assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
         return List.of(java, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
                 "-Dbundlevisor.serve=" + String.join("\u001f", "--socket", socket.toString(), "--disk", disk),
-                "-Dgosh.args=--nointeractive", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-Dgosh.args=--nointeractive", "-Dbundlevisor.log.level=warn",
                 "-jar", jar.toString());
     }
 

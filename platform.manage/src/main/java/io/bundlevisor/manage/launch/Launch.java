@@ -90,7 +90,8 @@ final class Launch {
             return Decision.exit(help);
         }
         if (!parsed.hasSubcommand()) {
-            return new Decision(OptionalInt.empty(), Map.of(LogOptions.LEVEL, "warn"));
+            // The shell, its logging as the system properties say (warnings and errors by default).
+            return new Decision(OptionalInt.empty(), Map.of());
         }
         ParseResult sub = parsed.subcommand();
         CommandLine command = sub.commandSpec().commandLine();

@@ -104,7 +104,7 @@ class LaunchTest {
 
         d = decide();
         assertTrue(d.exitStatus().isEmpty(), "no command: the shell");
-        assertEquals(Map.of(LogOptions.LEVEL, "warn"), d.properties());
+        assertEquals(Map.of(), d.properties(), "logging as -Dbundlevisor.log.level says");
         assertTrue(decide("shell").exitStatus().isEmpty());
     }
 
