@@ -15,13 +15,15 @@ import io.bundlevisor.core.partition.EmulationPolicy;
  * @param emulationFailures instructions the hypervisor could not emulate that the inject policy handled
  * @param halt              the pending halt, described in one line, or empty
  * @param devices           how many devices it declares
+ * @param consolePty        the pseudo terminal of a pty console, or empty
  */
 public record VmSummary(String name, int cpus, long memoryBytes, boolean started, EmulationPolicy emulation,
-        long emulationFailures, String halt, int devices) {
+        long emulationFailures, String halt, int devices, String consolePty) {
 
     public VmSummary {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(emulation, "emulation");
         Objects.requireNonNull(halt, "halt");
+        Objects.requireNonNull(consolePty, "consolePty");
     }
 }

@@ -36,6 +36,14 @@ public sealed interface Console {
         return new Socket(path, waitForClient);
     }
 
+    /**
+     * A new pseudo terminal: a person attaches to its slave side ({@link Partition#consolePty()}, e.g. {@code screen
+     * /dev/pts/3}), as with QEMU's {@code -serial pty}; output with no one attached is dropped (since 1.4).
+     */
+    static Console pty() {
+        return new Pty();
+    }
+
     /** Caller-owned streams; {@code in} may be null for no input. */
     static Console streams(InputStream in, OutputStream out) {
         return new Streams(in, out);
@@ -45,6 +53,9 @@ public sealed interface Console {
     }
 
     record Stdio() implements Console {
+    }
+
+    record Pty() implements Console {
     }
 
     record File(Path path) implements Console {

@@ -86,6 +86,11 @@ public interface Partition extends AutoCloseable {
     /** Routes guest-physical MMIO accesses {@code [address, address + length)} to {@code handler}. */
     AutoCloseable claimMmio(long address, long length, IoHandler handler);
 
+    /** The pseudo terminal a person attaches to, for a {@link Console#pty()} console (since 1.4). */
+    default java.util.Optional<java.nio.file.Path> consolePty() {
+        return java.util.Optional.empty();
+    }
+
     /** The declared devices, in declaration order (the guest's order), as they are now (since 1.4). */
     default java.util.List<DeviceInfo> devices() {
         return java.util.List.of();

@@ -45,7 +45,8 @@ import picocli.CommandLine.Spec;
             "",
             "Exit status: 0 the guest powered off; 1 triple fault or internal error",
             "(the message names the VP, RIP and instruction bytes); 2 the guest reset",
-            "with --no-reboot; 64 a usage error or a VM that could not be built."})
+            "with --no-reboot; 3 quit from the console (Ctrl-A x); 64 a usage error or",
+            "a VM that could not be built."})
 public final class RunOptions {
 
     /** The device type of {@code --disk}. */
@@ -79,7 +80,8 @@ public final class RunOptions {
     long memory;
 
     @Option(names = "--console", paramLabel = "KIND", defaultValue = "stdio", order = 6,
-            description = "stdio, file:PATH (appended), socket:PATH[,wait] (a Unix socket; 'wait' holds "
+            description = "stdio (on a terminal: raw, every key to the guest; Ctrl-A h lists the escapes, Ctrl-A x "
+                    + "quits), pty (a new pseudo terminal; its path is printed), file:PATH (appended), socket:PATH[,wait] (a Unix socket; 'wait' holds "
                     + "the guest until a client connects), none (default: ${DEFAULT-VALUE})")
     String console;
 
@@ -183,6 +185,9 @@ public final class RunOptions {
         if (text.equals("none")) {
             return Console.none();
         }
+        if (text.equals("pty")) {
+            return Console.pty();
+        }
         if (text.startsWith("file:") && text.length() > 5) {
             return Console.file(Path.of(text.substring(5)));
         }
@@ -197,7 +202,7 @@ public final class RunOptions {
             }
             return Console.socket(Path.of(path), wait);
         }
-        throw new IllegalArgumentException("--console must be stdio, none, file:PATH or socket:PATH[,wait], not '"
+        throw new IllegalArgumentException("--console must be stdio, pty, none, file:PATH or socket:PATH[,wait], not '"
                 + text + "'");
     }
 

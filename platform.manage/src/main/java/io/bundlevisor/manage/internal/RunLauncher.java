@@ -1,9 +1,14 @@
 package io.bundlevisor.manage.internal;
 
+import java.io.BufferedOutputStream;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
@@ -11,6 +16,7 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionException;
@@ -18,18 +24,27 @@ import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.manage.cli.ArgumentList;
 import io.bundlevisor.manage.cli.Cli;
 import io.bundlevisor.manage.cli.RunArguments;
+import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.host.Terminal;
 
 /**
  * {@code bundlevisor run}: when the framework property {@value #PROPERTY} holds arguments (the launcher checked them
  * before the framework started, and joined them with {@link ArgumentList}), boots that VM with the console on the
  * terminal and ends the process with the halt's exit status: 0 power off, 1 triple fault or internal error, 2 reset
- * with --no-reboot, 64 a VM that could not be built. A guest reset reboots the VM unless --no-reboot.
+ * with --no-reboot, 3 quit from the console (Ctrl-A x), 64 a VM that could not be built. A guest reset reboots the VM
+ * unless --no-reboot.
+ *
+ * <p>When the console is this process's terminal, the terminal is raw while the VM runs (every key, Ctrl-C included,
+ * goes to the guest; {@link ConsoleEscapes} takes Ctrl-A x and Ctrl-A h out), and is restored when the run ends, on
+ * the signals that end the JVM (a shutdown hook), and when the VM fails.
  */
 @Component(immediate = true)
 public final class RunLauncher {
 
     public static final String PROPERTY = "bundlevisor.run";
-    private static final Duration FOREVER = Duration.ofSeconds(Long.MAX_VALUE);
+    /** The exit status of Ctrl-A x: the person ended the run, the guest did not. */
+    static final int QUIT = 3;
+    private static final Duration POLL = Duration.ofMillis(100);
 
     @Activate
     public RunLauncher(BundleContext context, @Reference PartitionService partitions) {
@@ -68,27 +83,71 @@ public final class RunLauncher {
                     + s.path() + ")");
             err.flush();
         }
-        try (Partition vm = service.create(parsed.config())) {
+        AtomicBoolean quit = new AtomicBoolean();
+        MachineConfig config = parsed.config();
+        Terminal raw = null;
+        if (config.console() instanceof Console.Stdio && Terminal.isTerminal(0) && Terminal.isTerminal(1)) {
+            try {
+                raw = Terminal.raw(0);
+            } catch (SyscallException e) {
+                err.println("bundlevisor: the terminal stays in line mode: " + e.getMessage());
+            }
+        }
+        if (raw != null) {
+            Terminal terminal = raw;
+            Runtime.getRuntime().addShutdownHook(new Thread(terminal::close, "bundlevisor-terminal"));
+            config = config.withConsole(Console.streams(
+                    new ConsoleEscapes(new FileInputStream(FileDescriptor.in), err, () -> quit.set(true)),
+                    new BufferedOutputStream(new FileOutputStream(FileDescriptor.out))));
+        }
+        try (Partition vm = service.create(config)) {
+            vm.consolePty().ifPresent(p -> {
+                err.println("bundlevisor: " + vm.name() + ": console on " + p + " (e.g. screen " + p + ")");
+                err.flush();
+            });
             vm.start();
             while (true) {
-                HaltReason reason = vm.awaitHalt(FOREVER);
+                HaltReason reason;
+                try {
+                    reason = vm.awaitHalt(POLL);
+                } catch (TimeoutException e) {
+                    if (quit.get()) {
+                        vm.stop();
+                        restore(raw);
+                        err.println("bundlevisor: " + vm.name() + ": quit from the console (Ctrl-A x)");
+                        return QUIT;
+                    }
+                    continue;
+                }
                 if (reason instanceof HaltReason.Reset && parsed.reboot()) {
                     vm.stop();
                     vm.reset();
                     vm.start();
                     continue;
                 }
+                restore(raw);
                 if (reason.exitStatus() != 0) {
                     err.println("bundlevisor: " + vm.name() + " stopped: " + reason.describe());
                 }
                 return reason.exitStatus();
             }
         } catch (PartitionException e) {
+            restore(raw);
             err.println("bundlevisor: " + e.getMessage());
             return Cli.USAGE_ERROR;
-        } catch (InterruptedException | TimeoutException e) {
+        } catch (InterruptedException e) {
+            restore(raw);
             err.println("bundlevisor: interrupted");
             return 1;
+        } finally {
+            restore(raw);
+        }
+    }
+
+    /** Puts the terminal back before anything more is printed (lines would otherwise lack their carriage return). */
+    private static void restore(Terminal raw) {
+        if (raw != null) {
+            raw.close();
         }
     }
 }

@@ -60,7 +60,7 @@ public final class VmCommands {
             + "its console goes to NAME.console.log unless --console says otherwise")
     public String run(@Descriptor("the VM's name, or --help") String name,
             @Descriptor("--kernel FILE (required), --initrd FILE, --cmdline TEXT, --cpus N, --memory SIZE, "
-                    + "--console file:PATH|socket:PATH[,wait]|none, --disk PATH[,OPTIONS], --net tap=NAME[,OPTIONS], "
+                    + "--console file:PATH|socket:PATH[,wait]|pty|none, --disk PATH[,OPTIONS], --net tap=NAME[,OPTIONS], "
                     + "--device TYPE[,OPTIONS], --on-emulation-failure auto|halt|inject") String... args) {
         if (name.equals("--help") || name.equals("-h") || Arrays.asList(args).contains("--help")) {
             return usage();
@@ -82,7 +82,8 @@ public final class VmCommands {
                 return "vm:run: the shell owns the terminal; use --console file:PATH or socket:PATH";
             }
             VmSummary vm = vms.run(parsed.config());
-            return "started " + vm.name() + " (" + vm.cpus() + " VPs, " + (vm.memoryBytes() >> 20) + " MiB)";
+            return "started " + vm.name() + " (" + vm.cpus() + " VPs, " + (vm.memoryBytes() >> 20) + " MiB)"
+                    + (vm.consolePty().isEmpty() ? "" : "; console on " + vm.consolePty());
         } catch (ParameterException e) {
             return "vm:run: " + Cli.oneLine(e);
         } catch (IllegalArgumentException | PartitionException e) {

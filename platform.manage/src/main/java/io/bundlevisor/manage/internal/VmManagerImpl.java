@@ -89,6 +89,7 @@ public final class VmManagerImpl implements VmManager {
     static VmSummary summary(Partition p) {
         MachineConfig c = p.config();
         return new VmSummary(p.name(), c.cpus(), c.memoryBytes(), p.isStarted(), p.emulationPolicy(),
-                p.emulationFailuresHandled(), p.halt().map(h -> h.describe()).orElse(""), c.devices().size());
+                p.emulationFailuresHandled(), p.halt().map(h -> h.describe()).orElse(""), c.devices().size(),
+                p.consolePty().map(Object::toString).orElse(""));
     }
 }

@@ -33,8 +33,8 @@ class VmCommandsTest {
 
         @Override
         public List<VmSummary> list() {
-            return List.of(new VmSummary("web", 2, 512L << 20, true, EmulationPolicy.INJECT, 3, "", 1),
-                    new VmSummary("db", 1, 1L << 30, false, EmulationPolicy.HALT, 0, "triple fault on VP 0", 0));
+            return List.of(new VmSummary("web", 2, 512L << 20, true, EmulationPolicy.INJECT, 3, "", 1, ""),
+                    new VmSummary("db", 1, 1L << 30, false, EmulationPolicy.HALT, 0, "triple fault on VP 0", 0, ""));
         }
 
         @Override
@@ -46,7 +46,8 @@ class VmCommandsTest {
         public VmSummary run(MachineConfig config) {
             ran.add(config);
             return new VmSummary(config.name(), config.cpus(), config.memoryBytes(), true, EmulationPolicy.HALT, 0,
-                    "", config.devices().size());
+                    "", config.devices().size(), config.console() instanceof io.bundlevisor.core.partition.Console.Pty
+                            ? "/dev/pts/9" : "");
         }
 
         @Override
@@ -96,13 +97,15 @@ class VmCommandsTest {
         assertEquals("vm:run: --kernel FILE is required", c.run("t2", "--cpus", "2"));
         assertEquals("vm:run: the shell owns the terminal; use --console file:PATH or socket:PATH",
                 c.run("t2", "--kernel", kernel.toString(), "--console", "stdio"));
+        assertEquals("started t4 (1 VPs, 512 MiB); console on /dev/pts/9",
+                c.run("t4", "--kernel", kernel.toString(), "--console", "pty"));
         assertEquals("vm:run: the VM's name comes first: vm:run NAME --kernel FILE ...", c.run("--kernel", "k"));
         for (String usage : List.of(c.run(), c.run("--help"), c.run("t3", "--help"))) {
             assertTrue(usage.startsWith("Usage: vm:run NAME --kernel FILE [OPTIONS]"), usage);
             assertTrue(usage.contains("--memory=SIZE"), usage);
             assertTrue(!usage.contains("--log-level"), "the launcher's logging options are not vm:run's");
         }
-        assertEquals(1, vms.ran.size());
+        assertEquals(2, vms.ran.size());
     }
 
     @Test

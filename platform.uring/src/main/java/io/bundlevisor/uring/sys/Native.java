@@ -103,6 +103,18 @@ public final class Native {
     private static final MethodHandle READLINK = downcall("readlink",
             FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle SYSCONF = downcall("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
+    // <termios.h>, <stdlib.h> (POSIX pseudo terminals); a struct termios is opaque here (TermiosLayout).
+    private static final MethodHandle ISATTY = downcall("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle TCGETATTR = downcall("tcgetattr",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle TCSETATTR = downcall("tcsetattr",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle CFMAKERAW = downcall("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
+    private static final MethodHandle POSIX_OPENPT = downcall("posix_openpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle GRANTPT = downcall("grantpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle UNLOCKPT = downcall("unlockpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle PTSNAME_R = downcall("ptsname_r",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
 
     /** The base page size (sysconf {@code _SC_PAGESIZE}): 4 KiB on x86_64, 4, 16 or 64 KiB on aarch64. */
     public static final long PAGE_SIZE = pageSize();
@@ -493,5 +505,93 @@ public final class Native {
             throw e;
         }
         return new IllegalStateException(t);
+    }
+
+    /** isatty(3): whether {@code fd} is a terminal. */
+    public static boolean isatty(int fd) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            return (int) ISATTY.invokeExact(capture, fd) == 1;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** tcgetattr(3) into {@code termios} ({@link TermiosLayout#SIZE} bytes); 0 or {@code -errno}. */
+    public static int tcgetattr(int fd, MemorySegment termios) {
+        checkBounds(termios, TermiosLayout.SIZE);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) TCGETATTR.invokeExact(capture, fd, termios);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** tcsetattr(3) with {@code when} ({@link TermiosLayout#TCSANOW}, ...); 0 or {@code -errno}. */
+    public static int tcsetattr(int fd, int when, MemorySegment termios) {
+        checkBounds(termios, TermiosLayout.SIZE);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) TCSETATTR.invokeExact(capture, fd, when, termios);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** cfmakeraw(3): no echo, no line editing, no signals from keys, no output processing, 8 bits, VMIN 1. */
+    public static void cfmakeraw(MemorySegment termios) {
+        checkBounds(termios, TermiosLayout.SIZE);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            CFMAKERAW.invokeExact(capture, termios);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** posix_openpt(3): a pseudo terminal's master side; the descriptor or {@code -errno}. */
+    public static int posixOpenpt(int flags) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) POSIX_OPENPT.invokeExact(capture, flags);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** grantpt(3) then unlockpt(3) on a master; 0 or {@code -errno}. */
+    public static int grantAndUnlockpt(int fd) {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) GRANTPT.invokeExact(capture, fd);
+            if (r == -1) {
+                return -errno(capture);
+            }
+            r = (int) UNLOCKPT.invokeExact(capture, fd);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ptsname_r(3): the path of a master's slave side, e.g. {@code /dev/pts/3}; the errno as a negative code. */
+    public static String ptsname(int fd) throws SyscallException {
+        MemorySegment capture = CAPTURE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(128);
+            int r = (int) PTSNAME_R.invokeExact(capture, fd, buffer, buffer.byteSize());
+            if (r != 0) {
+                throw new SyscallException("ptsname_r", r > 0 ? r : errno(capture));
+            }
+            return buffer.getString(0);
+        } catch (SyscallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 }

@@ -18,6 +18,8 @@ import java.nio.file.StandardOpenOption;
 import java.util.concurrent.locks.LockSupport;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.uring.host.Pty;
+import io.bundlevisor.uring.host.SyscallException;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +33,8 @@ public final class ConsoleIo implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ConsoleIo.class);
     private static final long FLUSH_NANOS = 50_000_000L;
+    /** How often a pty console looks for typed input (no one may be attached, so it cannot block in read). */
+    private static final long PTY_POLL_NANOS = 20_000_000L;
 
     private final String name;
     private final Uart16550.Sink sink;
@@ -39,6 +43,7 @@ public final class ConsoleIo implements AutoCloseable {
     private volatile SocketChannel client;
     private volatile boolean closed;
     private Uart16550 uart;
+    private Pty pty;
     private final java.util.List<Thread> threads = new java.util.ArrayList<>();
 
     private ConsoleIo(String name, Uart16550.Sink sink, InputStream input, ServerSocketChannel server) {
@@ -77,6 +82,72 @@ public final class ConsoleIo implements AutoCloseable {
                 yield io;
             }
             case Console.Streams s -> new ConsoleIo(machine, Uart16550.sinkOf(s.out()), s.in(), null);
+            case Console.Pty p -> {
+                Pty pty;
+                try {
+                    pty = Pty.open();
+                } catch (SyscallException e) {
+                    throw new IOException("console pty: " + e.getMessage(), e);
+                }
+                ConsoleIo io = new ConsoleIo(machine, Uart16550.sinkOf(new BufferedOutputStream(output(pty))),
+                        input(pty), null);
+                io.pty = pty;
+                LOG.info("{}: console on {}", machine, pty.path());
+                yield io;
+            }
+        };
+    }
+
+    /** The pseudo terminal of a {@link Console.Pty} console. */
+    public java.util.Optional<Path> ptyPath() {
+        return java.util.Optional.ofNullable(pty).map(Pty::path);
+    }
+
+    /** What a person types on the pty: polled, since no one may be attached (a read then fails with EIO). */
+    private static InputStream input(Pty pty) {
+        return new InputStream() {
+            @Override
+            public int read() throws IOException {
+                byte[] one = new byte[1];
+                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+            }
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                byte[] chunk = new byte[Math.min(len, 512)];
+                while (true) {
+                    int n;
+                    try {
+                        n = pty.read(chunk);
+                    } catch (SyscallException e) {
+                        throw new IOException(e.getMessage(), e);
+                    }
+                    if (n != 0) {
+                        if (n > 0) {
+                            System.arraycopy(chunk, 0, b, off, n);
+                        }
+                        return n;
+                    }
+                    LockSupport.parkNanos(PTY_POLL_NANOS);
+                    if (Thread.interrupted()) {
+                        return -1;
+                    }
+                }
+            }
+        };
+    }
+
+    private static OutputStream output(Pty pty) {
+        return new OutputStream() {
+            @Override
+            public void write(int b) {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                pty.write(b, off, len); // what no one takes is dropped, as on a disconnected line
+            }
         };
     }
 
@@ -257,6 +328,9 @@ public final class ConsoleIo implements AutoCloseable {
             }
         } catch (IOException | RuntimeException e) {
             LOG.debug("closing the console of {}: {}", name, e.getMessage());
+        }
+        if (pty != null) {
+            pty.close();
         }
         for (Thread t : threads) {
             t.interrupt();

@@ -262,6 +262,11 @@ public final class Machine implements AutoCloseable {
         return savedMsrs.clone();
     }
 
+    /** The pseudo terminal the console is on, for a pty console. */
+    public java.util.Optional<java.nio.file.Path> consolePty() {
+        return console.ptyPath();
+    }
+
     /** Flushes the console (at halts, so the last line is out before anyone reads it). */
     public void flushConsole() {
         uart.flush();

@@ -397,6 +397,11 @@ public final class KvmPartition implements Partition {
         return machine.mmio().claim(address, length, handler);
     }
 
+    @Override
+    public Optional<java.nio.file.Path> consolePty() {
+        return machine.consolePty();
+    }
+
     /** The machine, for the platform's own devices and tests. */
     public Machine machine() {
         return machine;
