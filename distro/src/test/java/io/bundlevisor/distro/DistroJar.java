@@ -10,6 +10,12 @@ import java.util.List;
 /** The exported jar as the tests start it: {@code java [properties] -jar target/bundlevisor.jar}. */
 final class DistroJar {
 
+    /**
+     * The framework stops one start level short of the shell's (1000), as the launcher has it for {@code run} and
+     * {@code serve}: the process's stdin is the guest's, not a shell's.
+     */
+    static final String NO_SHELL = "-Dorg.osgi.framework.startlevel.beginning=999";
+
     private DistroJar() {
     }
 

@@ -72,7 +72,7 @@ public class ExecutableJarIT {
         assertTrue("the device bundle made its type available: " + out, out.lines().anyMatch(l -> l.strip().endsWith("! virtio-blk")));
         assertTrue("the device bundle made its type available: " + out, out.lines().anyMatch(l -> l.strip().equals("virtio-net")));
         assertTrue(out, out.lines().anyMatch(l -> l.startsWith("task:bundlevisor-default")));
-        assertTrue(out, out.contains("gosh: stopping shell and framework"));
+        assertTrue(out, out.contains("gosh: stopping framework"));
         assertFalse(out, out.contains("WARNING"));
         assertFalse(out, out.contains(" WARN "));
         assertFalse(out, out.contains("ERROR"));

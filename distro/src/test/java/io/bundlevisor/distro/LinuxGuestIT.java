@@ -221,8 +221,10 @@ public class LinuxGuestIT {
     }
 
     private Shell shell() throws IOException {
-        // The handovers' own lines (INFO) say how long each took.
-        Process p = jar(List.of("-Dbundlevisor.log.loggers=io.bundlevisor.core.internal.virtio.Binding=info"));
+        // The handovers' own lines (INFO) say how long each took; a shell keeps its log lines off the terminal unless
+        // a file is named.
+        Process p = jar(List.of("-Dbundlevisor.log.loggers=io.bundlevisor.core.internal.virtio.Binding=info",
+                "-Dbundlevisor.log.file=/dev/stderr"));
         return new Shell(new QemuGuest.Console("platform", p, null),
                 new PrintStream(p.getOutputStream(), true, StandardCharsets.UTF_8));
     }
@@ -255,7 +257,7 @@ public class LinuxGuestIT {
         List<String> all = new ArrayList<>(List.of("--kernel", LinuxGuest.kernel().toString(), "--initrd",
                 LinuxGuest.initrd().toString(), "--name", "lx"));
         all.addAll(args);
-        Process p = jar(List.of("-Dbundlevisor.run=" + String.join("\u001f", all), "-Dgosh.args=--nointeractive"));
+        Process p = jar(List.of("-Dbundlevisor.run=" + String.join("\u001f", all), DistroJar.NO_SHELL));
         p.getOutputStream().close();
         return new QemuGuest.Console("bundlevisor run", p, FAILURE);
     }

@@ -92,7 +92,8 @@ public class LinuxNetIT {
         // The platform with its shell in the namespace: the VM from vm:run, its console in a file, the bundle
         // updated from the shell. The handovers' own lines (INFO) say how long each took.
         Process p = ns.startWithInput(DistroJar.command("warn", List.of(
-                "-Dbundlevisor.log.loggers=io.bundlevisor.core.internal.virtio.Binding=info")));
+                "-Dbundlevisor.log.loggers=io.bundlevisor.core.internal.virtio.Binding=info",
+                "-Dbundlevisor.log.file=/dev/stderr")));
         QemuGuest.Console platform = new QemuGuest.Console("platform", p, null);
         java.io.PrintStream shell = new java.io.PrintStream(p.getOutputStream(), true,
                 java.nio.charset.StandardCharsets.UTF_8);

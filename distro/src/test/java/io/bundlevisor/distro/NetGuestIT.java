@@ -68,7 +68,7 @@ public class NetGuestIT {
                 "--net", "tap=bvg0,queues=2",
                 "--cmdline", "net.ip=10.80.0.2 net.host=10.80.0.1 net.port=7000 net.pairs=2 net.tso=10.81.0.2");
         Process p = ns.start(DistroJar.command("warn", List.of("-Dbundlevisor.run=" + String.join("\u001f", args),
-                "-Dgosh.args=--nointeractive")));
+                DistroJar.NO_SHELL)));
         QemuGuest.Console vm = new QemuGuest.Console("bundlevisor run", p, Pattern.compile("NET-FAIL"));
         vm.await(Pattern.compile("NET-OK tso sent"), Duration.ofSeconds(60));
         vm.awaitEnd(Duration.ofSeconds(30));

@@ -128,7 +128,7 @@ public class VhostUserNetQemuIT {
         String hash = sha256(download);
         Path socket = socketDir.resolve("net.sock");
         List<String> command = new ArrayList<>(backendCommand(socket, 1));
-        command.remove("-Dgosh.args=--nointeractive"); // the shell reads our commands from stdin
+        command.remove(DistroJar.NO_SHELL); // the shell (start level 1000) reads our commands from stdin
         Process p = ns.startWithInput(command);
         backendOutput = new QemuGuest.Console("backend", p, null);
         backendOutput.await(Pattern.compile("bundlevisor: serving virtio-net on " + Pattern.quote(socket.toString())),
@@ -253,7 +253,7 @@ public class VhostUserNetQemuIT {
 
     private static List<String> backendCommand(Path socket, int pairs) {
         return DistroJar.command("info", List.of("-Dbundlevisor.serve=" + String.join("\u001f", "--socket",
-                socket.toString(), "--net", "tap=" + TAP + ",queues=" + pairs), "-Dgosh.args=--nointeractive"));
+                socket.toString(), "--net", "tap=" + TAP + ",queues=" + pairs), DistroJar.NO_SHELL));
     }
 
     /** Starts our back-end inside the namespace, serving the tap with {@code pairs} queue pairs, and waits for it. */

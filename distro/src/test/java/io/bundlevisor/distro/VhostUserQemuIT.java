@@ -165,7 +165,7 @@ public class VhostUserQemuIT {
         Path image = image("update.img");
         Path socket = socketDir.resolve("blk.sock");
         List<String> command = new ArrayList<>(backendCommand(socket, image + ",serial=bv-vhost-4"));
-        command.remove("-Dgosh.args=--nointeractive"); // the shell reads our commands from stdin
+        command.remove(DistroJar.NO_SHELL); // the shell (start level 1000) reads our commands from stdin
         command.replaceAll(a -> a.equals("-Dbundlevisor.log.level=warn")
                 ? "-Dbundlevisor.log.level=info" : a);
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
@@ -292,7 +292,7 @@ public class VhostUserQemuIT {
         Path guest = Path.of("..", "platform.kvm", "target", "guests", "blk.elf");
         List<String> command = new ArrayList<>(DistroJar.command("warn", List.of("-Dbundlevisor.run="
                 + String.join("\u001f", "--kernel", guest.toString(), "--disk", image.toString()),
-                "-Dgosh.args=--nointeractive")));
+                DistroJar.NO_SHELL)));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         p.getOutputStream().close();
         String output;
@@ -343,7 +343,7 @@ public class VhostUserQemuIT {
         assertTrue("the distro jar is built in package, before integration tests", Files.isRegularFile(jar));
         return List.of(java, "--illegal-native-access=deny", "--sun-misc-unsafe-memory-access=allow",
                 "-Dbundlevisor.serve=" + String.join("\u001f", "--socket", socket.toString(), "--disk", disk),
-                "-Dgosh.args=--nointeractive", "-Dbundlevisor.log.level=warn",
+                DistroJar.NO_SHELL, "-Dbundlevisor.log.level=warn",
                 "-jar", jar.toString());
     }
 

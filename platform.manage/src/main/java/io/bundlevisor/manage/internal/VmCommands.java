@@ -35,6 +35,7 @@ import picocli.CommandLine.ParameterException;
     "osgi.command.scope=vm",
     "osgi.command.function=run",
     "osgi.command.function=list",
+    "osgi.command.function=names",
     "osgi.command.function=devices",
     "osgi.command.function=resume",
     "osgi.command.function=pause",
@@ -113,6 +114,11 @@ public final class VmCommands {
                     v.halt().isEmpty() ? "-" : v.halt()));
         }
         return String.join(System.lineSeparator(), lines);
+    }
+
+    @Descriptor("the VMs' names (for Tab completion)")
+    public List<String> names() {
+        return vms.list().stream().map(VmSummary::name).toList();
     }
 
     @Descriptor("lists a VM's devices: name, type, bound to a device bundle, status, chains completed and in "

@@ -31,6 +31,14 @@ final class Launch {
     /** The property that makes the platform serve a device ({@code bundlevisor serve}). */
     static final String SERVE = "bundlevisor.serve";
 
+    /** The framework's start level once started (OSGi Core 9.1.3); bnd's launcher reads it as a system property. */
+    static final String BEGINNING_START_LEVEL = "org.osgi.framework.startlevel.beginning";
+    /**
+     * Run and serve own the terminal: the framework stops one level short of the shell's (1000, cnf/ext/runtime.bnd),
+     * so the shell never starts and never reads it.
+     */
+    static final String NO_SHELL = "999";
+
     /** Either an exit status now, or the properties to start the platform with. */
     record Decision(OptionalInt exitStatus, Map<String, String> properties) {
         static Decision exit(int status) {
@@ -109,12 +117,12 @@ final class Launch {
                 case "run" -> {
                     ((RunOptions) command.getCommand()).toArguments(hostCpus);
                     properties.put(RUN, ArgumentList.join(rest));
-                    properties.put("gosh.args", "--nointeractive");
+                    properties.put(BEGINNING_START_LEVEL, NO_SHELL);
                 }
                 case "serve" -> {
                     ((ServeOptions) command.getCommand()).toArguments();
                     properties.put(SERVE, ArgumentList.join(rest));
-                    properties.put("gosh.args", "--nointeractive");
+                    properties.put(BEGINNING_START_LEVEL, NO_SHELL);
                 }
                 default -> {
                     // shell: the platform with its prompt.

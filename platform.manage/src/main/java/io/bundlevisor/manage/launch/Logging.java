@@ -48,7 +48,14 @@ public final class Logging {
                 context.getLogger(pair.substring(0, eq)).setLevel(Level.toLevel(pair.substring(eq + 1)));
             }
         }
-        CyclicBufferAppender<ILoggingEvent> recent = new CyclicBufferAppender<>();
+        CyclicBufferAppender<ILoggingEvent> recent = new CyclicBufferAppender<>() {
+            @Override
+            protected void append(ILoggingEvent event) {
+                // Thread name, message and MDC are taken lazily; fix them now, not when log:display reads them.
+                event.prepareForDeferredProcessing();
+                super.append(event);
+            }
+        };
         recent.setName(RECENT);
         recent.setMaxSize(RECENT_SIZE);
         recent.setContext(context);

@@ -30,6 +30,10 @@ public final class Main {
         for (Map.Entry<String, String> p : d.properties().entrySet()) {
             System.setProperty(p.getKey(), p.getValue());
         }
+        if (System.console() == null || !System.console().isTerminal()) {
+            // No terminal (a pipe, a test): JLine's line-by-line terminal, chosen rather than warned about.
+            System.setProperty("org.jline.terminal.dumb", "true");
+        }
         // An interactive shell owns the terminal: its log lines go to the buffer log:display reads (and
         // --log-file); run and serve log to stderr.
         Logging.configureFromProperties(System.getProperty(Launch.RUN) != null

@@ -89,7 +89,7 @@ class LaunchTest {
         assertEquals(List.of("--kernel=" + kernel, "--cpus", "2", "--disk", "path=a,,b.img,ro"),
                 ArgumentList.split(d.properties().get(Launch.RUN)));
         assertEquals("warn", d.properties().get(LogOptions.LEVEL));
-        assertEquals("--nointeractive", d.properties().get("gosh.args"));
+        assertEquals("999", d.properties().get("org.osgi.framework.startlevel.beginning"), "no shell");
 
         d = decide("run", "-vv", "--kernel", kernel.toString(), "--log-file", "bv.log", "--log-level",
                 "io.bundlevisor.vhost=trace");
