@@ -40,6 +40,12 @@ final class PlatformConfiguration {
         options.add(junitBundles());
         options.add(frameworkProperty("felix.bootdelegation.implicit").value("false"));
         options.add(systemPackages(logging()));
+        // The deploy folder's watcher (FileInstall) watches a folder of the tests' own, quickly.
+        Path deploy = Files.createDirectories(Path.of("target", "itest-deploy")).toAbsolutePath();
+        options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
+        options.add(frameworkProperty("felix.fileinstall.poll").value("200"));
+        options.add(frameworkProperty("felix.fileinstall.noInitialDelay").value("true"));
+        options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
         options.add(frameworkStartLevel(10));
         options.add(cleanCaches());
         return options.toArray(new Option[0]);

@@ -429,6 +429,120 @@ public class PlatformIT {
         }
     }
 
+    /**
+     * The shell edits Config Admin: {@code config:set} reaches the component using the PID (the handover grace
+     * period, a log level), keeps a property's type, and refuses in one line.
+     */
+    @Test
+    public void theShellEditsConfigurations() throws Exception {
+        try {
+            assertEquals("io.bundlevisor.virtio handover.grace.seconds=2.5",
+                    runCommand("config:set io.bundlevisor.virtio handover.grace.seconds 2.5"));
+            awaitTrue("the virtio service took it", () -> command("virtio:grace").endsWith("in effect: 2500 ms"));
+            assertTrue(runCommand("config:get io.bundlevisor.virtio"),
+                    runCommand("config:get io.bundlevisor.virtio").contains("handover.grace.seconds=2.5"));
+            assertTrue(runCommand("config:list"), runCommand("config:list").contains("io.bundlevisor.virtio {"));
+            assertEquals("config: io.bundlevisor.virtio handover.grace.seconds: 'soon' is not a double, as this "
+                    + "property is", runCommand("config:set io.bundlevisor.virtio handover.grace.seconds soon"));
+            assertEquals("config: no configuration io.bundlevisor.none", runCommand("config:get io.bundlevisor.none"));
+            // Log levels are a configuration too (log:set writes it).
+            runCommand("config:set io.bundlevisor.log io.bundlevisor.vhost debug");
+            awaitTrue("the level is applied", () -> command("log:get").contains("io.bundlevisor.vhost debug"));
+            assertEquals("deleted io.bundlevisor.log", runCommand("config:delete io.bundlevisor.log"));
+            awaitTrue("back to inheriting", () -> !command("log:get").contains("io.bundlevisor.vhost"));
+        } finally {
+            runCommand("config:delete io.bundlevisor.virtio");
+        }
+        awaitTrue("the default again", () -> command("virtio:grace").endsWith("in effect: 30000 ms"));
+    }
+
+    /**
+     * The deploy folder (Felix FileInstall) under a guest doing IO: a newer virtio-blk dropped in is installed and
+     * started; with the embedded one uninstalled the device is handed over to it; replacing the file updates the
+     * bundle (another handover); removing it uninstalls it; the embedded bundle installed again takes the device back.
+     * The guest (strict: any reset fails it) notices none of it.
+     */
+    @Test
+    public void deviceBundlesDroppedInTheDeployFolderComeAndGoUnderAGuest() throws Exception {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING the deploy folder test: /dev/kvm does not exist on this host ***");
+            org.junit.Assume.assumeTrue(false);
+        }
+        Path deploy = Path.of(context.getProperty("felix.fileinstall.dir"));
+        Path staging = Files.createTempDirectory(Path.of("target"), "deploy-staging-");
+        PartitionService service = service(PartitionService.class);
+        Bundle embedded = bundle("io.bundlevisor.device.virtio-blk");
+        String location = embedded.getLocation();
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "blk.elf").toAbsolutePath();
+        Path image = Files.createTempFile("bundlevisor-deploy", ".img");
+        Path dropped = deploy.resolve("device.virtio-blk.jar");
+        try {
+            Files.write(image, new byte[16 << 20]);
+            ByteArrayOutputStream console = new ByteArrayOutputStream();
+            MachineConfig config = MachineConfig.of("deploy", 1, 64L << 20, guest)
+                    .withCmdline("blk.mode=hot blk.strict=1 blk.acked=1280")
+                    .withDevice(new DeviceSpec("virtio-blk", image.toString()))
+                    .withConsole(Console.streams(null, console));
+            try (Partition vm = service.create(config)) {
+                vm.start();
+                awaitProgress(console);
+                Files.move(UpdatedBundle.of("device.virtio-blk", "deploy2", staging), dropped,
+                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                Bundle deployed = awaitBundle("0.1.0.deploy2");
+                assertTrue(deployed.getLocation(), deployed.getLocation().startsWith("file:"));
+                embedded.uninstall();
+                awaitProgress(console);
+                assertTrue(runCommand("virtio:devices"), runCommand("virtio:devices").contains("deploy/virtio-blk0 bound"));
+                Files.move(UpdatedBundle.of("device.virtio-blk", "deploy3", staging), dropped,
+                        java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Bundle updated = awaitBundle("0.1.0.deploy3");
+                assertEquals("updated in place, not installed again", deployed.getBundleId(), updated.getBundleId());
+                awaitProgress(console);
+                Files.delete(dropped);
+                awaitTrue("uninstalled", () -> deployed.getState() == Bundle.UNINSTALLED);
+                assertTrue(runCommand("virtio:devices"), runCommand("virtio:devices").contains("handing-over="));
+                embedded = context.installBundle(location);
+                embedded.start();
+                awaitProgress(console);
+                assertEquals(new HaltReason.PowerOff(), vm.awaitHalt(java.time.Duration.ofSeconds(90)));
+                String out = console.toString(StandardCharsets.ISO_8859_1);
+                assertTrue(out, out.contains("BLK-HOT-OK"));
+                assertFalse(out, out.contains("BLK-HOT gone") || out.contains("BLK-FAIL"));
+            }
+        } finally {
+            Files.deleteIfExists(dropped);
+            if (embedded.getState() == Bundle.UNINSTALLED) {
+                context.installBundle(location).start();
+            }
+            Files.deleteIfExists(image);
+            VhostUserQemuIT.delete(staging);
+        }
+    }
+
+    /** The device.virtio-blk bundle of this version, once FileInstall has it active (within 10 s). */
+    private Bundle awaitBundle(String version) throws InterruptedException {
+        Bundle[] found = new Bundle[1];
+        awaitTrue("device.virtio-blk " + version + " active", () -> {
+            for (Bundle b : context.getBundles()) {
+                if ("io.bundlevisor.device.virtio-blk".equals(b.getSymbolicName())
+                        && b.getVersion().toString().equals(version) && b.getState() == Bundle.ACTIVE) {
+                    found[0] = b;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found[0];
+    }
+
+    private String command(String line) {
+        try {
+            return runCommand(line);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Two more progress lines of the hot guest than now: its IO is running. */
     private static void awaitProgress(ByteArrayOutputStream console) throws Exception {
         awaitCount(console, "BLK-HOT acked=", count(console.toString(StandardCharsets.ISO_8859_1), "BLK-HOT acked=") + 2);

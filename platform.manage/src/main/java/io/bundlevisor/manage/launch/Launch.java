@@ -1,6 +1,8 @@
 package io.bundlevisor.manage.launch;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,6 +19,7 @@ import io.bundlevisor.manage.cli.Versions;
 import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParseResult;
 
@@ -61,10 +64,24 @@ final class Launch {
     }
 
     @Command(name = "shell", mixinStandardHelpOptions = true, versionProvider = Versions.class,
-            description = "Starts the platform with its shell (Gogo): VMs, devices, bundles and configuration "
-                    + "managed at the prompt; Ctrl-D stops the platform.")
+            usageHelpAutoWidth = true,
+            description = "Starts the platform with its shell (Gogo on JLine: history, editing, Tab completion): VMs, "
+                    + "devices, bundles and configuration managed at the prompt; Ctrl-C interrupts the command, "
+                    + "Ctrl-D stops the platform. Log lines stay off the prompt: log:display shows them.")
     static final class Shell {
+        @Option(names = "--deploy", paramLabel = "DIR", order = 1,
+                description = "a folder watched for bundles: a jar dropped in is installed and started, replaced is "
+                        + "updated, removed is uninstalled; a .cfg file sets a Config Admin configuration (default: "
+                        + "./deploy when it exists)")
+        Path deploy;
     }
+
+    /** The framework properties of the deploy folder's watcher (Felix FileInstall). */
+    static final String FILEINSTALL_DIR = "felix.fileinstall.dir";
+    /** The default deploy folder, watched when it exists in the working directory (as Karaf's deploy/). */
+    static final Path DEFAULT_DEPLOY = Path.of("deploy");
+    /** Stops the framework at the shell's level, short of FileInstall's (1001): no folder watched. */
+    static final String NO_DEPLOY = "1000";
 
     private Launch() {
     }
@@ -99,7 +116,11 @@ final class Launch {
         }
         if (!parsed.hasSubcommand()) {
             // The shell, its logging as the system properties say (warnings and errors by default).
-            return new Decision(OptionalInt.empty(), Map.of());
+            Map<String, String> properties = new LinkedHashMap<>();
+            if (System.getProperty(BEGINNING_START_LEVEL) == null && System.getProperty(FILEINSTALL_DIR) == null) {
+                deploy(null, properties);
+            }
+            return new Decision(OptionalInt.empty(), properties);
         }
         ParseResult sub = parsed.subcommand();
         CommandLine command = sub.commandSpec().commandLine();
@@ -124,15 +145,35 @@ final class Launch {
                     properties.put(SERVE, ArgumentList.join(rest));
                     properties.put(BEGINNING_START_LEVEL, NO_SHELL);
                 }
-                default -> {
-                    // shell: the platform with its prompt.
-                }
+                default -> deploy(((Shell) command.getCommand()).deploy, properties);
             }
         } catch (IllegalArgumentException e) {
             err.println("bundlevisor: " + e.getMessage());
             return Decision.exit(Cli.USAGE_ERROR);
         }
         return new Decision(OptionalInt.empty(), properties);
+    }
+
+    /**
+     * Watches {@code dir} (or ./deploy if it exists) with FileInstall: jars installed, updated and uninstalled,
+     * .cfg files into Config Admin; with neither, the framework stops short of FileInstall's start level.
+     */
+    private static void deploy(Path dir, Map<String, String> properties) {
+        Path watched = dir != null ? dir : Files.isDirectory(DEFAULT_DEPLOY) ? DEFAULT_DEPLOY : null;
+        if (watched == null) {
+            properties.put(BEGINNING_START_LEVEL, NO_DEPLOY);
+            return;
+        }
+        if (Files.exists(watched) && !Files.isDirectory(watched)) {
+            throw new IllegalArgumentException("--deploy " + watched + " is not a directory");
+        }
+        properties.put(FILEINSTALL_DIR, watched.toAbsolutePath().normalize().toString());
+        properties.put("felix.fileinstall.poll", "1000");
+        properties.put("felix.fileinstall.noInitialDelay", "true");
+        // Errors only, on stderr; what it installs shows in lb and the log.
+        properties.put("felix.fileinstall.log.level", "1");
+        // A configuration changed in the shell is not written back into the folder.
+        properties.put("felix.fileinstall.enableConfigSave", "false");
     }
 
     private static String commandPath(CommandLine c) {

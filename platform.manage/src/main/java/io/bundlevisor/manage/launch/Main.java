@@ -3,6 +3,8 @@ package io.bundlevisor.manage.launch;
 import java.io.PrintWriter;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 
 /**
@@ -29,6 +31,10 @@ public final class Main {
         }
         for (Map.Entry<String, String> p : d.properties().entrySet()) {
             System.setProperty(p.getKey(), p.getValue());
+        }
+        Path jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        if (Files.isRegularFile(jar)) {
+            BundleFiles.properties(jar, BundleFiles.cache(System.getenv())).forEach(System::setProperty);
         }
         if (System.console() == null || !System.console().isTerminal()) {
             // No terminal (a pipe, a test): JLine's line-by-line terminal, chosen rather than warned about.

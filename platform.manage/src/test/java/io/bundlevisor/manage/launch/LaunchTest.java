@@ -104,8 +104,21 @@ class LaunchTest {
 
         d = decide();
         assertTrue(d.exitStatus().isEmpty(), "no command: the shell");
-        assertEquals(Map.of(), d.properties(), "logging as -Dbundlevisor.log.level says");
+        assertEquals(Map.of("org.osgi.framework.startlevel.beginning", "1000"), d.properties(),
+                "logging as -Dbundlevisor.log.level says; no ./deploy here, so no folder watched");
         assertTrue(decide("shell").exitStatus().isEmpty());
+    }
+
+    @Test
+    void aShellWithADeployFolderWatchesIt() throws Exception {
+        Path deploy = Files.createDirectory(dir.resolve("drop"));
+        Launch.Decision d = decide("shell", "--deploy", deploy.toString());
+        assertEquals(deploy.toString(), d.properties().get("felix.fileinstall.dir"));
+        assertEquals(null, d.properties().get("org.osgi.framework.startlevel.beginning"), "FileInstall starts");
+        assertEquals("false", d.properties().get("felix.fileinstall.enableConfigSave"));
+        Path file = Files.writeString(dir.resolve("f"), "x");
+        assertEquals(64, decide("shell", "--deploy", file.toString()).exitStatus().orElseThrow());
+        assertTrue(err.toString().contains("--deploy " + file + " is not a directory"), err.toString());
     }
 
     @Test
