@@ -76,8 +76,18 @@ fi
 kver=${package#linux-image-}
 
 mkdir -p "$tmp/debs"
+# The download says what it fetches and how much (apt's "Get:" lines and its total), not silence until it is done.
 download() {
-    (cd "$tmp/debs" && apt-get download "$package" busybox-static) >>"$log" 2>&1
+    local size
+    size=$(apt-cache show --no-all-versions "$package" busybox-static 2>/dev/null |
+        awk '$1 == "Size:" { total += $2 } END { if (total) printf "%.1f MB", total / 1e6 }')
+    echo "guest-kit: downloading $package and busybox-static${size:+ ($size)} with apt-get" >&2
+    set +o pipefail
+    (cd "$tmp/debs" && apt-get download "$package" busybox-static) 2>&1 | tee -a "$log" |
+        grep --line-buffered -E '^(Get:|Fetched|E:)' | sed -u 's/^/guest-kit: /' >&2
+    local rc=${PIPESTATUS[0]}
+    set -o pipefail
+    return "$rc"
 }
 if ! download; then
     apt_update || true
