@@ -81,7 +81,8 @@ public final class RunOptions {
 
     @Option(names = "--console", paramLabel = "KIND", defaultValue = "stdio", order = 6,
             description = "stdio (on a terminal: raw, every key to the guest; Ctrl-A h lists the escapes, Ctrl-A x "
-                    + "quits), pty (a new pseudo terminal; its path is printed), file:PATH (appended), socket:PATH[,wait] (a Unix socket; 'wait' holds "
+                    + "quits), pty (a new pseudo terminal; its path is printed), file:PATH (appended), "
+                    + "socket:PATH[,wait] (a Unix socket; 'wait' holds "
                     + "the guest until a client connects), none (default: ${DEFAULT-VALUE})")
     String console;
 

@@ -21,8 +21,8 @@ import ch.qos.logback.classic.LoggerContext;
  * leaves the configuration goes back to inheriting its parent's level. {@code log:set} writes here; so can
  * {@code config:} commands.
  */
-@Component(service = LogLevels.class, configurationPid = LogLevels.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL,
-        immediate = true)
+@Component(service = LogLevels.class, configurationPid = LogLevels.PID,
+        configurationPolicy = ConfigurationPolicy.OPTIONAL, immediate = true)
 public final class LogLevels {
 
     public static final String PID = "io.bundlevisor.log";

@@ -33,7 +33,8 @@ public final class ShellCompletions implements CommandSessionListener {
     /** The session variable where gogo.jline keeps a session's completions, by command. */
     static final String COMPLETIONS = ".completions";
 
-    private final Set<CommandSession> refused = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+    private final Set<CommandSession> refused =
+            Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
     private final ThreadLocal<Boolean> declaring = ThreadLocal.withInitial(() -> false);
 
     @Override

@@ -61,7 +61,8 @@ public final class VmCommands {
             + "its console goes to NAME.console.log unless --console says otherwise")
     public String run(@Descriptor("the VM's name, or --help") String name,
             @Descriptor("--kernel FILE (required), --initrd FILE, --cmdline TEXT, --cpus N, --memory SIZE, "
-                    + "--console file:PATH|socket:PATH[,wait]|pty|none, --disk PATH[,OPTIONS], --net tap=NAME[,OPTIONS], "
+                    + "--console file:PATH|socket:PATH[,wait]|pty|none, --disk PATH[,OPTIONS], "
+                    + "--net tap=NAME[,OPTIONS], "
                     + "--device TYPE[,OPTIONS], --on-emulation-failure auto|halt|inject") String... args) {
         if (name.equals("--help") || name.equals("-h") || Arrays.asList(args).contains("--help")) {
             return usage();

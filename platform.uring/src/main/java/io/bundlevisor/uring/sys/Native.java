@@ -110,7 +110,8 @@ public final class Native {
     private static final MethodHandle TCSETATTR = downcall("tcsetattr",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle CFMAKERAW = downcall("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
-    private static final MethodHandle POSIX_OPENPT = downcall("posix_openpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle POSIX_OPENPT = downcall("posix_openpt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GRANTPT = downcall("grantpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle UNLOCKPT = downcall("unlockpt", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle PTSNAME_R = downcall("ptsname_r",
