@@ -6,6 +6,7 @@ import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
 import static org.ops4j.pax.exam.CoreOptions.frameworkStartLevel;
 import static org.ops4j.pax.exam.CoreOptions.junitBundles;
 import static org.ops4j.pax.exam.CoreOptions.systemPackages;
+import static org.ops4j.pax.exam.CoreOptions.systemProperty;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -40,6 +41,8 @@ final class PlatformConfiguration {
         options.add(junitBundles());
         options.add(frameworkProperty("felix.bootdelegation.implicit").value("false"));
         options.add(systemPackages(logging()));
+        // Pax Exam's own bundles log through pax-logging's fallback, which prints DEBUG unless told otherwise.
+        options.add(systemProperty("org.ops4j.pax.logging.DefaultServiceLog.level").value("WARN"));
         // The deploy folder's watcher (FileInstall) watches a folder of the tests' own, quickly.
         Path deploy = Files.createDirectories(Path.of("target", "itest-deploy")).toAbsolutePath();
         options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));

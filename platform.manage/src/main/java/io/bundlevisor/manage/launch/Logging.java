@@ -74,7 +74,9 @@ public final class Logging {
         }
         if (lines != null) {
             PatternLayoutEncoder encoder = new PatternLayoutEncoder();
-            encoder.setPattern(PATTERN);
+            // On a terminal, run's console may be raw (no output processing): a line then needs its own CR.
+            boolean tty = lines instanceof ConsoleAppender && System.console() != null && System.console().isTerminal();
+            encoder.setPattern(tty ? PATTERN.replace("%n", "\r%n") : PATTERN);
             encoder.setContext(context);
             encoder.start();
             lines.setName(file != null && !file.isEmpty() ? "file" : "stderr");
