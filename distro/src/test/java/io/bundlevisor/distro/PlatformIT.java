@@ -519,6 +519,64 @@ public class PlatformIT {
         }
     }
 
+    /**
+     * VMs defined in Config Admin: a factory configuration io.bundlevisor.vm~NAME creates and starts its VM, a change
+     * is not applied to the running VM, deleting it closes the VM, an invalid one creates nothing; a .cfg file in the
+     * deploy folder does the same through FileInstall.
+     */
+    @Test
+    public void vmsDefinedInConfigAdminComeAndGoWithTheirConfiguration() throws Exception {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING the VM definition test: /dev/kvm does not exist on this host ***");
+            org.junit.Assume.assumeTrue(false);
+        }
+        org.osgi.service.cm.ConfigurationAdmin admin = service(org.osgi.service.cm.ConfigurationAdmin.class);
+        io.bundlevisor.manage.VmManager vms = service(io.bundlevisor.manage.VmManager.class);
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "echo.elf").toAbsolutePath();
+        Path dir = Files.createTempDirectory(Path.of("target"), "vm-definitions-").toAbsolutePath();
+        org.osgi.service.cm.Configuration web = admin.getFactoryConfiguration("io.bundlevisor.vm", "cfgweb", "?");
+        java.util.Hashtable<String, Object> p = new java.util.Hashtable<>();
+        p.put("kernel", guest.toString());
+        p.put("memory", "32M");
+        p.put("console", "file:" + dir.resolve("cfgweb.log"));
+        web.update(p);
+        awaitTrue("the VM defined in Config Admin runs", () -> vms.get("cfgweb").map(v -> v.started()).orElse(false));
+        awaitTrue("its guest runs", () -> {
+            try {
+                return Files.readString(dir.resolve("cfgweb.log")).contains("echo: ready");
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+        p.put("cpus", "2");
+        web.update(p);
+        Thread.sleep(500);
+        assertEquals("a change is not applied to the running VM", 1, vms.get("cfgweb").orElseThrow().cpus());
+        web.delete();
+        awaitTrue("deleting the configuration closes the VM", () -> vms.get("cfgweb").isEmpty());
+
+        org.osgi.service.cm.Configuration bad = admin.getFactoryConfiguration("io.bundlevisor.vm", "cfgbad", "?");
+        java.util.Hashtable<String, Object> wrong = new java.util.Hashtable<>(p);
+        wrong.put("memory", "512");
+        bad.update(wrong);
+        Thread.sleep(1000);
+        assertTrue("an invalid definition creates nothing", vms.get("cfgbad").isEmpty());
+        bad.delete();
+
+        // The same from a file in the deploy folder (FileInstall: io.bundlevisor.vm-NAME.cfg).
+        Path cfg = Path.of(context.getProperty("felix.fileinstall.dir")).resolve("io.bundlevisor.vm-cfgfile.cfg");
+        Path staged = dir.resolve("staged.cfg");
+        Files.writeString(staged, "kernel = " + guest + "\nmemory = 32M\nconsole = none\n");
+        Files.move(staged, cfg, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        try {
+            awaitTrue("the VM of the .cfg file runs", () -> vms.get("cfgfile").map(v -> v.started()).orElse(false));
+        } finally {
+            Files.delete(cfg);
+        }
+        awaitTrue("removing the file closes the VM", () -> vms.get("cfgfile").isEmpty());
+        VhostUserQemuIT.delete(dir);
+    }
+
     /** The device.virtio-blk bundle of this version, once FileInstall has it active (within 10 s). */
     private Bundle awaitBundle(String version) throws InterruptedException {
         Bundle[] found = new Bundle[1];
