@@ -5,6 +5,7 @@
 #   iproute2 and busybox-static: the network tests make a namespace with a tap (ip) and talk to the guest from it
 #   (busybox nc, sha256sum);
 #   util-linux's script: the console and shell tests run the launcher in a pseudo terminal it makes;
+#   curl: the API test replays Firecracker's getting-started curl --unix-socket lines;
 #   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test;
 #   where /dev/kvm is a software KVM (no VMX/SVM on the CPU), the minimal Linux of scripts/linux-kit.sh, which the
 #   Linux-on-our-VMM tests boot there (built once per machine, about 5 minutes; cached outside the work tree).
@@ -22,6 +23,7 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -63,7 +63,7 @@ public class ExecutableJarIT {
 
         List<String> bundles = out.substring(0, out.indexOf("Location")).lines()
                 .filter(l -> BUNDLE_LINE.matcher(l).matches()).toList();
-        assertEquals(out, 18, bundles.size());
+        assertEquals(out, 27, bundles.size());
         for (String line : bundles) {
             assertTrue(line, line.contains("|Active"));
         }

@@ -61,7 +61,19 @@ final class Launch {
                 "Exit status: 0 success (run: the guest powered off), 1 the guest crashed (triple fault, internal "
                     + "error), 2 the guest reset under --no-reboot, 64 a usage error."})
     static final class Top {
+        @Option(names = "--api-sock", paramLabel = "PATH", order = 1,
+                description = "as Firecracker: serve Firecracker's REST API for one microVM on this Unix socket "
+                        + "(made 0600), its console on this terminal; the process ends with the guest")
+        Path apiSock;
+
+        @Option(names = "--id", paramLabel = "ID", defaultValue = "anonymous-instance", order = 2,
+                description = "the microVM's id with --api-sock (default: ${DEFAULT-VALUE})")
+        String id;
     }
+
+    /** The properties that make the platform serve Firecracker's API (platform.api's ApiLauncher). */
+    static final String API_SOCKET = "bundlevisor.api.socket";
+    static final String API_ID = "bundlevisor.api.id";
 
     @Command(name = "shell", mixinStandardHelpOptions = true, versionProvider = Versions.class,
             usageHelpAutoWidth = true,
@@ -113,6 +125,29 @@ final class Launch {
         Integer help = CommandLine.executeHelpRequest(parsed);
         if (help != null) {
             return Decision.exit(help);
+        }
+        Top topOptions = top.getCommand();
+        if (topOptions.apiSock != null) {
+            if (parsed.hasSubcommand()) {
+                err.println("bundlevisor: --api-sock serves a microVM by itself; it does not combine with a command");
+                return Decision.exit(Cli.USAGE_ERROR);
+            }
+            if (!topOptions.id.matches("[A-Za-z0-9._-]{1,64}")) {
+                err.println("bundlevisor: --id must be 1-64 letters, digits, '.', '_' or '-', not '" + topOptions.id
+                        + "'");
+                return Decision.exit(Cli.USAGE_ERROR);
+            }
+            Path parent = topOptions.apiSock.toAbsolutePath().getParent();
+            if (parent != null && !Files.isDirectory(parent)) {
+                err.println("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent + " is not a directory");
+                return Decision.exit(Cli.USAGE_ERROR);
+            }
+            Map<String, String> properties = new LinkedHashMap<>();
+            properties.put(API_SOCKET, topOptions.apiSock.toAbsolutePath().toString());
+            properties.put(API_ID, topOptions.id);
+            properties.put(BEGINNING_START_LEVEL, NO_SHELL);
+            properties.put(LogOptions.LEVEL, "warn");
+            return new Decision(OptionalInt.empty(), properties);
         }
         if (!parsed.hasSubcommand()) {
             // The shell, its logging as the system properties say (warnings and errors by default).

@@ -122,6 +122,20 @@ class LaunchTest {
     }
 
     @Test
+    void apiSockServesAMicrovmAsFirecrackerDoes() {
+        Launch.Decision d = decide("--api-sock", dir.resolve("fc.sock").toString(), "--id", "vm1");
+        assertTrue(d.exitStatus().isEmpty());
+        assertEquals(dir.resolve("fc.sock").toString(), d.properties().get("bundlevisor.api.socket"));
+        assertEquals("vm1", d.properties().get("bundlevisor.api.id"));
+        assertEquals("999", d.properties().get("org.osgi.framework.startlevel.beginning"), "no shell");
+        assertEquals("anonymous-instance", decide("--api-sock", dir.resolve("s").toString()).properties()
+                .get("bundlevisor.api.id"));
+        assertEquals(64, decide("--api-sock", "/no/such/dir/s").exitStatus().orElseThrow());
+        assertEquals(64, decide("--api-sock", dir.resolve("s").toString(), "--id", "a b").exitStatus().orElseThrow());
+        assertEquals(64, decide("--api-sock", dir.resolve("s").toString(), "shell").exitStatus().orElseThrow());
+    }
+
+    @Test
     void completionIsABashScriptThatKnowsTheOptions() {
         assertEquals(0, decide("completion").exitStatus().orElseThrow());
         String script = out.toString();

@@ -1,0 +1,93 @@
+package io.bundlevisor.distro;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.Assume;
+import org.junit.Test;
+
+/**
+ * {@code bundlevisor --api-sock PATH}, as Firecracker: Firecracker's getting-started {@code curl --unix-socket}
+ * sequence, replayed unchanged but for the paths (boot source, a root drive, machine configuration, InstanceStart),
+ * boots the echo test guest with its console on the process's stdout; the instance reports Running, pauses and
+ * resumes; a bad request is a 400 with Firecracker's error body; the process ends with its guest.
+ */
+public class FirecrackerApiIT {
+
+    private static final Path ECHO = Path.of("..", "platform.kvm", "target", "guests", "echo.elf");
+
+    @Test(timeout = 120_000)
+    public void firecrackersGettingStartedSequenceBootsAGuest() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path dir = Files.createTempDirectory(Path.of("target"), "fc-api-").toAbsolutePath();
+        Path socket = dir.resolve("firecracker.socket");
+        Path rootfs = dir.resolve("rootfs.ext4");
+        Files.write(rootfs, new byte[1 << 20]);
+        List<String> command = new ArrayList<>(DistroJar.command("warn", List.of()));
+        command.addAll(List.of("--api-sock", socket.toString(), "--id", "demo"));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Screen console = new Screen(p.getInputStream());
+        try (OutputStream keys = p.getOutputStream()) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!Files.exists(socket) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertTrue("the API socket exists\n" + console.text(), Files.exists(socket));
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)));
+            assertEquals("200 {\"app_name\":\"Bundlevisor\",\"id\":\"demo\",\"state\":\"Not started\",\"vmm_version\":"
+                    + "\"0.1.0\"}", curl(socket, "GET", "/", null));
+            // Firecracker's getting started (docs/getting-started.md), its paths ours.
+            assertEquals("204 ", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + ECHO.toAbsolutePath()
+                    + "\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off\"}"));
+            assertEquals("204 ", curl(socket, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \""
+                    + rootfs + "\", \"is_root_device\": true, \"is_read_only\": false}"));
+            assertEquals("204 ", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}"));
+            assertEquals("400 {\"fault_message\":\"unknown field 'vcpus'\"}",
+                    curl(socket, "PUT", "/machine-config", "{\"vcpus\": 2, \"mem_size_mib\": 64}"));
+            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            console.await("echo: ready");
+            assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Running\""));
+            assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
+            assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Paused\""));
+            assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}"));
+            String config = curl(socket, "GET", "/vm/config", null);
+            assertTrue(config, config.contains("\"drives\":[{\"drive_id\":\"rootfs\",\"path_on_host\":\"" + rootfs));
+            assertTrue(config, config.contains("\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":64"));
+            assertTrue(curl(socket, "PUT", "/snapshot/create", "{}").startsWith("400 {\"fault_message\":"));
+            // The guest powers off on 'q' (its console is our stdin): the process ends with it.
+            keys.write('q');
+            keys.flush();
+            assertTrue("the process ends with its guest\n" + console.text(), p.waitFor(30, TimeUnit.SECONDS));
+            assertEquals(console.text(), 0, p.exitValue());
+            assertTrue(console.text(), console.text().contains("echo: bye"));
+            assertFalse("the socket goes with the process", Files.exists(socket));
+        } finally {
+            p.destroyForcibly();
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
+    /** {@code curl --unix-socket} as Firecracker's documentation has it: "STATUS BODY". */
+    private static String curl(Path socket, String method, String path, String body) throws Exception {
+        List<String> c = new ArrayList<>(List.of("curl", "-s", "--unix-socket", socket.toString(), "-X", method,
+                "http://localhost" + path, "-H", "Accept: application/json", "-w", "\n%{http_code}"));
+        if (body != null) {
+            c.addAll(List.of("-H", "Content-Type: application/json", "-d", body));
+        }
+        Process p = new ProcessBuilder(c).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        int nl = out.lastIndexOf('\n');
+        return out.substring(nl + 1) + " " + out.substring(0, Math.max(nl, 0));
+    }
+}

@@ -1,0 +1,87 @@
+package io.bundlevisor.api.internal;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.Partition;
+import io.bundlevisor.core.partition.PartitionService;
+import io.bundlevisor.manage.VmManager;
+
+/**
+ * {@code bundlevisor --api-sock PATH [--id ID]}, as Firecracker: when the framework property {@value #SOCKET} is set,
+ * serves Firecracker's API on that socket for one microVM named {@value #ID} (its console on this process's stdout and
+ * stdin), and ends the process when the guest halts, with the halt's exit status. A socket that cannot be served is
+ * one line and exit 64.
+ */
+@Component(immediate = true)
+public final class ApiLauncher {
+
+    public static final String SOCKET = "bundlevisor.api.socket";
+    public static final String ID = "bundlevisor.api.id";
+    static final String DEFAULT_ID = "anonymous-instance";
+    private static final int USAGE_ERROR = 64;
+
+    private ApiServer server;
+
+    @Activate
+    public ApiLauncher(BundleContext context, @Reference VmManager vms, @Reference PartitionService partitions) {
+        String socket = context.getProperty(SOCKET);
+        if (socket == null) {
+            return;
+        }
+        String id = context.getProperty(ID) != null ? context.getProperty(ID) : DEFAULT_ID;
+        Microvm vm = new Microvm(id, vms, Console.stdio());
+        try {
+            org.osgi.framework.Version v = context.getBundle().getVersion();
+            server = ApiServer.start(Path.of(socket), new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "."
+                    + v.getMicro()));
+        } catch (IOException e) {
+            System.err.println("bundlevisor: " + e.getMessage());
+            System.err.flush();
+            System.exit(USAGE_ERROR);
+            return;
+        }
+        // The socket goes with the process, however it ends (a halt below, SIGTERM).
+        ApiServer serving = server;
+        Runtime.getRuntime().addShutdownHook(new Thread(serving::close, "api-close " + id));
+        // As Firecracker: the process ends with its guest.
+        Thread.ofPlatform().daemon().name("api-halt " + id).start(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(50);
+                    Partition p = vm.vmName().flatMap(n -> partitions.partitions().stream()
+                            .filter(x -> x.name().equals(n)).findFirst()).orElse(null);
+                    if (p != null) {
+                        HaltReason reason = p.awaitHalt(Duration.ofSeconds(Long.MAX_VALUE / 2_000_000_000L));
+                        if (reason.exitStatus() != 0) {
+                            System.err.println("bundlevisor: " + id + " stopped: " + reason.describe());
+                        }
+                        System.err.flush();
+                        serving.close();
+                        System.exit(reason.exitStatus());
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                } catch (java.util.concurrent.TimeoutException e) {
+                    // keep waiting
+                }
+            }
+        });
+    }
+
+    @Deactivate
+    void deactivate() {
+        if (server != null) {
+            server.close();
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.bundlevisor.api.internal;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * Firecracker's API on a Unix socket (Jetty 12's Unix-domain connector): the socket is {@code 0600} before anyone can
+ * reach it; a body is
+ * at most {@value #MAX_BODY} bytes; an idle connection is closed after {@value #IDLE_MILLIS} ms, so slow clients
+ * cannot pin the server's threads.
+ */
+final class ApiServer implements AutoCloseable {
+
+    static final int MAX_BODY = 64 * 1024;
+    static final long IDLE_MILLIS = 30_000;
+
+    private final Path socket;
+    private final Server server;
+
+    private ApiServer(Path socket, Server server) {
+        this.socket = socket;
+        this.server = server;
+    }
+
+    /**
+     * Serves {@code routes} on {@code socket}; a stale socket file is replaced, anything else there is refused.
+     *
+     * @throws IOException with one line
+     */
+    static ApiServer start(Path socket, ApiRoutes routes) throws IOException {
+        if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.readAttributes(socket, java.nio.file.attribute.BasicFileAttributes.class,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS).isOther()) {
+                throw new IOException("--api-sock " + socket + ": exists and is not a socket");
+            }
+            try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
+                throw new IOException("--api-sock " + socket + ": another process is serving it");
+            } catch (java.net.SocketException stale) {
+                Files.delete(socket); // left by a process that ended
+            }
+        }
+        QueuedThreadPool threads = new QueuedThreadPool(8, 2);
+        threads.setName("api " + socket.getFileName());
+        Server server = new Server(threads);
+        UnixDomainServerConnector connector = new UnixDomainServerConnector(server);
+        // Bound under a temporary name, made 0600, then renamed into place: no client ever finds it open to others.
+        Path bound = socket.resolveSibling("." + socket.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+        Files.deleteIfExists(bound);
+        connector.setUnixDomainPath(bound);
+        connector.setIdleTimeout(IDLE_MILLIS);
+        connector.setAcceptQueueSize(128);
+        server.addConnector(connector);
+        server.setHandler(new Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) {
+                String body;
+                try {
+                    long length = request.getLength();
+                    if (length > MAX_BODY) {
+                        reply(response, callback, ApiRoutes.Reply.fault("the body is " + length + " bytes; at most "
+                                + MAX_BODY));
+                        return true;
+                    }
+                    body = Content.Source.asString(request, StandardCharsets.UTF_8);
+                } catch (IOException e) {
+                    reply(response, callback, ApiRoutes.Reply.fault("the body cannot be read: " + e.getMessage()));
+                    return true;
+                }
+                if (body.length() > MAX_BODY) {
+                    reply(response, callback, ApiRoutes.Reply.fault("the body is longer than " + MAX_BODY + " bytes"));
+                    return true;
+                }
+                reply(response, callback, routes.handle(request.getMethod(),
+                        Request.getPathInContext(request), body));
+                return true;
+            }
+        });
+        try {
+            server.start();
+            Files.setPosixFilePermissions(bound, PosixFilePermissions.fromString("rw-------"));
+            Files.move(bound, socket, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (Exception e) {
+            try {
+                server.stop();
+            } catch (Exception ignored) {
+                // already failing
+            }
+            throw new IOException("--api-sock " + socket + ": " + e.getMessage(), e);
+        }
+        return new ApiServer(socket, server);
+    }
+
+    private static void reply(Response response, Callback callback, ApiRoutes.Reply reply) {
+        response.setStatus(reply.status());
+        if (reply.json().isEmpty()) {
+            callback.succeeded();
+            return;
+        }
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        Content.Sink.write(response, true, reply.json(), callback);
+    }
+
+    Path socket() {
+        return socket;
+    }
+
+    @Override
+    public void close() {
+        try {
+            server.stop();
+        } catch (Exception e) {
+            // stopping: nothing to tell
+        }
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            // left behind: the next start replaces a stale socket
+        }
+    }
+}

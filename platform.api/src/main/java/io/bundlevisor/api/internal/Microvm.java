@@ -1,0 +1,242 @@
+package io.bundlevisor.api.internal;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import io.bundlevisor.api.internal.ApiTypes.BootSource;
+import io.bundlevisor.api.internal.ApiTypes.Drive;
+import io.bundlevisor.api.internal.ApiTypes.FullVmConfiguration;
+import io.bundlevisor.api.internal.ApiTypes.MachineConfiguration;
+import io.bundlevisor.api.internal.ApiTypes.NetworkInterface;
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.manage.VmAction;
+import io.bundlevisor.manage.VmManager;
+import io.bundlevisor.manage.VmSummary;
+
+/**
+ * One microVM as Firecracker's API builds it: configured piece by piece before boot ({@code /boot-source},
+ * {@code /machine-config}, {@code /drives/ID}, {@code /network-interfaces/ID}), started by {@code InstanceStart}
+ * through the management layer's {@link VmManager}, then paused and resumed. Every refusal is one line.
+ */
+final class Microvm {
+
+    /** Firecracker's defaults: 1 vCPU, 128 MiB. */
+    static final MachineConfiguration DEFAULT_MACHINE = new MachineConfiguration(1, 128, false, false, null, null);
+    /** Firecracker allows 1 to 32 vCPUs. */
+    static final int MAX_VCPUS = 32;
+
+    private final String id;
+    private final VmManager vms;
+    private final Console console;
+    private BootSource boot;
+    private MachineConfiguration machine = DEFAULT_MACHINE;
+    private final Map<String, Drive> drives = new LinkedHashMap<>();
+    private final Map<String, NetworkInterface> nets = new LinkedHashMap<>();
+    private boolean started;
+
+    Microvm(String id, VmManager vms, Console console) {
+        this.id = id;
+        this.vms = vms;
+        this.console = console;
+    }
+
+    String id() {
+        return id;
+    }
+
+    /** {@code Not started}, {@code Running} or {@code Paused}. */
+    synchronized String state() {
+        if (!started) {
+            return "Not started";
+        }
+        return vms.get(id).map(VmSummary::started).orElse(false) ? "Running" : "Paused";
+    }
+
+    synchronized void putBootSource(BootSource b) throws ApiException {
+        preBoot("boot source");
+        if (b.kernelImagePath() == null || b.kernelImagePath().isEmpty()) {
+            throw new ApiException("kernel_image_path is required");
+        }
+        requireFile("kernel_image_path", b.kernelImagePath());
+        if (b.initrdPath() != null) {
+            requireFile("initrd_path", b.initrdPath());
+        }
+        boot = b;
+    }
+
+    synchronized void putMachineConfig(MachineConfiguration m) throws ApiException {
+        preBoot("machine configuration");
+        if (m.vcpuCount() == null || m.memSizeMib() == null) {
+            throw new ApiException("vcpu_count and mem_size_mib are required");
+        }
+        if (m.vcpuCount() < 1 || m.vcpuCount() > MAX_VCPUS) {
+            throw new ApiException("vcpu_count must be 1.." + MAX_VCPUS + ", not " + m.vcpuCount());
+        }
+        if (Boolean.TRUE.equals(m.smt())) {
+            throw new ApiException("smt is not supported: every vCPU is a core of its own");
+        }
+        if (Boolean.TRUE.equals(m.trackDirtyPages())) {
+            throw new ApiException("track_dirty_pages is not supported (no diff snapshots)");
+        }
+        if (m.cpuTemplate() != null && !m.cpuTemplate().equals("None")) {
+            throw new ApiException("cpu_template " + m.cpuTemplate() + " is not supported, only None");
+        }
+        if (m.hugePages() != null && !m.hugePages().equals("None")) {
+            throw new ApiException("huge_pages " + m.hugePages() + " is not supported, only None");
+        }
+        long bytes = (long) m.memSizeMib() << 20;
+        if (m.memSizeMib() < MachineConfig.MIN_MEMORY >> 20 || bytes > MachineConfig.MAX_MEMORY
+                || bytes % (2L << 20) != 0) {
+            throw new ApiException("mem_size_mib must be " + (MachineConfig.MIN_MEMORY >> 20) + ".."
+                    + (MachineConfig.MAX_MEMORY >> 20) + " and even (RAM comes in 2 MiB pieces), not "
+                    + m.memSizeMib());
+        }
+        machine = new MachineConfiguration(m.vcpuCount(), m.memSizeMib(), false, false, null, null);
+    }
+
+    synchronized MachineConfiguration machineConfig() {
+        return machine;
+    }
+
+    synchronized void putDrive(String pathId, Drive d) throws ApiException {
+        preBoot("drive " + pathId);
+        if (d.driveId() == null || !d.driveId().equals(pathId)) {
+            throw new ApiException("drive_id must be the path's id, " + pathId);
+        }
+        if (d.isRootDevice() == null) {
+            throw new ApiException("is_root_device is required");
+        }
+        if (d.socket() != null) {
+            throw new ApiException("socket: vhost-user drives are not supported here (serve one with bundlevisor "
+                    + "serve instead)");
+        }
+        if (d.pathOnHost() == null || d.pathOnHost().isEmpty()) {
+            throw new ApiException("path_on_host is required");
+        }
+        requireFile("path_on_host", d.pathOnHost());
+        if (d.rateLimiter() != null) {
+            throw new ApiException("rate_limiter is not supported");
+        }
+        if (d.partuuid() != null) {
+            throw new ApiException("partuuid is not supported: the root device is /dev/vda");
+        }
+        if (d.cacheType() != null && !d.cacheType().equals("Unsafe") && !d.cacheType().equals("Writeback")) {
+            throw new ApiException("cache_type must be Unsafe or Writeback, not " + d.cacheType());
+        }
+        if (d.ioEngine() != null && !d.ioEngine().equals("Sync") && !d.ioEngine().equals("Async")) {
+            throw new ApiException("io_engine must be Sync or Async, not " + d.ioEngine());
+        }
+        if (d.isRootDevice() && drives.values().stream()
+                .anyMatch(x -> x.isRootDevice() && !x.driveId().equals(pathId))) {
+            throw new ApiException("a root device is configured already");
+        }
+        drives.put(pathId, d);
+    }
+
+    synchronized void putNetworkInterface(String pathId, NetworkInterface n) throws ApiException {
+        preBoot("network interface " + pathId);
+        if (n.ifaceId() == null || !n.ifaceId().equals(pathId)) {
+            throw new ApiException("iface_id must be the path's id, " + pathId);
+        }
+        if (n.hostDevName() == null || n.hostDevName().isEmpty()) {
+            throw new ApiException("host_dev_name is required");
+        }
+        if (n.rxRateLimiter() != null || n.txRateLimiter() != null) {
+            throw new ApiException("rx_rate_limiter and tx_rate_limiter are not supported");
+        }
+        nets.put(pathId, n);
+    }
+
+    /** {@code InstanceStart}: the VM made from the configuration, and started. */
+    synchronized void start() throws ApiException {
+        preBoot("InstanceStart");
+        if (boot == null) {
+            throw new ApiException("cannot start: no boot source (PUT /boot-source first)");
+        }
+        try {
+            vms.run(config());
+            started = true;
+        } catch (IllegalArgumentException | PartitionException e) {
+            throw new ApiException("cannot start: " + e.getMessage());
+        }
+    }
+
+    /** The machine the configuration describes: the root drive first (as /dev/vda), then the others in order. */
+    MachineConfig config() {
+        MachineConfig c = MachineConfig.of(id, machine.vcpuCount(), (long) machine.memSizeMib() << 20,
+                Path.of(boot.kernelImagePath())).withConsole(console);
+        List<DeviceSpec> devices = new ArrayList<>();
+        List<Drive> ordered = new ArrayList<>(drives.values());
+        ordered.sort((a, b) -> Boolean.compare(b.isRootDevice(), a.isRootDevice()));
+        // Without boot_args, ours (console=ttyS0 panic=-1) rather than Firecracker's, which turns the serial off.
+        StringBuilder cmdline = new StringBuilder(boot.bootArgs() != null ? boot.bootArgs() : c.cmdline());
+        for (Drive d : ordered) {
+            // The shared option syntax: a comma in the path is written ",,".
+            devices.add(new DeviceSpec("virtio-blk", "path=" + d.pathOnHost().replace(",", ",,")
+                    + (Boolean.TRUE.equals(d.isReadOnly()) ? ",ro" : "") + ",serial=" + d.driveId()));
+            if (d.isRootDevice()) {
+                cmdline.append(" root=/dev/vda ").append(Boolean.TRUE.equals(d.isReadOnly()) ? "ro" : "rw");
+            }
+        }
+        for (NetworkInterface n : nets.values()) {
+            devices.add(new DeviceSpec("virtio-net", "tap=" + n.hostDevName()
+                    + (n.guestMac() != null ? ",mac=" + n.guestMac() : "")));
+        }
+        c = c.withCmdline(cmdline.toString().strip());
+        if (boot.initrdPath() != null) {
+            c = c.withInitrd(Path.of(boot.initrdPath()));
+        }
+        for (DeviceSpec d : devices) {
+            c = c.withDevice(d);
+        }
+        return c;
+    }
+
+    /** {@code PATCH /vm}: {@code Paused} or {@code Resumed}. */
+    synchronized void setState(String state) throws ApiException {
+        if (!started) {
+            throw new ApiException("the microVM is not started");
+        }
+        VmAction action = switch (state == null ? "" : state) {
+            case "Paused" -> VmAction.PAUSE;
+            case "Resumed" -> VmAction.RESUME;
+            default -> throw new ApiException("state must be Paused or Resumed, not " + state);
+        };
+        try {
+            vms.apply(id, action);
+        } catch (PartitionException e) {
+            throw new ApiException(e.getMessage());
+        }
+    }
+
+    synchronized FullVmConfiguration fullConfig() {
+        return new FullVmConfiguration(boot, machine, List.copyOf(drives.values()), List.copyOf(nets.values()));
+    }
+
+    synchronized Optional<String> vmName() {
+        return started ? Optional.of(id) : Optional.empty();
+    }
+
+    private void preBoot(String what) throws ApiException {
+        if (started) {
+            throw new ApiException("the " + what + " cannot be changed after the microVM started");
+        }
+    }
+
+    private static void requireFile(String field, String path) throws ApiException {
+        if (path.indexOf('\0') >= 0 || !Files.exists(Path.of(path))) {
+            throw new ApiException(field + " " + path + ": no such file");
+        }
+        if (!Files.isReadable(Path.of(path))) {
+            throw new ApiException(field + " " + path + ": not readable");
+        }
+    }
+}

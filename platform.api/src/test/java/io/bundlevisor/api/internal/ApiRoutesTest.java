@@ -1,0 +1,159 @@
+package io.bundlevisor.api.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.partition.DeviceInfo;
+import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.EmulationPolicy;
+import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.manage.VmAction;
+import io.bundlevisor.manage.VmManager;
+import io.bundlevisor.manage.VmSummary;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Firecracker's API routes on a microVM over a VmManager that records what it is asked. */
+class ApiRoutesTest {
+
+    @TempDir
+    Path dir;
+
+    /** Records the machine started and the actions; the VM is "started" until paused. */
+    static final class Vms implements VmManager {
+        final List<MachineConfig> ran = new ArrayList<>();
+        final List<VmAction> actions = new ArrayList<>();
+        boolean running;
+
+        @Override
+        public List<VmSummary> list() {
+            return get("demo").stream().toList();
+        }
+
+        @Override
+        public Optional<VmSummary> get(String name) {
+            return ran.isEmpty() ? Optional.empty() : Optional.of(new VmSummary(name, 1, 64L << 20, running,
+                    EmulationPolicy.HALT, 0, "", 0, ""));
+        }
+
+        @Override
+        public VmSummary run(MachineConfig config) {
+            ran.add(config);
+            running = true;
+            return get(config.name()).orElseThrow();
+        }
+
+        @Override
+        public List<DeviceInfo> devices(String name) {
+            return List.of();
+        }
+
+        @Override
+        public VmSummary apply(String name, VmAction action) throws PartitionException {
+            actions.add(action);
+            running = action == VmAction.RESUME;
+            return get(name).orElseThrow();
+        }
+    }
+
+    private final Vms vms = new Vms();
+    private final ApiRoutes api = new ApiRoutes(new Microvm("demo", vms, Console.none()), "0.1.0");
+
+    private ApiRoutes.Reply call(String method, String path, String body) {
+        return api.handle(method, path, body);
+    }
+
+    private void expectFault(String method, String path, String body, String message) {
+        ApiRoutes.Reply r = call(method, path, body);
+        assertEquals(400, r.status(), r.json());
+        assertTrue(r.json().startsWith("{\"fault_message\":\""), r.json());
+        assertTrue(r.json().contains(message), r.json());
+    }
+
+    @Test
+    void theGettingStartedSequenceBootsTheConfiguredMachine() throws Exception {
+        Path kernel = Files.writeString(dir.resolve("vmlinux"), "x");
+        Path rootfs = Files.writeString(dir.resolve("root,fs.ext4"), "x");
+        Path data = Files.writeString(dir.resolve("data.img"), "x");
+        assertEquals(new ApiRoutes.Reply(200, "{\"app_name\":\"Bundlevisor\",\"id\":\"demo\",\"state\":\"Not started\","
+                + "\"vmm_version\":\"0.1.0\"}"), call("GET", "/", ""));
+        assertEquals("{\"vcpu_count\":1,\"mem_size_mib\":128,\"smt\":false,\"track_dirty_pages\":false}",
+                call("GET", "/machine-config", "").json(), "Firecracker's defaults");
+        assertEquals(204, call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel
+                + "\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off\"}").status());
+        assertEquals(204, call("PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"" + data
+                + "\", \"is_root_device\": false, \"is_read_only\": true}").status());
+        assertEquals(204, call("PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"" + rootfs
+                + "\", \"is_root_device\": true, \"is_read_only\": false}").status());
+        assertEquals(204, call("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"guest_mac\": "
+                + "\"AA:FC:00:00:00:01\", \"host_dev_name\": \"tap0\"}").status());
+        assertEquals(204, call("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 1024}").status());
+        assertEquals(204, call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}").status());
+
+        MachineConfig c = vms.ran.getFirst();
+        assertEquals("demo", c.name());
+        assertEquals(2, c.cpus());
+        assertEquals(1L << 30, c.memoryBytes());
+        assertEquals(kernel, c.kernel());
+        assertEquals("console=ttyS0 reboot=k panic=1 pci=off root=/dev/vda rw", c.cmdline());
+        assertEquals(List.of(new DeviceSpec("virtio-blk", "path=" + rootfs.toString().replace(",", ",,")
+                + ",serial=rootfs"), new DeviceSpec("virtio-blk", "path=" + data + ",ro,serial=data"),
+                new DeviceSpec("virtio-net", "tap=tap0,mac=AA:FC:00:00:00:01")), c.devices(),
+                "the root drive first (/dev/vda), then the others in configuration order");
+        assertTrue(call("GET", "/", "").json().contains("\"state\":\"Running\""));
+        assertEquals(204, call("PATCH", "/vm", "{\"state\": \"Paused\"}").status());
+        assertTrue(call("GET", "/", "").json().contains("\"state\":\"Paused\""));
+        assertEquals(204, call("PATCH", "/vm", "{\"state\": \"Resumed\"}").status());
+        assertEquals(List.of(VmAction.PAUSE, VmAction.RESUME), vms.actions);
+        String full = call("GET", "/vm/config", "").json();
+        assertTrue(full.contains("\"boot-source\":{\"kernel_image_path\":\"" + kernel + "\""), full);
+        assertTrue(full.contains("\"drives\":[{\"drive_id\":\"data\""), full);
+        expectFault("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}",
+                "the boot source cannot be changed after the microVM started");
+        expectFault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "cannot be changed after");
+    }
+
+    @Test
+    void everyBadRequestIsA400WithOneReason() throws Exception {
+        Path kernel = Files.writeString(dir.resolve("k"), "x");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}",
+                "'vcpu_count' must be an integer");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"foo\": 1}",
+                "unknown field 'foo'");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 64}", "vcpu_count must be 1..32");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 65}", "mem_size_mib must be");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 1}", "vcpu_count and mem_size_mib are required");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": true}",
+                "smt is not supported");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 1", "malformed JSON");
+        expectFault("PUT", "/machine-config", "[1, 2]", "must be a JSON object");
+        expectFault("PUT", "/machine-config", "", "needs a JSON body");
+        expectFault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64} x", "malformed JSON");
+        expectFault("PUT", "/boot-source", "{\"kernel_image_path\": \"" + dir.resolve("none") + "\"}",
+                "kernel_image_path " + dir.resolve("none") + ": no such file");
+        expectFault("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "kernel_image_path is required");
+        expectFault("PUT", "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"" + kernel
+                + "\", \"is_root_device\": false}", "drive_id must be the path's id, a");
+        expectFault("PUT", "/drives/a", "{\"drive_id\": \"a\", \"socket\": \"/s\", \"is_root_device\": false}",
+                "vhost-user drives are not supported");
+        expectFault("PUT", "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"" + kernel
+                + "\", \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {}}}", "rate_limiter is not supported");
+        expectFault("PUT", "/drives/../../etc", "{}", "Invalid request method and/or path: PUT /drives/../../etc");
+        expectFault("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", "host_dev_name is required");
+        expectFault("PUT", "/snapshot/create", "{}", "PUT /snapshot/create is not supported by Bundlevisor");
+        expectFault("DELETE", "/", "", "Invalid request method and/or path: DELETE /");
+        expectFault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "no boot source");
+        expectFault("PUT", "/actions", "{\"action_type\": \"Reboot\"}", "action_type must be InstanceStart");
+        expectFault("PATCH", "/vm", "{\"state\": \"Paused\"}", "the microVM is not started");
+        assertEquals(List.of(), vms.ran, "nothing started");
+    }
+}
