@@ -77,6 +77,37 @@ public class FirecrackerApiIT {
         }
     }
 
+    /** {@code --no-api --config-file vm.json}: the microVM boots from the file, with no socket; it ends with its guest. */
+    @Test(timeout = 120_000)
+    public void aConfigFileBootsWithoutTheApi() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path dir = Files.createTempDirectory(Path.of("target"), "fc-config-").toAbsolutePath();
+        Path config = Files.writeString(dir.resolve("vm.json"), "{\"boot-source\": {\"kernel_image_path\": \""
+                + ECHO.toAbsolutePath() + "\", \"boot_args\": \"console=ttyS0\"}, \"machine-config\": "
+                + "{\"vcpu_count\": 1, \"mem_size_mib\": 32}}");
+        List<String> command = new ArrayList<>(DistroJar.command("warn", List.of()));
+        command.addAll(List.of("--no-api", "--config-file", config.toString()));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Screen console = new Screen(p.getInputStream());
+        try (OutputStream keys = p.getOutputStream()) {
+            console.await("echo: ready");
+            keys.write('q');
+            keys.flush();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertEquals(console.text(), 0, p.exitValue());
+        } finally {
+            p.destroyForcibly();
+        }
+        Files.writeString(config, "{\"boot-source\": {\"kernel_image_path\": \"" + ECHO.toAbsolutePath()
+                + "\"}, \"balloon\": {\"amount_mib\": 1}}");
+        Process bad = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(bad.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(bad.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(out, 64, bad.exitValue());
+        assertTrue(out, out.contains("bundlevisor: --config-file " + config + ": \"balloon\" is not supported"));
+        VhostUserQemuIT.delete(dir);
+    }
+
     /** {@code curl --unix-socket} as Firecracker's documentation has it: "STATUS BODY". */
     private static String curl(Path socket, String method, String path, String body) throws Exception {
         List<String> c = new ArrayList<>(List.of("curl", "-s", "--unix-socket", socket.toString(), "-X", method,

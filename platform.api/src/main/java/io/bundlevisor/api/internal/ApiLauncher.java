@@ -17,16 +17,19 @@ import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.manage.VmManager;
 
 /**
- * {@code bundlevisor --api-sock PATH [--id ID]}, as Firecracker: when the framework property {@value #SOCKET} is set,
- * serves Firecracker's API on that socket for one microVM named {@value #ID} (its console on this process's stdout and
- * stdin), and ends the process when the guest halts, with the halt's exit status. A socket that cannot be served is
- * one line and exit 64.
+ * {@code bundlevisor --api-sock PATH [--id ID] [--config-file FILE]} and {@code --no-api --config-file FILE}, as
+ * Firecracker: when the framework property {@value #SOCKET} is set, serves Firecracker's API on that socket for one
+ * microVM (its id from {@value #ID}; its console on this process's stdout and stdin); with {@value #CONFIG}, configures
+ * the microVM from that file and starts it at once. The process ends when the guest halts, with the halt's exit
+ * status. A socket that cannot be served or a configuration file refused is one line and exit 64.
  */
 @Component(immediate = true)
 public final class ApiLauncher {
 
     public static final String SOCKET = "bundlevisor.api.socket";
     public static final String ID = "bundlevisor.api.id";
+    /** Firecracker's {@code --config-file}: the microVM configured from this file and started at once. */
+    public static final String CONFIG = "bundlevisor.api.config";
     static final String DEFAULT_ID = "anonymous-instance";
     private static final int USAGE_ERROR = 64;
 
@@ -35,24 +38,34 @@ public final class ApiLauncher {
     @Activate
     public ApiLauncher(BundleContext context, @Reference VmManager vms, @Reference PartitionService partitions) {
         String socket = context.getProperty(SOCKET);
-        if (socket == null) {
+        String config = context.getProperty(CONFIG);
+        if (socket == null && config == null) {
             return;
         }
         String id = context.getProperty(ID) != null ? context.getProperty(ID) : DEFAULT_ID;
         Microvm vm = new Microvm(id, vms, Console.stdio());
-        try {
-            org.osgi.framework.Version v = context.getBundle().getVersion();
-            server = ApiServer.start(Path.of(socket), new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "."
-                    + v.getMicro()));
-        } catch (IOException e) {
-            System.err.println("bundlevisor: " + e.getMessage());
-            System.err.flush();
-            System.exit(USAGE_ERROR);
-            return;
+        if (socket != null) {
+            try {
+                org.osgi.framework.Version v = context.getBundle().getVersion();
+                server = ApiServer.start(Path.of(socket), new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "."
+                        + v.getMicro()));
+            } catch (IOException e) {
+                fail(e.getMessage());
+                return;
+            }
+            // The socket goes with the process, however it ends (a halt below, SIGTERM).
+            ApiServer serving = server;
+            Runtime.getRuntime().addShutdownHook(new Thread(serving::close, "api-close " + id));
         }
-        // The socket goes with the process, however it ends (a halt below, SIGTERM).
+        if (config != null) {
+            try {
+                ConfigFile.boot(Path.of(config), vm);
+            } catch (ApiException e) {
+                fail("--config-file " + config + ": " + e.getMessage());
+                return;
+            }
+        }
         ApiServer serving = server;
-        Runtime.getRuntime().addShutdownHook(new Thread(serving::close, "api-close " + id));
         // As Firecracker: the process ends with its guest.
         Thread.ofPlatform().daemon().name("api-halt " + id).start(() -> {
             while (true) {
@@ -66,7 +79,9 @@ public final class ApiLauncher {
                             System.err.println("bundlevisor: " + id + " stopped: " + reason.describe());
                         }
                         System.err.flush();
-                        serving.close();
+                        if (serving != null) {
+                            serving.close();
+                        }
                         System.exit(reason.exitStatus());
                     }
                 } catch (InterruptedException e) {
@@ -76,6 +91,15 @@ public final class ApiLauncher {
                 }
             }
         });
+    }
+
+    private void fail(String message) {
+        System.err.println("bundlevisor: " + message);
+        System.err.flush();
+        if (server != null) {
+            server.close();
+        }
+        System.exit(USAGE_ERROR);
     }
 
     @Deactivate

@@ -58,6 +58,19 @@ final class ApiTypes {
             @JsonProperty("network-interfaces") List<NetworkInterface> networkInterfaces) {
     }
 
+    /**
+     * Firecracker's {@code --config-file}: the sections of {@code FullVmConfiguration}; those we do not serve are
+     * accepted by name only to be refused with a reason.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record ConfigFile(@JsonProperty("boot-source") BootSource bootSource,
+            @JsonProperty("machine-config") MachineConfiguration machineConfig, List<Drive> drives,
+            @JsonProperty("network-interfaces") List<NetworkInterface> networkInterfaces, Object balloon,
+            @JsonProperty("cpu-config") Object cpuConfig, Object logger, Object metrics,
+            @JsonProperty("mmds-config") Object mmdsConfig, Object vsock, Object entropy, Object pmem,
+            @JsonProperty("memory-hotplug") Object memoryHotplug) {
+    }
+
     /** {@code Error}. */
     record Fault(String faultMessage) {
     }

@@ -69,11 +69,21 @@ final class Launch {
         @Option(names = "--id", paramLabel = "ID", defaultValue = "anonymous-instance", order = 2,
                 description = "the microVM's id with --api-sock (default: ${DEFAULT-VALUE})")
         String id;
+
+        @Option(names = "--config-file", paramLabel = "FILE", order = 3,
+                description = "as Firecracker: boot the microVM this JSON describes (the format of GET /vm/config) "
+                        + "at once; with --api-sock the API is served too")
+        Path configFile;
+
+        @Option(names = "--no-api", order = 4,
+                description = "as Firecracker: with --config-file, serve no API socket")
+        boolean noApi;
     }
 
     /** The properties that make the platform serve Firecracker's API (platform.api's ApiLauncher). */
     static final String API_SOCKET = "bundlevisor.api.socket";
     static final String API_ID = "bundlevisor.api.id";
+    static final String API_CONFIG = "bundlevisor.api.config";
 
     @Command(name = "shell", mixinStandardHelpOptions = true, versionProvider = Versions.class,
             usageHelpAutoWidth = true,
@@ -127,7 +137,19 @@ final class Launch {
             return Decision.exit(help);
         }
         Top topOptions = top.getCommand();
-        if (topOptions.apiSock != null) {
+        if (topOptions.noApi && (topOptions.apiSock != null || topOptions.configFile == null)) {
+            err.println("bundlevisor: --no-api needs --config-file and no --api-sock");
+            return Decision.exit(Cli.USAGE_ERROR);
+        }
+        if (topOptions.configFile != null && topOptions.apiSock == null && !topOptions.noApi) {
+            err.println("bundlevisor: --config-file needs --api-sock PATH, or --no-api");
+            return Decision.exit(Cli.USAGE_ERROR);
+        }
+        if (topOptions.configFile != null && !Files.isRegularFile(topOptions.configFile)) {
+            err.println("bundlevisor: --config-file " + topOptions.configFile + ": no such file");
+            return Decision.exit(Cli.USAGE_ERROR);
+        }
+        if (topOptions.apiSock != null || topOptions.noApi) {
             if (parsed.hasSubcommand()) {
                 err.println("bundlevisor: --api-sock serves a microVM by itself; it does not combine with a command");
                 return Decision.exit(Cli.USAGE_ERROR);
@@ -137,13 +159,18 @@ final class Launch {
                         + "'");
                 return Decision.exit(Cli.USAGE_ERROR);
             }
-            Path parent = topOptions.apiSock.toAbsolutePath().getParent();
+            Path parent = topOptions.apiSock == null ? null : topOptions.apiSock.toAbsolutePath().getParent();
             if (parent != null && !Files.isDirectory(parent)) {
                 err.println("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent + " is not a directory");
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             Map<String, String> properties = new LinkedHashMap<>();
-            properties.put(API_SOCKET, topOptions.apiSock.toAbsolutePath().toString());
+            if (topOptions.apiSock != null) {
+                properties.put(API_SOCKET, topOptions.apiSock.toAbsolutePath().toString());
+            }
+            if (topOptions.configFile != null) {
+                properties.put(API_CONFIG, topOptions.configFile.toAbsolutePath().toString());
+            }
             properties.put(API_ID, topOptions.id);
             properties.put(BEGINNING_START_LEVEL, NO_SHELL);
             properties.put(LogOptions.LEVEL, "warn");

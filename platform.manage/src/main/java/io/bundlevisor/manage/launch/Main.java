@@ -43,7 +43,8 @@ public final class Main {
         // An interactive shell owns the terminal: its log lines go to the buffer log:display reads (and
         // --log-file); run and serve log to stderr.
         Logging.configureFromProperties(System.getProperty(Launch.RUN) != null
-                || System.getProperty(Launch.SERVE) != null || System.getProperty(Launch.API_SOCKET) != null);
+                || System.getProperty(Launch.SERVE) != null || System.getProperty(Launch.API_SOCKET) != null
+                || System.getProperty(Launch.API_CONFIG) != null);
         Class<?> launcher = Class.forName(EMBEDDED_LAUNCHER);
         String[] none = new String[0];
         MethodHandles.publicLookup().findStatic(launcher, "main", MethodType.methodType(void.class, String[].class))

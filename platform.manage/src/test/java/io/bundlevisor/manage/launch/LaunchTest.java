@@ -136,6 +136,22 @@ class LaunchTest {
     }
 
     @Test
+    void aConfigFileBootsWithOrWithoutTheApi() throws Exception {
+        Path vm = Files.writeString(dir.resolve("vm.json"), "{}");
+        Launch.Decision d = decide("--no-api", "--config-file", vm.toString());
+        assertEquals(vm.toString(), d.properties().get("bundlevisor.api.config"));
+        assertEquals(null, d.properties().get("bundlevisor.api.socket"));
+        d = decide("--api-sock", dir.resolve("s").toString(), "--config-file", vm.toString());
+        assertEquals(vm.toString(), d.properties().get("bundlevisor.api.config"));
+        assertEquals(dir.resolve("s").toString(), d.properties().get("bundlevisor.api.socket"));
+        assertEquals(64, decide("--config-file", vm.toString()).exitStatus().orElseThrow());
+        assertEquals(64, decide("--no-api").exitStatus().orElseThrow());
+        assertEquals(64, decide("--no-api", "--config-file", dir.resolve("none.json").toString()).exitStatus()
+                .orElseThrow());
+        assertTrue(err.toString().contains("--config-file needs --api-sock PATH, or --no-api"), err.toString());
+    }
+
+    @Test
     void completionIsABashScriptThatKnowsTheOptions() {
         assertEquals(0, decide("completion").exitStatus().orElseThrow());
         String script = out.toString();
