@@ -577,6 +577,43 @@ public class PlatformIT {
         VhostUserQemuIT.delete(dir);
     }
 
+    /** api:serve opens Firecracker's API in a running platform; a microVM configured through it runs. */
+    @Test
+    public void theShellServesFirecrackersApi() throws Exception {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING the API test: /dev/kvm does not exist on this host ***");
+            org.junit.Assume.assumeTrue(false);
+        }
+        Path dir = Files.createTempDirectory(Path.of("target"), "api-shell-").toAbsolutePath();
+        Path socket = dir.resolve("api.sock");
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "poweroff.elf").toAbsolutePath();
+        try {
+            assertEquals("serving Firecracker's API for shellfc on " + socket,
+                    runCommand("api:serve " + socket + " shellfc"));
+            assertTrue(runCommand("api:list"), runCommand("api:list").contains(socket + " shellfc Not started"));
+            assertEquals("204", curlStatus(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + guest + "\"}"));
+            assertEquals("204", curlStatus(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
+            assertEquals("204", curlStatus(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            awaitTrue("the microVM powered off", () -> command("vm:list").lines()
+                    .anyMatch(l -> l.startsWith("shellfc ") && l.endsWith("power off")));
+            assertEquals("stopped " + socket, runCommand("api:stop " + socket));
+            assertFalse(Files.exists(socket));
+            assertEquals("closed shellfc", runCommand("vm:close shellfc"));
+        } finally {
+            runCommand("api:stop " + socket);
+            Files.deleteIfExists(Path.of("shellfc.console.log"));
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
+    private static String curlStatus(Path socket, String method, String path, String body) throws Exception {
+        Process p = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
+                socket.toString(), "-X", method, "http://localhost" + path, "-d", body).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        return out.strip();
+    }
+
     /** The device.virtio-blk bundle of this version, once FileInstall has it active (within 10 s). */
     private Bundle awaitBundle(String version) throws InterruptedException {
         Bundle[] found = new Bundle[1];

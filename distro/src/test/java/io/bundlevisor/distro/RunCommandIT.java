@@ -52,7 +52,7 @@ public class RunCommandIT {
         assertTrue(help.output, help.output.contains("--memory=SIZE     RAM: 512M, 1.5G, 2GiB"));
         Result version = run("--version");
         assertEquals(version.output, 0, version.status);
-        assertTrue(version.output, version.output.startsWith("bundlevisor 0."));
+        assertTrue(version.output, version.output.startsWith("Bundlevisor v0."));
         Result typo = run("--kernel", guest("smp"), "--cpu", "2");
         assertEquals(typo.output, 64, typo.status);
         assertEquals("only the launcher's two lines: no platform started",

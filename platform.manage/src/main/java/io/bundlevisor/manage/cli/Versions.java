@@ -6,7 +6,10 @@ import java.util.Properties;
 
 import picocli.CommandLine.IVersionProvider;
 
-/** {@code --version}: Bundlevisor's version (from the build), the Java and the kernel it runs on. */
+/**
+ * {@code --version}: {@code Bundlevisor vX.Y.Z} on the first line (as Firecracker's, which orchestrators such as Kata
+ * Containers parse: the second word, a semantic version after its {@code v}), then the Java and the kernel.
+ */
 public final class Versions implements IVersionProvider {
 
     /** The project's version, as the build recorded it. */
@@ -25,7 +28,7 @@ public final class Versions implements IVersionProvider {
     @Override
     public String[] getVersion() {
         return new String[] {
-            "bundlevisor " + bundlevisor(),
+            "Bundlevisor v" + bundlevisor(),
             "Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + "), "
                     + System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
                     + System.getProperty("os.arch")
