@@ -64,6 +64,8 @@ public class FirecrackerApiIT {
             assertTrue(config, config.contains("\"drives\":[{\"drive_id\":\"rootfs\",\"path_on_host\":\"" + rootfs));
             assertTrue(config, config.contains("\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":64"));
             assertTrue(curl(socket, "PUT", "/snapshot/create", "{}").startsWith("400 {\"fault_message\":"));
+            assertEquals("400 {\"fault_message\":\"a body needs a Content-Length\"}", curl(socket, "PATCH", "/vm",
+                    "{\"state\": \"Paused\"}", "-H", "Transfer-Encoding: chunked"));
             // The guest powers off on 'q' (its console is our stdin): the process ends with it.
             keys.write('q');
             keys.flush();
@@ -72,6 +74,71 @@ public class FirecrackerApiIT {
             assertTrue(console.text(), console.text().contains("echo: bye"));
             assertFalse("the socket goes with the process", Files.exists(socket));
         } finally {
+            p.destroyForcibly();
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
+    /**
+     * A thousand clients at once on the API socket while the guest runs: half hold a request they never finish (slow
+     * clients), the others send garbage or a truncated request and go. The API still answers a well-formed request at
+     * once, the guest still echoes what it is sent, and it powers off normally.
+     */
+    @Test(timeout = 180_000)
+    public void aThousandHostileClientsHarmNeitherTheApiNorTheGuest() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path dir = Files.createTempDirectory(Path.of("target"), "fc-flood-").toAbsolutePath();
+        Path socket = dir.resolve("api.sock");
+        List<String> command = new ArrayList<>(DistroJar.command("warn", List.of()));
+        command.addAll(List.of("--api-sock", socket.toString()));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Screen console = new Screen(p.getInputStream());
+        List<java.nio.channels.SocketChannel> held = new ArrayList<>();
+        try (OutputStream keys = p.getOutputStream()) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!Files.exists(socket) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertEquals("204 ", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
+                    + ECHO.toAbsolutePath() + "\"}"));
+            assertEquals("204 ", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
+            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            console.await("echo: ready");
+            java.net.UnixDomainSocketAddress address = java.net.UnixDomainSocketAddress.of(socket);
+            byte[] slow = ("PUT /machine-config HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{")
+                    .getBytes(StandardCharsets.US_ASCII);
+            byte[][] rude = {"GARBAGE\r\n\r\n".getBytes(StandardCharsets.US_ASCII),
+                "PUT /vm HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n".getBytes(StandardCharsets.US_ASCII),
+                "GET / HTTP/1.1\r\nHost".getBytes(StandardCharsets.US_ASCII), new byte[] {0, 1, 2, (byte) 0xff}};
+            for (int i = 0; i < 1000; i++) {
+                java.nio.channels.SocketChannel c = java.nio.channels.SocketChannel.open(address);
+                if (i % 2 == 0) {
+                    c.write(java.nio.ByteBuffer.wrap(slow));
+                    held.add(c);
+                } else {
+                    c.write(java.nio.ByteBuffer.wrap(rude[i % rude.length]));
+                    c.close();
+                }
+            }
+            long start = System.nanoTime();
+            assertTrue(curl(socket, "GET", "/", null).startsWith("200 {\"app_name\":\"Bundlevisor\""));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue("answered in " + millis + " ms beside 500 held connections", millis < 10_000);
+            keys.write('a');
+            keys.flush();
+            console.await("echo: 61");
+            for (java.nio.channels.SocketChannel c : held) {
+                c.close();
+            }
+            held.clear();
+            keys.write('q');
+            keys.flush();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertEquals(console.text(), 0, p.exitValue());
+        } finally {
+            for (java.nio.channels.SocketChannel c : held) {
+                c.close();
+            }
             p.destroyForcibly();
             VhostUserQemuIT.delete(dir);
         }
@@ -109,9 +176,11 @@ public class FirecrackerApiIT {
     }
 
     /** {@code curl --unix-socket} as Firecracker's documentation has it: "STATUS BODY". */
-    private static String curl(Path socket, String method, String path, String body) throws Exception {
+    private static String curl(Path socket, String method, String path, String body, String... more)
+            throws Exception {
         List<String> c = new ArrayList<>(List.of("curl", "-s", "--unix-socket", socket.toString(), "-X", method,
                 "http://localhost" + path, "-H", "Accept: application/json", "-w", "\n%{http_code}"));
+        c.addAll(List.of(more));
         if (body != null) {
             c.addAll(List.of("-H", "Content-Type: application/json", "-d", body));
         }

@@ -14,13 +14,13 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.unixdomain.server.UnixDomainServerConnector;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * Firecracker's API on a Unix socket (Jetty 12's Unix-domain connector): the socket is {@code 0600} before anyone can
- * reach it; a body is
- * at most {@value #MAX_BODY} bytes; an idle connection is closed after {@value #IDLE_MILLIS} ms, so slow clients
- * cannot pin the server's threads.
+ * reach it; a body is at most {@value #MAX_BODY} bytes, with a Content-Length, and read without holding a thread (a
+ * client that never finishes its request holds only its connection, until {@value #IDLE_MILLIS} ms idle close it).
  */
 final class ApiServer implements AutoCloseable {
 
@@ -63,28 +63,36 @@ final class ApiServer implements AutoCloseable {
         connector.setIdleTimeout(IDLE_MILLIS);
         connector.setAcceptQueueSize(128);
         server.addConnector(connector);
+        // Blocking (the default): the answer may create a VM, so it runs on a pool thread, never a selector's.
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
-                String body;
-                try {
-                    long length = request.getLength();
-                    if (length > MAX_BODY) {
-                        reply(response, callback, ApiRoutes.Reply.fault("the body is " + length + " bytes; at most "
-                                + MAX_BODY));
-                        return true;
+                long length = request.getLength();
+                boolean chunked = request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
+                if (chunked) {
+                    // As Firecracker's micro_http: a body has a Content-Length, so its size is known before reading.
+                    reply(response, callback, ApiRoutes.Reply.fault("a body needs a Content-Length"));
+                    return true;
+                }
+                if (length > MAX_BODY) {
+                    reply(response, callback, ApiRoutes.Reply.fault("the body is " + length + " bytes; at most "
+                            + MAX_BODY));
+                    return true;
+                }
+                String method = request.getMethod();
+                String path = Request.getPathInContext(request);
+                // Read without holding a thread: a client that never sends its body costs a connection, not a thread.
+                Content.Source.asString(request, StandardCharsets.UTF_8, new Promise<>() {
+                    @Override
+                    public void succeeded(String body) {
+                        reply(response, callback, routes.handle(method, path, body));
                     }
-                    body = Content.Source.asString(request, StandardCharsets.UTF_8);
-                } catch (IOException e) {
-                    reply(response, callback, ApiRoutes.Reply.fault("the body cannot be read: " + e.getMessage()));
-                    return true;
-                }
-                if (body.length() > MAX_BODY) {
-                    reply(response, callback, ApiRoutes.Reply.fault("the body is longer than " + MAX_BODY + " bytes"));
-                    return true;
-                }
-                reply(response, callback, routes.handle(request.getMethod(),
-                        Request.getPathInContext(request), body));
+
+                    @Override
+                    public void failed(Throwable x) {
+                        reply(response, callback, ApiRoutes.Reply.fault("the body cannot be read: " + x.getMessage()));
+                    }
+                });
                 return true;
             }
         });
