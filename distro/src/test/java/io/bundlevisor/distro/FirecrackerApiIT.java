@@ -60,6 +60,16 @@ public class FirecrackerApiIT {
             assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
             assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Paused\""));
             assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}"));
+            String metrics = curl(socket, "GET", "/bundlevisor/metrics", null);
+            assertTrue(metrics, metrics.startsWith("200 # TYPE bundlevisor_vm_vcpus gauge"));
+            assertTrue(metrics, metrics.contains("bundlevisor_vm_vcpus{vm=\"demo\"} 2\n"));
+            assertTrue(metrics, metrics.contains("bundlevisor_device_bound{vm=\"demo\",device=\"demo/virtio-blk0\","
+                    + "type=\"virtio-blk\"} 1\n"));
+            assertTrue(metrics, metrics.endsWith("# EOF\n"));
+            Path metricsFile = dir.resolve("metrics.json");
+            assertEquals("204 ", curl(socket, "PUT", "/metrics", "{\"metrics_path\": \"" + metricsFile + "\"}"));
+            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"));
+            assertEquals(2, Files.readAllLines(metricsFile).size());
             String config = curl(socket, "GET", "/vm/config", null);
             assertTrue(config, config.contains("\"drives\":[{\"drive_id\":\"rootfs\",\"path_on_host\":\"" + rootfs));
             assertTrue(config, config.contains("\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":64"));

@@ -548,12 +548,19 @@ public class PlatformIT {
                 return false;
             }
         });
+        // Its counters are JMX MBeans (jconsole reads them).
+        javax.management.MBeanServer jmx = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName mbean = new javax.management.ObjectName("io.bundlevisor:kind=vm,vm=cfgweb");
+        awaitTrue("the VM's MBean", () -> jmx.isRegistered(mbean));
+        assertEquals(1L, jmx.getAttribute(mbean, "vcpus"));
+        assertEquals(32L << 20, jmx.getAttribute(mbean, "memory_bytes"));
         p.put("cpus", "2");
         web.update(p);
         Thread.sleep(500);
         assertEquals("a change is not applied to the running VM", 1, vms.get("cfgweb").orElseThrow().cpus());
         web.delete();
         awaitTrue("deleting the configuration closes the VM", () -> vms.get("cfgweb").isEmpty());
+        awaitTrue("and its MBean goes", () -> !jmx.isRegistered(mbean));
 
         org.osgi.service.cm.Configuration bad = admin.getFactoryConfiguration("io.bundlevisor.vm", "cfgbad", "?");
         java.util.Hashtable<String, Object> wrong = new java.util.Hashtable<>(p);

@@ -15,6 +15,7 @@ import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 
 import io.bundlevisor.core.partition.Console;
+import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.manage.VmManager;
 
 /**
@@ -37,9 +38,12 @@ public final class ApiCommands {
     private record Served(ApiServer server, Microvm vm) {
     }
 
+    private final Metrics metrics;
+
     @Activate
-    public ApiCommands(BundleContext context, @Reference VmManager vms) {
+    public ApiCommands(BundleContext context, @Reference VmManager vms, @Reference RingService rings) {
         this.vms = vms;
+        this.metrics = new Metrics(vms, rings);
         org.osgi.framework.Version v = context.getBundle().getVersion();
         this.version = v.getMajor() + "." + v.getMinor() + "." + v.getMicro();
     }
@@ -55,7 +59,7 @@ public final class ApiCommands {
         }
         Microvm vm = new Microvm(id, vms, Console.file(Path.of(id + ".console.log")));
         try {
-            servers.put(key, new Served(ApiServer.start(key, new ApiRoutes(vm, version)), vm));
+            servers.put(key, new Served(ApiServer.start(key, new ApiRoutes(vm, version, metrics)), vm));
         } catch (IOException e) {
             return "api: " + e.getMessage();
         }

@@ -14,6 +14,7 @@ import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionService;
+import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.manage.VmManager;
 
 /**
@@ -36,7 +37,8 @@ public final class ApiLauncher {
     private ApiServer server;
 
     @Activate
-    public ApiLauncher(BundleContext context, @Reference VmManager vms, @Reference PartitionService partitions) {
+    public ApiLauncher(BundleContext context, @Reference VmManager vms, @Reference PartitionService partitions,
+            @Reference RingService rings) {
         String socket = context.getProperty(SOCKET);
         String config = context.getProperty(CONFIG);
         if (socket == null && config == null) {
@@ -48,7 +50,7 @@ public final class ApiLauncher {
             try {
                 org.osgi.framework.Version v = context.getBundle().getVersion();
                 server = ApiServer.start(Path.of(socket), new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "."
-                        + v.getMicro()));
+                        + v.getMicro(), new Metrics(vms, rings)));
             } catch (IOException e) {
                 fail(e.getMessage());
                 return;

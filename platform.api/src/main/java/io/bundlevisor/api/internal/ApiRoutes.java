@@ -20,8 +20,12 @@ import io.bundlevisor.api.internal.ApiTypes.Vm;
  */
 final class ApiRoutes {
 
-    /** The answer to a request. */
-    record Reply(int status, String json) {
+    /** The answer to a request: a status, a body and its type. */
+    record Reply(int status, String json, String contentType) {
+        Reply(int status, String json) {
+            this(status, json, "application/json");
+        }
+
         static Reply noContent() {
             return new Reply(204, "");
         }
@@ -35,21 +39,35 @@ final class ApiRoutes {
         }
     }
 
+    /** Our own additions live under this prefix, apart from Firecracker's endpoints. */
+    static final String PREFIX = "/bundlevisor";
+
     private static final Pattern DRIVE = Pattern.compile("/drives/([A-Za-z0-9_-]{1,64})");
     private static final Pattern NET = Pattern.compile("/network-interfaces/([A-Za-z0-9_-]{1,64})");
     /** Endpoints of Firecracker's API that we do not serve: refused by name. */
     private static final Set<String> UNSUPPORTED = Set.of("/balloon", "/balloon/statistics", "/balloon/hinting/start",
             "/balloon/hinting/status", "/balloon/hinting/stop", "/cpu-config", "/entropy", "/hotplug/memory", "/logger",
-            "/metrics", "/mmds", "/mmds/config", "/serial", "/snapshot/create", "/snapshot/load", "/version",
-            "/vsock");
+            "/mmds", "/mmds/config", "/serial", "/snapshot/create", "/snapshot/load", "/version", "/vsock");
 
     private final Microvm vm;
     private final String version;
+    private final Metrics metrics;
+    private final MetricsFile metricsFile;
 
-    /** Routes for {@code vm}; {@code version} is what {@code GET /} says as {@code vmm_version}. */
-    ApiRoutes(Microvm vm, String version) {
+    /**
+     * Routes for {@code vm}; {@code version} is what {@code GET /} says as {@code vmm_version}; {@code metrics} the
+     * platform's counters.
+     */
+    ApiRoutes(Microvm vm, String version, Metrics metrics) {
         this.vm = vm;
         this.version = version;
+        this.metrics = metrics;
+        this.metricsFile = new MetricsFile(metrics);
+    }
+
+    /** Stops what the routes started (the metrics file's periodic flush). */
+    void close() {
+        metricsFile.close();
     }
 
     Reply handle(String method, String path, String body) {
@@ -75,6 +93,13 @@ final class ApiRoutes {
             case "GET /vm/config" -> {
                 return Reply.ok(vm.fullConfig());
             }
+            case "GET " + PREFIX + "/metrics" -> {
+                return new Reply(200, metrics.openMetrics(), Metrics.OPENMETRICS_TYPE);
+            }
+            case "PUT /metrics" -> {
+                metricsFile.configure(Json.read(body, ApiTypes.MetricsConfig.class).metricsPath());
+                return Reply.noContent();
+            }
             case "PUT /boot-source" -> {
                 vm.putBootSource(Json.read(body, BootSource.class));
                 return Reply.noContent();
@@ -90,8 +115,7 @@ final class ApiRoutes {
                     case "SendCtrlAltDel" -> throw new ApiException("SendCtrlAltDel is not supported: the machine "
                             + "has no keyboard controller reset path a guest listens to (power the guest off from "
                             + "inside, or PATCH /vm Paused)");
-                    case "FlushMetrics" -> throw new ApiException("FlushMetrics is not supported: no metrics are "
-                            + "configured (PUT /metrics is not served yet)");
+                    case "FlushMetrics" -> metricsFile.flush();
                     default -> throw new ApiException("action_type must be InstanceStart, SendCtrlAltDel or "
                             + "FlushMetrics, not " + a.actionType());
                 }

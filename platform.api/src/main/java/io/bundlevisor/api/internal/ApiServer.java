@@ -29,10 +29,12 @@ final class ApiServer implements AutoCloseable {
 
     private final Path socket;
     private final Server server;
+    private final ApiRoutes routes;
 
-    private ApiServer(Path socket, Server server) {
+    private ApiServer(Path socket, Server server, ApiRoutes routes) {
         this.socket = socket;
         this.server = server;
+        this.routes = routes;
     }
 
     /**
@@ -108,7 +110,7 @@ final class ApiServer implements AutoCloseable {
             }
             throw new IOException("--api-sock " + socket + ": " + e.getMessage(), e);
         }
-        return new ApiServer(socket, server);
+        return new ApiServer(socket, server, routes);
     }
 
     private static void reply(Response response, Callback callback, ApiRoutes.Reply reply) {
@@ -117,7 +119,7 @@ final class ApiServer implements AutoCloseable {
             callback.succeeded();
             return;
         }
-        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, reply.contentType());
         Content.Sink.write(response, true, reply.json(), callback);
     }
 
@@ -127,6 +129,7 @@ final class ApiServer implements AutoCloseable {
 
     @Override
     public void close() {
+        routes.close();
         try {
             server.stop();
         } catch (Exception e) {

@@ -71,6 +71,10 @@ final class ApiTypes {
             @JsonProperty("memory-hotplug") Object memoryHotplug) {
     }
 
+    /** {@code Metrics}: {@code metrics_path} required. */
+    record MetricsConfig(String metricsPath) {
+    }
+
     /** {@code Error}. */
     record Fault(String faultMessage) {
     }

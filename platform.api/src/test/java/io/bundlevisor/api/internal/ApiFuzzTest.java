@@ -48,11 +48,13 @@ class ApiFuzzTest {
         Set<Integer> allowed = Set.of(200, 204, 400);
         long slowest = 0;
         ApiRoutesTest.Vms vms = new ApiRoutesTest.Vms();
-        ApiRoutes api = new ApiRoutes(new Microvm("fuzz", vms, Console.none()), "0.1.0");
+        ApiRoutes api = new ApiRoutes(new Microvm("fuzz", vms, Console.none()), "0.1.0",
+                ApiRoutesTest.metrics(vms));
         for (int i = 0; i < inputs; i++) {
             if (i % 500 == 0) {
                 vms.ran.clear();
-                api = new ApiRoutes(new Microvm("fuzz" + i, vms, Console.none()), "0.1.0");
+                api = new ApiRoutes(new Microvm("fuzz" + i, vms, Console.none()), "0.1.0",
+                        ApiRoutesTest.metrics(vms));
             }
             String method = METHODS.get(random.nextInt(METHODS.size()));
             String path = random.nextInt(10) == 0 ? randomText(random, 12) : PATHS.get(random.nextInt(PATHS.size()));

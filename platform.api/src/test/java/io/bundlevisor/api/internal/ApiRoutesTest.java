@@ -65,8 +65,44 @@ class ApiRoutesTest {
         }
     }
 
+    /** The platform's counters over {@code vms} and no ring. */
+    static Metrics metrics(VmManager vms) {
+        return new Metrics(vms, new io.bundlevisor.core.ring.RingService() {
+            @Override
+            public boolean isAvailable() {
+                return true;
+            }
+
+            @Override
+            public Optional<String> unavailabilityCause() {
+                return Optional.empty();
+            }
+
+            @Override
+            public boolean probe(io.bundlevisor.core.ring.Opcode opcode) {
+                return false;
+            }
+
+            @Override
+            public io.bundlevisor.core.ring.Ring create(String name, int entries) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public io.bundlevisor.core.ring.Ring create(String name, int entries,
+                    io.bundlevisor.core.ring.CompletionHandler rawHandler) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public List<io.bundlevisor.core.ring.Ring> rings() {
+                return List.of();
+            }
+        });
+    }
+
     private final Vms vms = new Vms();
-    private final ApiRoutes api = new ApiRoutes(new Microvm("demo", vms, Console.none()), "0.1.0");
+    private final ApiRoutes api = new ApiRoutes(new Microvm("demo", vms, Console.none()), "0.1.0", metrics(vms));
 
     private ApiRoutes.Reply call(String method, String path, String body) {
         return api.handle(method, path, body);
@@ -120,6 +156,31 @@ class ApiRoutesTest {
         expectFault("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}",
                 "the boot source cannot be changed after the microVM started");
         expectFault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "cannot be changed after");
+    }
+
+    @Test
+    void countersAreServedAsOpenMetricsAndWrittenAsJsonLines() throws Exception {
+        Path kernel = Files.writeString(dir.resolve("vmlinux"), "x");
+        call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}");
+        call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+        ApiRoutes.Reply m = call("GET", "/bundlevisor/metrics", "");
+        assertEquals(200, m.status());
+        assertEquals("application/openmetrics-text; version=1.0.0; charset=utf-8", m.contentType());
+        assertTrue(m.json().contains("# TYPE bundlevisor_vm_vcpus gauge\n"), m.json());
+        assertTrue(m.json().contains("bundlevisor_vm_vcpus{vm=\"demo\"} 1\n"), m.json());
+        assertTrue(m.json().contains("bundlevisor_vm_emulation_failures_total{vm=\"demo\"} 0\n"), m.json());
+        assertTrue(m.json().endsWith("# EOF\n"), m.json());
+        expectFault("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", "the metrics are not configured");
+        Path file = dir.resolve("metrics.json");
+        assertEquals(204, call("PUT", "/metrics", "{\"metrics_path\": \"" + file + "\"}").status());
+        assertEquals(204, call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}").status());
+        List<String> lines = Files.readAllLines(file);
+        assertEquals(2, lines.size(), "one line when configured, one on FlushMetrics");
+        assertTrue(lines.get(1).matches("\\{\"utc_timestamp_ms\":\\d+,\"vm_vcpus\":\\[\\{\"vm\":\"demo\","
+                + "\"value\":1}].*"), lines.get(1));
+        expectFault("PUT", "/metrics", "{\"metrics_path\": \"" + file + "\"}", "configured already");
+        expectFault("PUT", "/metrics", "{\"metrics_path\": \"/no/such/dir/m\"}", "configured already");
+        api.close();
     }
 
     @Test
