@@ -54,9 +54,13 @@ public class FirecrackerApiIT {
             assertEquals("204 ", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}"));
             assertEquals("400 {\"fault_message\":\"unknown field 'vcpus'\"}",
                     curl(socket, "PUT", "/machine-config", "{\"vcpus\": 2, \"mem_size_mib\": 64}"));
+            Path log = dir.resolve("firecracker.log");
+            assertEquals("204 ", curl(socket, "PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": "
+                    + "\"Info\", \"show_level\": true, \"show_log_origin\": true}"));
             assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             console.await("echo: ready");
             assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Running\""));
+            assertTrue(Files.readString(log), Files.readString(log).contains(" INFO  io.bundlevisor.kvm."));
             assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
             assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Paused\""));
             assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}"));

@@ -46,13 +46,13 @@ final class ApiRoutes {
     private static final Pattern NET = Pattern.compile("/network-interfaces/([A-Za-z0-9_-]{1,64})");
     /** Endpoints of Firecracker's API that we do not serve: refused by name. */
     private static final Set<String> UNSUPPORTED = Set.of("/balloon", "/balloon/statistics", "/balloon/hinting/start",
-            "/balloon/hinting/status", "/balloon/hinting/stop", "/cpu-config", "/entropy", "/hotplug/memory", "/logger",
-            "/mmds", "/mmds/config", "/serial", "/snapshot/create", "/snapshot/load", "/version", "/vsock");
+            "/balloon/hinting/status", "/balloon/hinting/stop", "/cpu-config", "/entropy", "/hotplug/memory", "/mmds", "/mmds/config", "/serial", "/snapshot/create", "/snapshot/load", "/version", "/vsock");
 
     private final Microvm vm;
     private final String version;
     private final Metrics metrics;
     private final MetricsFile metricsFile;
+    private final ApiLogger logger = new ApiLogger();
 
     /**
      * Routes for {@code vm}; {@code version} is what {@code GET /} says as {@code vmm_version}; {@code metrics} the
@@ -68,6 +68,7 @@ final class ApiRoutes {
     /** Stops what the routes started (the metrics file's periodic flush). */
     void close() {
         metricsFile.close();
+        logger.close();
     }
 
     Reply handle(String method, String path, String body) {
@@ -95,6 +96,10 @@ final class ApiRoutes {
             }
             case "GET " + PREFIX + "/metrics" -> {
                 return new Reply(200, metrics.openMetrics(), Metrics.OPENMETRICS_TYPE);
+            }
+            case "PUT /logger" -> {
+                logger.configure(Json.read(body, ApiTypes.LoggerConfig.class));
+                return Reply.noContent();
             }
             case "PUT /metrics" -> {
                 metricsFile.configure(Json.read(body, ApiTypes.MetricsConfig.class).metricsPath());

@@ -71,6 +71,10 @@ final class ApiTypes {
             @JsonProperty("memory-hotplug") Object memoryHotplug) {
     }
 
+    /** {@code Logger}. */
+    record LoggerConfig(String level, String logPath, Boolean showLevel, Boolean showLogOrigin, String module) {
+    }
+
     /** {@code Metrics}: {@code metrics_path} required. */
     record MetricsConfig(String metricsPath) {
     }

@@ -184,6 +184,28 @@ class ApiRoutesTest {
     }
 
     @Test
+    void theLoggerWritesToItsFileAtItsLevel() throws Exception {
+        Path log = dir.resolve("fc.log");
+        assertEquals(204, call("PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": \"warning\", "
+                + "\"show_level\": true, \"show_log_origin\": true}").status());
+        org.slf4j.Logger some = org.slf4j.LoggerFactory.getLogger("io.bundlevisor.test.Some");
+        some.info("not at warning");
+        some.warn("at warning");
+        String lines = Files.readString(log);
+        assertTrue(lines.contains(" WARN  io.bundlevisor.test.Some at warning"), lines);
+        assertTrue(!lines.contains("not at warning"), lines);
+        expectFault("PUT", "/logger", "{\"level\": \"Info\"}", "configured already");
+        api.close();
+        some.warn("after close");
+        assertTrue(!Files.readString(log).contains("after close"));
+        ApiRoutes other = new ApiRoutes(new Microvm("o", vms, Console.none()), "0.1.0", metrics(vms));
+        ApiRoutes.Reply r = other.handle("PUT", "/logger", "{\"level\": \"Loud\"}");
+        assertTrue(r.json().contains("level must be Error, Warning, Info, Debug, Trace or Off, not Loud"), r.json());
+        ((ch.qos.logback.classic.LoggerContext) org.slf4j.LoggerFactory.getILoggerFactory())
+                .getLogger("ROOT").setLevel(ch.qos.logback.classic.Level.WARN);
+    }
+
+    @Test
     void everyBadRequestIsA400WithOneReason() throws Exception {
         Path kernel = Files.writeString(dir.resolve("k"), "x");
         expectFault("PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}",
