@@ -613,6 +613,43 @@ public class PlatformIT {
         }
     }
 
+    /** vm:snapshot writes a folder (state, sparse memory) that vm:restore makes a running VM of again. */
+    @Test
+    public void theShellSnapshotsAndRestoresAVm() throws Exception {
+        if (!Files.exists(Path.of("/dev/kvm"))) {
+            System.err.println("*** SKIPPING the snapshot test: /dev/kvm does not exist on this host ***");
+            org.junit.Assume.assumeTrue(false);
+        }
+        Path dir = Files.createTempDirectory(Path.of("target"), "vm-snapshot-").toAbsolutePath();
+        Path guest = Path.of("..", "platform.kvm", "target", "guests", "echo.elf").toAbsolutePath();
+        try {
+            assertEquals("started snapvm (1 VPs, 32 MiB)", runCommand("vm:run snapvm --kernel " + guest
+                    + " --memory 32M --console file:" + dir.resolve("first.log")));
+            awaitTrue("the guest runs", () -> {
+                try {
+                    return Files.readString(dir.resolve("first.log")).contains("echo: ready");
+                } catch (java.io.IOException e) {
+                    return false;
+                }
+            });
+            Path snap = dir.resolve("snap");
+            assertEquals("snapshotted snapvm into " + snap, runCommand("vm:snapshot snapvm " + snap));
+            assertTrue("a running VM goes on after its snapshot", command("vm:list").lines()
+                    .anyMatch(l -> l.matches("snapvm\\s+1\\s+32M\\s+started.*")));
+            assertEquals(32L << 20, Files.size(snap.resolve("memory")));
+            assertEquals("closed snapvm", runCommand("vm:close snapvm"));
+            assertEquals("restored snapvm (1 VPs, 32 MiB)", runCommand("vm:restore " + snap));
+            assertTrue(command("vm:list").lines().anyMatch(l -> l.matches("snapvm\\s+1\\s+32M\\s+started.*")));
+            assertTrue(runCommand("vm:restore " + snap).contains("a VM named snapvm exists already"));
+            assertEquals("closed snapvm", runCommand("vm:close snapvm"));
+            assertTrue(runCommand("vm:restore " + dir.resolve("none")), runCommand("vm:restore " + dir.resolve("none"))
+                    .startsWith("vm:restore: "));
+        } finally {
+            runCommand("vm:close snapvm");
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
     private static String curlStatus(Path socket, String method, String path, String body) throws Exception {
         Process p = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
                 socket.toString(), "-X", method, "http://localhost" + path, "-d", body).start();

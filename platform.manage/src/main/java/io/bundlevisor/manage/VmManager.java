@@ -40,4 +40,23 @@ public interface VmManager {
      *                            started VM), in one line
      */
     VmSummary apply(String name, VmAction action) throws PartitionException;
+
+    /**
+     * Snapshots the VM into two files: {@code state} (its definition, and its VM, VP, console and device state,
+     * versioned) and {@code memory} (its RAM, sparse: pages of zeros are holes). A running VM is paused for it and
+     * resumed after; a paused one stays paused.
+     *
+     * @throws PartitionException if there is no VM of that name or a file cannot be written, in one line
+     */
+    VmSummary snapshot(String name, java.nio.file.Path state, java.nio.file.Path memory) throws PartitionException;
+
+    /**
+     * Makes the VM a {@link #snapshot} describes, with {@code console}, restores it, and starts it if {@code start}
+     * (else it stays paused). Its disks must be the same images (checked); nothing is left behind when refused.
+     *
+     * @throws PartitionException if the files are not a snapshot (foreign, corrupt, truncated, another machine's
+     *                            memory) or the machine cannot be made again, in one line
+     */
+    VmSummary restore(java.nio.file.Path state, java.nio.file.Path memory, io.bundlevisor.core.partition.Console console,
+            boolean start) throws PartitionException;
 }

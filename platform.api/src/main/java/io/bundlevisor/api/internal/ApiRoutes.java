@@ -46,7 +46,8 @@ final class ApiRoutes {
     private static final Pattern NET = Pattern.compile("/network-interfaces/([A-Za-z0-9_-]{1,64})");
     /** Endpoints of Firecracker's API that we do not serve: refused by name. */
     private static final Set<String> UNSUPPORTED = Set.of("/balloon", "/balloon/statistics", "/balloon/hinting/start",
-            "/balloon/hinting/status", "/balloon/hinting/stop", "/cpu-config", "/entropy", "/hotplug/memory", "/mmds", "/mmds/config", "/serial", "/snapshot/create", "/snapshot/load", "/version", "/vsock");
+            "/balloon/hinting/status", "/balloon/hinting/stop", "/cpu-config", "/entropy", "/hotplug/memory", "/mmds",
+            "/mmds/config", "/serial", "/version", "/vsock");
 
     private final Microvm vm;
     private final String version;
@@ -96,6 +97,14 @@ final class ApiRoutes {
             }
             case "GET " + PREFIX + "/metrics" -> {
                 return new Reply(200, metrics.openMetrics(), Metrics.OPENMETRICS_TYPE);
+            }
+            case "PUT /snapshot/create" -> {
+                vm.snapshot(Json.read(body, ApiTypes.SnapshotCreate.class));
+                return Reply.noContent();
+            }
+            case "PUT /snapshot/load" -> {
+                vm.load(Json.read(body, ApiTypes.SnapshotLoad.class));
+                return Reply.noContent();
             }
             case "PUT /logger" -> {
                 logger.configure(Json.read(body, ApiTypes.LoggerConfig.class));

@@ -71,6 +71,19 @@ final class ApiTypes {
             @JsonProperty("memory-hotplug") Object memoryHotplug) {
     }
 
+    /** {@code SnapshotCreateParams}: {@code snapshot_path} and {@code mem_file_path} required; only Full. */
+    record SnapshotCreate(String snapshotPath, String memFilePath, String snapshotType) {
+    }
+
+    /** {@code MemoryBackend}: a File (Uffd is not served). */
+    record MemoryBackend(String backendType, String backendPath) {
+    }
+
+    /** {@code SnapshotLoadParams}. */
+    record SnapshotLoad(String snapshotPath, String memFilePath, MemoryBackend memBackend, Boolean resumeVm,
+            Boolean enableDiffSnapshots, Boolean trackDirtyPages, List<Map<String, Object>> networkOverrides) {
+    }
+
     /** {@code Logger}. */
     record LoggerConfig(String level, String logPath, Boolean showLevel, Boolean showLogOrigin, String module) {
     }

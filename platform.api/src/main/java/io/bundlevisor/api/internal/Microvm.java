@@ -41,6 +41,8 @@ final class Microvm {
     private final Map<String, Drive> drives = new LinkedHashMap<>();
     private final Map<String, NetworkInterface> nets = new LinkedHashMap<>();
     private boolean started;
+    /** The VM's name in the platform: the id, or the snapshot's machine's name after a load. */
+    private String vmName;
 
     Microvm(String id, VmManager vms, Console console) {
         this.id = id;
@@ -57,7 +59,7 @@ final class Microvm {
         if (!started) {
             return "Not started";
         }
-        return vms.get(id).map(VmSummary::started).orElse(false) ? "Running" : "Paused";
+        return vms.get(vmName).map(VmSummary::started).orElse(false) ? "Running" : "Paused";
     }
 
     synchronized void putBootSource(BootSource b) throws ApiException {
@@ -162,7 +164,7 @@ final class Microvm {
             throw new ApiException("cannot start: no boot source (PUT /boot-source first)");
         }
         try {
-            vms.run(config());
+            vmName = vms.run(config()).name();
             started = true;
         } catch (IllegalArgumentException | PartitionException e) {
             throw new ApiException("cannot start: " + e.getMessage());
@@ -211,10 +213,82 @@ final class Microvm {
             default -> throw new ApiException("state must be Paused or Resumed, not " + state);
         };
         try {
-            vms.apply(id, action);
+            vms.apply(vmName, action);
         } catch (PartitionException e) {
             throw new ApiException(e.getMessage());
         }
+    }
+
+    /** {@code PUT /snapshot/create}: a Full snapshot of the paused microVM (as Firecracker requires). */
+    synchronized void snapshot(ApiTypes.SnapshotCreate s) throws ApiException {
+        if (!started) {
+            throw new ApiException("the microVM is not started");
+        }
+        if (s.snapshotType() != null && !s.snapshotType().equals("Full")) {
+            throw new ApiException("snapshot_type " + s.snapshotType() + " is not supported, only Full");
+        }
+        if (!state().equals("Paused")) {
+            throw new ApiException("the microVM must be paused (PATCH /vm Paused) to be snapshotted");
+        }
+        Path state = file("snapshot_path", s.snapshotPath());
+        Path memory = file("mem_file_path", s.memFilePath());
+        try {
+            vms.snapshot(vmName, state, memory);
+        } catch (PartitionException e) {
+            throw new ApiException(e.getMessage());
+        }
+    }
+
+    /** {@code PUT /snapshot/load}: the microVM a snapshot describes, before anything else is configured. */
+    synchronized void load(ApiTypes.SnapshotLoad l) throws ApiException {
+        if (started || boot != null || !drives.isEmpty() || !nets.isEmpty() || machine != DEFAULT_MACHINE) {
+            throw new ApiException("a snapshot loads into a microVM with nothing configured yet");
+        }
+        if (Boolean.TRUE.equals(l.enableDiffSnapshots()) || Boolean.TRUE.equals(l.trackDirtyPages())) {
+            throw new ApiException("diff snapshots are not supported");
+        }
+        if (l.networkOverrides() != null && !l.networkOverrides().isEmpty()) {
+            throw new ApiException("network_overrides is not supported");
+        }
+        if (l.memFilePath() != null && l.memBackend() != null) {
+            throw new ApiException("give mem_file_path or mem_backend, not both");
+        }
+        String memory = l.memFilePath();
+        if (l.memBackend() != null) {
+            if (!"File".equals(l.memBackend().backendType())) {
+                throw new ApiException("mem_backend " + l.memBackend().backendType() + " is not supported, only File");
+            }
+            memory = l.memBackend().backendPath();
+        }
+        Path state = existing("snapshot_path", l.snapshotPath());
+        Path mem = existing(l.memBackend() != null ? "backend_path" : "mem_file_path", memory);
+        try {
+            vmName = vms.restore(state, mem, console, Boolean.TRUE.equals(l.resumeVm())).name();
+            started = true;
+        } catch (PartitionException e) {
+            throw new ApiException(e.getMessage());
+        }
+    }
+
+    private static Path file(String field, String path) throws ApiException {
+        if (path == null || path.isEmpty() || path.indexOf('\0') >= 0) {
+            throw new ApiException(field + " is required");
+        }
+        Path p = Path.of(path).toAbsolutePath();
+        if (p.getParent() == null || !Files.isDirectory(p.getParent()) || Files.isDirectory(p)) {
+            throw new ApiException(field + " " + path + ": not a file in an existing folder");
+        }
+        return p;
+    }
+
+    private static Path existing(String field, String path) throws ApiException {
+        if (path == null || path.isEmpty() || path.indexOf('\0') >= 0) {
+            throw new ApiException(field + " is required");
+        }
+        if (!Files.isRegularFile(Path.of(path))) {
+            throw new ApiException(field + " " + path + ": no such file");
+        }
+        return Path.of(path);
     }
 
     synchronized FullVmConfiguration fullConfig() {
@@ -222,7 +296,7 @@ final class Microvm {
     }
 
     synchronized Optional<String> vmName() {
-        return started ? Optional.of(id) : Optional.empty();
+        return started ? Optional.of(vmName) : Optional.empty();
     }
 
     private void preBoot(String what) throws ApiException {

@@ -57,6 +57,22 @@ class ApiRoutesTest {
             return List.of();
         }
 
+        final List<String> snapshots = new ArrayList<>();
+
+        @Override
+        public VmSummary snapshot(String name, Path state, Path memory) throws PartitionException {
+            snapshots.add("snapshot " + name + " " + state.getFileName() + " " + memory.getFileName());
+            return get(name).orElseThrow();
+        }
+
+        @Override
+        public VmSummary restore(Path state, Path memory, Console console, boolean start) throws PartitionException {
+            snapshots.add("restore " + state.getFileName() + " " + memory.getFileName() + " " + start);
+            ran.add(MachineConfig.of("snap", 1, 32L << 20, Path.of("k")));
+            running = start;
+            return get("snap").orElseThrow();
+        }
+
         @Override
         public VmSummary apply(String name, VmAction action) throws PartitionException {
             actions.add(action);
@@ -206,6 +222,34 @@ class ApiRoutesTest {
     }
 
     @Test
+    void snapshotsAreCreatedPausedAndLoadedIntoAnEmptyMicrovm() throws Exception {
+        Path kernel = Files.writeString(dir.resolve("vmlinux"), "x");
+        String create = "{\"snapshot_path\": \"" + dir.resolve("vm.state") + "\", \"mem_file_path\": \""
+                + dir.resolve("vm.mem") + "\", \"snapshot_type\": \"Full\"}";
+        expectFault("PUT", "/snapshot/create", create, "the microVM is not started");
+        call("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}");
+        call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+        expectFault("PUT", "/snapshot/create", create, "must be paused");
+        call("PATCH", "/vm", "{\"state\": \"Paused\"}");
+        expectFault("PUT", "/snapshot/create", create.replace("Full", "Diff"), "snapshot_type Diff is not supported");
+        assertEquals(204, call("PUT", "/snapshot/create", create).status());
+        assertEquals(List.of("snapshot demo vm.state vm.mem"), vms.snapshots);
+        expectFault("PUT", "/snapshot/load", "{\"snapshot_path\": \"x\"}", "nothing configured yet");
+
+        Files.writeString(dir.resolve("vm.state"), "s");
+        Files.writeString(dir.resolve("vm.mem"), "m");
+        ApiRoutes fresh = new ApiRoutes(new Microvm("fresh", vms, Console.none()), "0.1.0", metrics(vms));
+        ApiRoutes.Reply r = fresh.handle("PUT", "/snapshot/load", "{\"snapshot_path\": \"" + dir.resolve("vm.state")
+                + "\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"/s\"}}");
+        assertTrue(r.json().contains("mem_backend Uffd is not supported, only File"), r.json());
+        assertEquals(204, fresh.handle("PUT", "/snapshot/load", "{\"snapshot_path\": \"" + dir.resolve("vm.state")
+                + "\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"" + dir.resolve("vm.mem")
+                + "\"}, \"resume_vm\": true}").status());
+        assertEquals("restore vm.state vm.mem true", vms.snapshots.getLast());
+        assertTrue(fresh.handle("GET", "/", "").json().contains("\"state\":\"Running\""));
+    }
+
+    @Test
     void everyBadRequestIsA400WithOneReason() throws Exception {
         Path kernel = Files.writeString(dir.resolve("k"), "x");
         expectFault("PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}",
@@ -232,7 +276,7 @@ class ApiRoutesTest {
                 + "\", \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {}}}", "rate_limiter is not supported");
         expectFault("PUT", "/drives/../../etc", "{}", "Invalid request method and/or path: PUT /drives/../../etc");
         expectFault("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", "host_dev_name is required");
-        expectFault("PUT", "/snapshot/create", "{}", "PUT /snapshot/create is not supported by Bundlevisor");
+        expectFault("PUT", "/vsock", "{}", "PUT /vsock is not supported by Bundlevisor");
         expectFault("DELETE", "/", "", "Invalid request method and/or path: DELETE /");
         expectFault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "no boot source");
         expectFault("PUT", "/actions", "{\"action_type\": \"Reboot\"}", "action_type must be InstanceStart");

@@ -76,6 +76,29 @@ public interface Partition extends AutoCloseable {
     void restore(InputStream in) throws IOException, PartitionException;
 
     /**
+     * Writes a snapshot (since 1.4): the machine's VM, VP, console and device state to {@code state}, as
+     * {@link #save} does but for RAM, which goes to the file {@code memory} (replaced) byte for byte, its pages of
+     * zeros left as holes. Needs a stopped partition.
+     *
+     * @throws IllegalStateException if started
+     * @throws UnsupportedOperationException where the partition cannot snapshot to files
+     */
+    default void snapshot(OutputStream state, java.nio.file.Path memory) throws IOException {
+        throw new UnsupportedOperationException("this partition does not snapshot to files");
+    }
+
+    /**
+     * Restores a {@link #snapshot} taken from a partition of this shape (since 1.4); the disk images must be the same
+     * ones (each device checks its own). Needs a stopped partition; a later start continues the guest.
+     *
+     * @throws IllegalStateException if started
+     * @throws PartitionException if the snapshot is not one of this shape, or is corrupt or truncated, in one line
+     */
+    default void restoreSnapshot(InputStream state, java.nio.file.Path memory) throws IOException, PartitionException {
+        throw new UnsupportedOperationException("this partition does not restore snapshots from files");
+    }
+
+    /**
      * Routes guest port accesses {@code [port, port + length)} to {@code handler} until the registration is
      * closed.
      *

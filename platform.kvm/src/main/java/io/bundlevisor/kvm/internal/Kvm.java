@@ -132,9 +132,17 @@ public final class Kvm implements AutoCloseable {
         }
     }
 
+    private static final int EINTR = 4;
+
     /** Creates a VM (type 0: the default x86 VM). */
     public KvmVm createVm() throws SyscallException {
-        int vmFd = (int) Native.check("KVM_CREATE_VM", Native.ioctl(fd, KVM_CREATE_VM, 0));
+        int r = Native.ioctl(fd, KVM_CREATE_VM, 0);
+        // A signal pending on this thread (the VP kick, one of the JVM's) can interrupt the creation: try again, as
+        // for any interrupted system call; a bounded number of times, so a real failure still surfaces.
+        for (int tries = 0; r == -EINTR && tries < 100; tries++) {
+            r = Native.ioctl(fd, KVM_CREATE_VM, 0);
+        }
+        int vmFd = (int) Native.check("KVM_CREATE_VM", r);
         return new KvmVm(vmFd, vcpuMmapSize);
     }
 

@@ -70,6 +70,22 @@ public final class Cli {
     }
 
     /**
+     * Parses {@code bundlevisor run}'s arguments (the logging options allowed) into its options, unchecked against
+     * the host: for a caller that tells a restore from a new machine.
+     *
+     * @throws IllegalArgumentException with one line for a person
+     */
+    public static RunOptions runOptions(List<String> args) {
+        CommandLine c = runParser("run", true);
+        try {
+            c.parseArgs(args.toArray(String[]::new));
+        } catch (ParameterException e) {
+            throw new IllegalArgumentException(oneLine(e), e);
+        }
+        return c.getCommand();
+    }
+
+    /**
      * Parses {@code bundlevisor serve}'s arguments.
      *
      * @throws IllegalArgumentException with one line for a person

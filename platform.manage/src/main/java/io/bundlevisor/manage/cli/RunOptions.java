@@ -99,6 +99,11 @@ public final class RunOptions {
                     + "would have done; auto: inject on a software KVM, halt with VMX/SVM (default: ${DEFAULT-VALUE})")
     String emulation;
 
+    @Option(names = "--restore", paramLabel = "DIR", order = 13,
+            description = "restore the VM snapshotted into DIR (vm:snapshot, or the API's /snapshot/create): its "
+                    + "state and memory files, its machine as it was; with it only --console and --no-reboot")
+    Path restore;
+
     private final List<DeviceSpec> devices = new ArrayList<>();
 
     @Option(names = "--disk", paramLabel = "PATH[,OPTIONS]", order = 10,
@@ -167,6 +172,63 @@ public final class RunOptions {
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
                 console(console), devices, policy);
         return new RunArguments(config, !noReboot);
+    }
+
+    /**
+     * {@code config} as this command line's arguments (its console left out, for whoever makes the machine again to
+     * choose): what a snapshot records of its machine.
+     */
+    public static List<String> arguments(MachineConfig config) {
+        List<String> a = new ArrayList<>(List.of("--name", config.name(), "--cpus", Integer.toString(config.cpus()),
+                "--memory", config.memoryBytes() + "B", "--kernel", config.kernel().toAbsolutePath().toString(),
+                "--cmdline", config.cmdline(), "--on-emulation-failure",
+                config.emulation().name().toLowerCase(java.util.Locale.ROOT)));
+        config.initrd().ifPresent(i -> a.addAll(List.of("--initrd", i.toAbsolutePath().toString())));
+        for (DeviceSpec d : config.devices()) {
+            a.addAll(List.of("--device", d.options().isEmpty() ? d.type() : d.type() + "," + d.options()));
+        }
+        return a;
+    }
+
+    /** What {@code run --restore DIR} asked for: the snapshot's two files, the console, the reboot choice. */
+    public record RestoreArguments(Path state, Path memory, Console console, boolean reboot) {
+    }
+
+    /** The file names in a snapshot folder. */
+    public static final String STATE_FILE = "state";
+    public static final String MEMORY_FILE = "memory";
+
+    /** Whether {@code --restore} was given. */
+    public boolean restoring() {
+        return restore != null;
+    }
+
+    /**
+     * The restore these options describe.
+     *
+     * @throws IllegalArgumentException with one line: options that describe a machine given with it, a folder
+     *                                  without the snapshot's files
+     */
+    public RestoreArguments toRestore() {
+        List<String> machine = new ArrayList<>();
+        for (var o : spec.commandLine().getParseResult().matchedOptions()) {
+            String n = o.longestName();
+            if (!List.of("--restore", "--console", "--no-reboot", "--verbose", "--log-level", "--log-file")
+                    .contains(n)) {
+                machine.add(n);
+            }
+        }
+        if (!machine.isEmpty()) {
+            throw new IllegalArgumentException("--restore takes the machine from its snapshot: "
+                    + String.join(", ", machine) + " cannot go with it (only --console and --no-reboot)");
+        }
+        Path state = restore.resolve(STATE_FILE);
+        Path memory = restore.resolve(MEMORY_FILE);
+        if (!Files.isRegularFile(state) || !Files.isRegularFile(memory)) {
+            throw new IllegalArgumentException("--restore " + restore + ": no snapshot there (its " + STATE_FILE
+                    + " and " + MEMORY_FILE + " files)");
+        }
+        return new RestoreArguments(state, memory, console(console), !noReboot);
     }
 
     /** Whether {@code --console} names the terminal (stdio, or the default). */

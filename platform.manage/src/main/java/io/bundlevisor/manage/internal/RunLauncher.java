@@ -23,7 +23,9 @@ import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.partition.PartitionService;
 import io.bundlevisor.manage.cli.ArgumentList;
 import io.bundlevisor.manage.cli.Cli;
+import io.bundlevisor.manage.VmManager;
 import io.bundlevisor.manage.cli.RunArguments;
+import io.bundlevisor.manage.cli.RunOptions;
 import io.bundlevisor.uring.host.SyscallException;
 import io.bundlevisor.uring.host.Terminal;
 
@@ -47,7 +49,7 @@ public final class RunLauncher {
     private static final Duration POLL = Duration.ofMillis(100);
 
     @Activate
-    public RunLauncher(BundleContext context, @Reference PartitionService partitions) {
+    public RunLauncher(BundleContext context, @Reference PartitionService partitions, @Reference VmManager vms) {
         String property = context.getProperty(PROPERTY);
         if (property == null) {
             return;
@@ -56,7 +58,7 @@ public final class RunLauncher {
         Thread.ofPlatform().name("bundlevisor-run").start(() -> {
             int status;
             try {
-                status = run(args, partitions, System.err);
+                status = run(args, partitions, vms, System.err);
             } catch (RuntimeException | Error e) {
                 System.err.println("bundlevisor: " + e);
                 status = 1;
@@ -66,10 +68,24 @@ public final class RunLauncher {
         });
     }
 
-    static int run(List<String> args, PartitionService service, PrintStream err) {
-        RunArguments parsed;
+    static int run(List<String> args, PartitionService service, VmManager vms, PrintStream err) {
+        RunOptions options;
+        MachineConfig config = null;
+        RunOptions.RestoreArguments restore = null;
+        Console console;
+        boolean reboot;
         try {
-            parsed = Cli.parseRun(args, Runtime.getRuntime().availableProcessors());
+            options = Cli.runOptions(args);
+            if (options.restoring()) {
+                restore = options.toRestore();
+                console = restore.console();
+                reboot = restore.reboot();
+            } else {
+                RunArguments parsed = options.toArguments(Runtime.getRuntime().availableProcessors());
+                config = parsed.config();
+                console = config.console();
+                reboot = parsed.reboot();
+            }
         } catch (IllegalArgumentException e) {
             err.println("bundlevisor: " + e.getMessage());
             return Cli.USAGE_ERROR;
@@ -78,15 +94,14 @@ public final class RunLauncher {
             err.println("bundlevisor: " + service.unavailabilityCause().orElse("KVM is unavailable"));
             return Cli.USAGE_ERROR;
         }
-        if (parsed.config().console() instanceof Console.Socket s && s.waitForClient()) {
+        if (console instanceof Console.Socket s && s.waitForClient()) {
             err.println("bundlevisor: waiting for a console client on " + s.path() + " (e.g. socat - UNIX-CONNECT:"
                     + s.path() + ")");
             err.flush();
         }
         AtomicBoolean quit = new AtomicBoolean();
-        MachineConfig config = parsed.config();
         Terminal raw = null;
-        if (config.console() instanceof Console.Stdio && Terminal.isTerminal(0) && Terminal.isTerminal(1)) {
+        if (console instanceof Console.Stdio && Terminal.isTerminal(0) && Terminal.isTerminal(1)) {
             try {
                 raw = Terminal.raw(0);
             } catch (SyscallException e) {
@@ -96,11 +111,12 @@ public final class RunLauncher {
         if (raw != null) {
             Terminal terminal = raw;
             Runtime.getRuntime().addShutdownHook(new Thread(terminal::close, "bundlevisor-terminal"));
-            config = config.withConsole(Console.streams(
+            console = Console.streams(
                     new ConsoleEscapes(new FileInputStream(FileDescriptor.in), err, () -> quit.set(true)),
-                    new BufferedOutputStream(new FileOutputStream(FileDescriptor.out))));
+                    new BufferedOutputStream(new FileOutputStream(FileDescriptor.out)));
         }
-        try (Partition vm = service.create(config)) {
+        try (Partition vm = restore == null ? service.create(config.withConsole(console))
+                : restored(vms, service, restore, console)) {
             vm.consolePty().ifPresent(p -> {
                 err.println("bundlevisor: " + vm.name() + ": console on " + p + " (e.g. screen " + p + ")");
                 err.flush();
@@ -119,7 +135,7 @@ public final class RunLauncher {
                     }
                     continue;
                 }
-                if (reason instanceof HaltReason.Reset && parsed.reboot()) {
+                if (reason instanceof HaltReason.Reset && reboot) {
                     vm.stop();
                     vm.reset();
                     vm.start();
@@ -142,6 +158,14 @@ public final class RunLauncher {
         } finally {
             restore(raw);
         }
+    }
+
+    /** The VM a snapshot describes, restored (paused) through the manager. */
+    private static Partition restored(VmManager vms, PartitionService service, RunOptions.RestoreArguments r,
+            Console console) throws PartitionException {
+        String name = vms.restore(r.state(), r.memory(), console, false).name();
+        return service.partitions().stream().filter(p -> p.name().equals(name)).findFirst()
+                .orElseThrow(() -> new PartitionException(name + ": restored, then gone"));
     }
 
     /** Puts the terminal back before anything more is printed (lines would otherwise lack their carriage return). */

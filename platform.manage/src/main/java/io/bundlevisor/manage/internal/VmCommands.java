@@ -41,7 +41,9 @@ import picocli.CommandLine.ParameterException;
     "osgi.command.function=pause",
     "osgi.command.function=reset",
     "osgi.command.function=clear",
-    "osgi.command.function=close"
+    "osgi.command.function=close",
+    "osgi.command.function=snapshot",
+    "osgi.command.function=restore"
 })
 public final class VmCommands {
 
@@ -177,6 +179,33 @@ public final class VmCommands {
     @Descriptor("stops a VM and frees it")
     public String close(@Descriptor("the VM's name") String name) {
         return apply(name, VmAction.CLOSE, "closed");
+    }
+
+    @Descriptor("snapshots a VM into a folder (made if missing): its state file and its memory file (sparse); a "
+            + "running VM is paused for it and resumed after")
+    public String snapshot(@Descriptor("the VM's name") String name, @Descriptor("the folder") String dir) {
+        java.nio.file.Path folder = java.nio.file.Path.of(dir);
+        try {
+            java.nio.file.Files.createDirectories(folder);
+            vms.snapshot(name, folder.resolve(RunOptions.STATE_FILE), folder.resolve(RunOptions.MEMORY_FILE));
+            return "snapshotted " + name + " into " + dir;
+        } catch (java.io.IOException e) {
+            return "vm:snapshot: " + dir + ": " + e.getMessage();
+        } catch (PartitionException e) {
+            return "vm:snapshot: " + e.getMessage();
+        }
+    }
+
+    @Descriptor("makes the VM snapshotted in a folder again and starts it; its console goes to DIR/console.log")
+    public String restore(@Descriptor("the folder vm:snapshot wrote") String dir) {
+        java.nio.file.Path folder = java.nio.file.Path.of(dir);
+        try {
+            VmSummary vm = vms.restore(folder.resolve(RunOptions.STATE_FILE), folder.resolve(RunOptions.MEMORY_FILE),
+                    Console.file(folder.resolve("console.log")), true);
+            return "restored " + vm.name() + " (" + vm.cpus() + " VPs, " + (vm.memoryBytes() >> 20) + " MiB)";
+        } catch (PartitionException e) {
+            return "vm:restore: " + e.getMessage();
+        }
     }
 
     private String apply(String name, VmAction action, String done) {

@@ -78,6 +78,58 @@ public final class VmManagerImpl implements VmManager {
         return summary(p);
     }
 
+    @Override
+    public VmSummary snapshot(String name, java.nio.file.Path state, java.nio.file.Path memory)
+            throws PartitionException {
+        Partition p = require(name);
+        boolean wasRunning = p.isStarted();
+        p.stop();
+        try (java.io.OutputStream out = SnapshotFile.create(state,
+                io.bundlevisor.manage.cli.RunOptions.arguments(p.config()))) {
+            p.snapshot(out, memory);
+        } catch (java.io.IOException e) {
+            throw new PartitionException(name + ": snapshot not written: " + e.getMessage(), e);
+        } catch (UnsupportedOperationException e) {
+            throw new PartitionException(name + ": " + e.getMessage());
+        } finally {
+            if (wasRunning) {
+                p.start();
+            }
+        }
+        return summary(p);
+    }
+
+    @Override
+    public VmSummary restore(java.nio.file.Path state, java.nio.file.Path memory,
+            io.bundlevisor.core.partition.Console console, boolean start) throws PartitionException {
+        try (SnapshotFile.Opened opened = SnapshotFile.open(state)) {
+            MachineConfig config;
+            try {
+                config = io.bundlevisor.manage.cli.Cli.parseRun(opened.header().arguments(),
+                        Runtime.getRuntime().availableProcessors()).config().withConsole(console);
+            } catch (IllegalArgumentException e) {
+                throw new PartitionException(state + ": its machine cannot be made here: " + e.getMessage());
+            }
+            if (find(config.name()).isPresent()) {
+                throw new PartitionException("a VM named " + config.name() + " exists already");
+            }
+            Partition p = partitions.create(config);
+            try {
+                p.restoreSnapshot(opened.state(), memory);
+            } catch (PartitionException | java.io.IOException | RuntimeException e) {
+                p.close();
+                throw e instanceof PartitionException pe ? pe
+                        : new PartitionException(config.name() + ": snapshot refused: " + e.getMessage(), e);
+            }
+            if (start) {
+                p.start();
+            }
+            return summary(p);
+        } catch (java.io.IOException e) {
+            throw new PartitionException(state + ": " + e.getMessage(), e);
+        }
+    }
+
     private Optional<Partition> find(String name) {
         return partitions.partitions().stream().filter(p -> p.name().equals(name)).findFirst();
     }

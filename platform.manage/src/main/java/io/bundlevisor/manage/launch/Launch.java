@@ -198,7 +198,12 @@ final class Launch {
         try {
             switch (name) {
                 case "run" -> {
-                    ((RunOptions) command.getCommand()).toArguments(hostCpus);
+                    RunOptions o = command.getCommand();
+                    if (o.restoring()) {
+                        o.toRestore();
+                    } else {
+                        o.toArguments(hostCpus);
+                    }
                     properties.put(RUN, ArgumentList.join(rest));
                     properties.put(BEGINNING_START_LEVEL, NO_SHELL);
                 }

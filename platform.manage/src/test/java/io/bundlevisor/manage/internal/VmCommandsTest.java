@@ -58,6 +58,17 @@ class VmCommandsTest {
         }
 
         @Override
+        public VmSummary snapshot(String name, Path state, Path memory) throws PartitionException {
+            throw new PartitionException("no snapshots in this test");
+        }
+
+        @Override
+        public VmSummary restore(Path state, Path memory, io.bundlevisor.core.partition.Console console,
+                boolean start) throws PartitionException {
+            throw new PartitionException("no snapshots in this test");
+        }
+
+        @Override
         public VmSummary apply(String name, VmAction action) throws PartitionException {
             VmSummary v = get(name).orElseThrow(() -> new PartitionException("no VM named " + name));
             if (action == VmAction.RESET && v.started()) {

@@ -388,6 +388,33 @@ public final class KvmPartition implements Partition {
     }
 
     @Override
+    public void snapshot(OutputStream state, java.nio.file.Path memory) throws IOException {
+        lock.lock();
+        try {
+            requireStopped("snapshot");
+            quiesce();
+            SaveFormat.write(machine, devices, state, false);
+            RamFile.write(machine.ram().segment(), memory);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void restoreSnapshot(InputStream state, java.nio.file.Path memory) throws IOException, PartitionException {
+        lock.lock();
+        try {
+            requireStopped("restore");
+            quiesce();
+            SaveFormat.read(machine, devices, state, ram -> RamFile.read(memory, ram, name()));
+            pending = null;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
     public AutoCloseable claimPorts(int port, int length, IoHandler handler) {
         return machine.ports().claim(port, length, handler);
     }

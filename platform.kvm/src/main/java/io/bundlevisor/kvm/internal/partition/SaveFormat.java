@@ -45,6 +45,17 @@ final class SaveFormat {
     }
 
     static void write(Machine machine, List<VirtioBinding> devices, OutputStream stream) throws IOException {
+        write(machine, devices, stream, true);
+    }
+
+    /** Where a reader takes RAM from when the stream does not carry it (a snapshot's memory file). */
+    interface RamSource {
+        void load(MemorySegment ram) throws IOException, PartitionException;
+    }
+
+    /** The stream, with RAM at its end ({@code withRam}) or without it (a snapshot writes RAM to a file of its own). */
+    static void write(Machine machine, List<VirtioBinding> devices, OutputStream stream, boolean withRam)
+            throws IOException {
         DataOutputStream out = new DataOutputStream(stream);
         out.writeLong(MAGIC);
         out.writeInt(VERSION);
@@ -74,6 +85,9 @@ final class SaveFormat {
             blob(out, state.toByteArray());
         }
         out.flush();
+        if (!withRam) {
+            return;
+        }
         WritableByteChannel channel = Channels.newChannel(stream);
         MemorySegment ram = machine.ram().segment();
         for (long at = 0; at < ram.byteSize(); at += CHUNK) {
@@ -87,6 +101,12 @@ final class SaveFormat {
 
     static void read(Machine machine, List<VirtioBinding> devices, InputStream stream)
             throws IOException, PartitionException {
+        read(machine, devices, stream, null);
+    }
+
+    /** Reads a stream; RAM from {@code ram} when given, else from the stream's end. */
+    static void read(Machine machine, List<VirtioBinding> devices, InputStream stream, RamSource ram)
+            throws IOException, PartitionException {
         String name = machine.config().name();
         DataInputStream in = new DataInputStream(stream);
         try {
@@ -99,9 +119,9 @@ final class SaveFormat {
                         + VERSION);
             }
             int cpus = in.readInt();
-            long ram = in.readLong();
-            if (cpus != machine.vcpus().size() || ram != machine.ram().size()) {
-                throw new PartitionException(name + ": saved machine has " + cpus + " VPs and " + (ram >> 20)
+            long ramBytes = in.readLong();
+            if (cpus != machine.vcpus().size() || ramBytes != machine.ram().size()) {
+                throw new PartitionException(name + ": saved machine has " + cpus + " VPs and " + (ramBytes >> 20)
                         + " MiB, this one " + machine.vcpus().size() + " and " + (machine.ram().size() >> 20));
             }
             byte[] vm = blob(in);
@@ -115,9 +135,15 @@ final class SaveFormat {
             for (VirtioBinding d : devices) {
                 d.reset();
             }
-            ReadableByteChannel channel = Channels.newChannel(in);
             MemorySegment memory = machine.ram().segment();
-            for (long at = 0; at < memory.byteSize(); at += CHUNK) {
+            ReadableByteChannel channel = Channels.newChannel(in);
+            if (ram != null) {
+                if (in.read() >= 0) {
+                    throw new PartitionException(name + ": saved state has bytes after its devices");
+                }
+                ram.load(memory);
+            }
+            for (long at = 0; ram == null && at < memory.byteSize(); at += CHUNK) {
                 ByteBuffer chunk = memory.asSlice(at, Math.min(CHUNK, memory.byteSize() - at)).asByteBuffer();
                 while (chunk.hasRemaining()) {
                     if (channel.read(chunk) < 0) {

@@ -208,6 +208,56 @@ class PartitionTest {
         }
     }
 
+    /**
+     * A snapshot to files: the state (no RAM in it) and a sparse memory file, restored into a fresh partition: the
+     * guest goes on exactly where it was; a memory file of another size or truncated state is refused in one line.
+     */
+    @Test
+    void aSnapshotToFilesRestoresIntoAFreshPartition(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        ByteArrayOutputStream state = new ByteArrayOutputStream();
+        java.nio.file.Path memory = dir.resolve("memory");
+        String first;
+        MachineConfig config = GuestRun.config("counter", 2, 64L << 20);
+        try (GuestRun run = GuestRun.create(config)) {
+            run.partition.start();
+            run.awaitOutput("tick 12\n");
+            run.partition.stop();
+            run.partition.snapshot(state, memory);
+            first = run.output();
+        }
+        assertEquals(64L << 20, java.nio.file.Files.size(memory));
+        Process du = new ProcessBuilder("du", "--block-size=1", memory.toString()).start();
+        long allocated = Long.parseLong(new String(du.getInputStream().readAllBytes()).split("\\s")[0]);
+        assertTrue(allocated < (8L << 20), "sparse: " + allocated + " bytes allocated of 64 MiB");
+        ByteArrayOutputStream full = new ByteArrayOutputStream();
+        try (GuestRun run = GuestRun.create(config)) {
+            run.partition.save(full);
+        }
+        assertTrue(state.size() < full.size() - (60L << 20), "the state holds no RAM: " + state.size());
+        try (GuestRun run = GuestRun.create(config)) {
+            run.partition.restoreSnapshot(new ByteArrayInputStream(state.toByteArray()), memory);
+            run.partition.start();
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), first + "|" + run.output());
+            assertEquals(COUNTED, first + run.output());
+        }
+        try (GuestRun run = GuestRun.create(GuestRun.config("counter", 2, 32L << 20))) {
+            String m = assertThrows(PartitionException.class, () -> run.partition.restoreSnapshot(
+                    new ByteArrayInputStream(state.toByteArray()), memory)).getMessage();
+            assertTrue(m.contains("saved machine has 2 VPs and 64 MiB"), m);
+        }
+        java.nio.file.Path small = java.nio.file.Files.write(dir.resolve("small"), new byte[4096]);
+        try (GuestRun run = GuestRun.create(config)) {
+            String m = assertThrows(PartitionException.class, () -> run.partition.restoreSnapshot(
+                    new ByteArrayInputStream(state.toByteArray()), small)).getMessage();
+            assertTrue(m.contains("memory file " + small + " has 4096 bytes"), m);
+            byte[] cut = java.util.Arrays.copyOf(state.toByteArray(), state.size() / 2);
+            m = assertThrows(PartitionException.class, () -> run.partition.restoreSnapshot(
+                    new ByteArrayInputStream(cut), memory)).getMessage();
+            assertTrue(m.contains("truncated"), m);
+        }
+    }
+
     @Test
     void restoreRefusesAForeignOrCorruptStream() throws Exception {
         ByteArrayOutputStream saved = new ByteArrayOutputStream();
