@@ -150,6 +150,23 @@ class LaunchTest {
     }
 
     @Test
+    void runRestoreTakesTheMachineFromItsSnapshot() throws Exception {
+        Path snap = Files.createDirectory(dir.resolve("snap"));
+        assertEquals(64, decide("run", "--restore", snap.toString()).exitStatus().orElseThrow());
+        assertTrue(err.toString().contains("--restore " + snap + ": no snapshot there (its state and memory files)"),
+                err.toString());
+        Files.writeString(snap.resolve("state"), "s");
+        Files.writeString(snap.resolve("memory"), "m");
+        Launch.Decision d = decide("run", "--restore", snap.toString(), "--console", "pty", "--no-reboot");
+        assertTrue(d.exitStatus().isEmpty());
+        assertEquals(List.of("--restore", snap.toString(), "--console", "pty", "--no-reboot"),
+                ArgumentList.split(d.properties().get(Launch.RUN)));
+        assertEquals(64, decide("run", "--restore", snap.toString(), "--cpus", "2").exitStatus().orElseThrow());
+        assertTrue(err.toString().contains("--restore takes the machine from its snapshot: --cpus cannot go with it"),
+                err.toString());
+    }
+
+    @Test
     void completionIsABashScriptThatKnowsTheOptions() {
         assertEquals(0, decide("completion").exitStatus().orElseThrow());
         String script = out.toString();
