@@ -38,47 +38,43 @@ public class FirecrackerApiIT {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         Screen console = new Screen(p.getInputStream());
         try (OutputStream keys = p.getOutputStream()) {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(socket) && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
-            assertTrue("the API socket exists\n" + console.text(), Files.exists(socket));
+            ApiSocket.await(socket);
             assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)));
             assertEquals("200 {\"app_name\":\"Bundlevisor\",\"id\":\"demo\",\"state\":\"Not started\",\"vmm_version\":"
-                    + "\"0.1.0\"}", curl(socket, "GET", "/", null));
+                    + "\"0.1.0\"}", ApiSocket.call(socket, "GET", "/", null));
             // Firecracker's getting started (docs/getting-started.md), its paths ours.
-            assertEquals("204 ", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + ECHO.toAbsolutePath()
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + ECHO.toAbsolutePath()
                     + "\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off\"}"));
-            assertEquals("204 ", curl(socket, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \""
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \""
                     + rootfs + "\", \"is_root_device\": true, \"is_read_only\": false}"));
-            assertEquals("204 ", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}"));
             assertEquals("400 {\"fault_message\":\"unknown field 'vcpus'\"}",
-                    curl(socket, "PUT", "/machine-config", "{\"vcpus\": 2, \"mem_size_mib\": 64}"));
+                    ApiSocket.call(socket, "PUT", "/machine-config", "{\"vcpus\": 2, \"mem_size_mib\": 64}"));
             Path log = dir.resolve("firecracker.log");
-            assertEquals("204 ", curl(socket, "PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": "
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/logger", "{\"log_path\": \"" + log + "\", \"level\": "
                     + "\"Info\", \"show_level\": true, \"show_log_origin\": true}"));
-            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             console.await("echo: ready");
-            assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Running\""));
+            assertTrue(ApiSocket.call(socket, "GET", "/", null).contains("\"state\":\"Running\""));
             assertTrue(Files.readString(log), Files.readString(log).contains(" INFO  io.bundlevisor.kvm."));
-            assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
-            assertTrue(curl(socket, "GET", "/", null).contains("\"state\":\"Paused\""));
-            assertEquals("204 ", curl(socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}"));
-            String metrics = curl(socket, "GET", "/bundlevisor/metrics", null);
+            assertEquals("204 ", ApiSocket.call(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
+            assertTrue(ApiSocket.call(socket, "GET", "/", null).contains("\"state\":\"Paused\""));
+            assertEquals("204 ", ApiSocket.call(socket, "PATCH", "/vm", "{\"state\": \"Resumed\"}"));
+            String metrics = ApiSocket.call(socket, "GET", "/bundlevisor/metrics", null);
             assertTrue(metrics, metrics.startsWith("200 # TYPE bundlevisor_vm_vcpus gauge"));
             assertTrue(metrics, metrics.contains("bundlevisor_vm_vcpus{vm=\"demo\"} 2\n"));
             assertTrue(metrics, metrics.contains("bundlevisor_device_bound{vm=\"demo\",device=\"demo/virtio-blk0\","
                     + "type=\"virtio-blk\"} 1\n"));
             assertTrue(metrics, metrics.endsWith("# EOF\n"));
             Path metricsFile = dir.resolve("metrics.json");
-            assertEquals("204 ", curl(socket, "PUT", "/metrics", "{\"metrics_path\": \"" + metricsFile + "\"}"));
-            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/metrics", "{\"metrics_path\": \"" + metricsFile + "\"}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"));
             assertEquals(2, Files.readAllLines(metricsFile).size());
-            String config = curl(socket, "GET", "/vm/config", null);
+            String config = ApiSocket.call(socket, "GET", "/vm/config", null);
             assertTrue(config, config.contains("\"drives\":[{\"drive_id\":\"rootfs\",\"path_on_host\":\"" + rootfs));
             assertTrue(config, config.contains("\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":64"));
-            assertTrue(curl(socket, "PUT", "/snapshot/create", "{}").startsWith("400 {\"fault_message\":"));
-            assertEquals("400 {\"fault_message\":\"a body needs a Content-Length\"}", curl(socket, "PATCH", "/vm",
+            assertTrue(ApiSocket.call(socket, "PUT", "/snapshot/create", "{}").startsWith("400 {\"fault_message\":"));
+            assertEquals("400 {\"fault_message\":\"a body needs a Content-Length\"}", ApiSocket.call(socket, "PATCH", "/vm",
                     "{\"state\": \"Paused\"}", "-H", "Transfer-Encoding: chunked"));
             // The guest powers off on 'q' (its console is our stdin): the process ends with it.
             keys.write('q');
@@ -109,14 +105,11 @@ public class FirecrackerApiIT {
         Screen console = new Screen(p.getInputStream());
         List<java.nio.channels.SocketChannel> held = new ArrayList<>();
         try (OutputStream keys = p.getOutputStream()) {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(socket) && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
-            assertEquals("204 ", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
+            ApiSocket.await(socket);
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
                     + ECHO.toAbsolutePath() + "\"}"));
-            assertEquals("204 ", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
-            assertEquals("204 ", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             console.await("echo: ready");
             java.net.UnixDomainSocketAddress address = java.net.UnixDomainSocketAddress.of(socket);
             byte[] slow = ("PUT /machine-config HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{")
@@ -135,7 +128,7 @@ public class FirecrackerApiIT {
                 }
             }
             long start = System.nanoTime();
-            assertTrue(curl(socket, "GET", "/", null).startsWith("200 {\"app_name\":\"Bundlevisor\""));
+            assertTrue(ApiSocket.call(socket, "GET", "/", null).startsWith("200 {\"app_name\":\"Bundlevisor\""));
             long millis = (System.nanoTime() - start) / 1_000_000;
             assertTrue("answered in " + millis + " ms beside 500 held connections", millis < 10_000);
             keys.write('a');
@@ -187,21 +180,5 @@ public class FirecrackerApiIT {
         assertEquals(out, 64, bad.exitValue());
         assertTrue(out, out.contains("bundlevisor: --config-file " + config + ": \"balloon\" is not supported"));
         VhostUserQemuIT.delete(dir);
-    }
-
-    /** {@code curl --unix-socket} as Firecracker's documentation has it: "STATUS BODY". */
-    private static String curl(Path socket, String method, String path, String body, String... more)
-            throws Exception {
-        List<String> c = new ArrayList<>(List.of("curl", "-s", "--unix-socket", socket.toString(), "-X", method,
-                "http://localhost" + path, "-H", "Accept: application/json", "-w", "\n%{http_code}"));
-        c.addAll(List.of(more));
-        if (body != null) {
-            c.addAll(List.of("-H", "Content-Type: application/json", "-d", body));
-        }
-        Process p = new ProcessBuilder(c).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-        int nl = out.lastIndexOf('\n');
-        return out.substring(nl + 1) + " " + out.substring(0, Math.max(nl, 0));
     }
 }

@@ -37,20 +37,17 @@ public class LinuxSnapshotIT {
         Process a = new ProcessBuilder(first).redirectErrorStream(true).start();
         QemuGuest.Console before = new QemuGuest.Console("before the snapshot", a, null);
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(socket) && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
+            ApiSocket.await(socket);
             String test = "sleep 4; echo LX-SNAPSHOT-SUM-$((6*7))";
-            assertEquals("204", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
                     + LinuxGuest.kernel().toAbsolutePath() + "\", \"initrd_path\": \""
                     + LinuxGuest.initrd().toAbsolutePath() + "\", \"boot_args\": \"" + LinuxGuest.cmdline()
                     + " bv.test=\\\"" + test + "\\\"\"}"));
-            assertEquals("204", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 256}"));
-            assertEquals("204", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 256}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             before.await(Pattern.compile("BUNDLEVISOR-TEST-BEGIN"), BOOT);
-            assertEquals("204", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
-            assertEquals("204", curl(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \""
+            assertEquals("204", ApiSocket.status(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \""
                     + snapshot.resolve("state") + "\", \"mem_file_path\": \"" + snapshot.resolve("memory") + "\"}"));
         } finally {
             a.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
@@ -82,13 +79,5 @@ public class LinuxSnapshotIT {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         p.waitFor(10, TimeUnit.SECONDS);
         return out.split("\\s")[0];
-    }
-
-    private static String curl(Path socket, String method, String path, String body) throws Exception {
-        Process p = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
-                socket.toString(), "-X", method, "http://localhost" + path, "-d", body).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-        return out.strip();
     }
 }

@@ -598,9 +598,9 @@ public class PlatformIT {
             assertEquals("serving Firecracker's API for shellfc on " + socket,
                     runCommand("api:serve " + socket + " shellfc"));
             assertTrue(runCommand("api:list"), runCommand("api:list").contains(socket + " shellfc Not started"));
-            assertEquals("204", curlStatus(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + guest + "\"}"));
-            assertEquals("204", curlStatus(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
-            assertEquals("204", curlStatus(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \"" + guest + "\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 32}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             awaitTrue("the microVM powered off", () -> command("vm:list").lines()
                     .anyMatch(l -> l.startsWith("shellfc ") && l.endsWith("power off")));
             assertEquals("stopped " + socket, runCommand("api:stop " + socket));
@@ -648,14 +648,6 @@ public class PlatformIT {
             runCommand("vm:close snapvm");
             VhostUserQemuIT.delete(dir);
         }
-    }
-
-    private static String curlStatus(Path socket, String method, String path, String body) throws Exception {
-        Process p = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
-                socket.toString(), "-X", method, "http://localhost" + path, "-d", body).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-        return out.strip();
     }
 
     /** The device.virtio-blk bundle of this version, once FileInstall has it active (within 10 s). */

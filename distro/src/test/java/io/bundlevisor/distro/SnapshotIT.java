@@ -38,21 +38,18 @@ public class SnapshotIT {
         Process a = new ProcessBuilder(first).redirectErrorStream(true).start();
         Screen before = new Screen(a.getInputStream());
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.exists(socket) && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
-            assertEquals("204", curl(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
+            ApiSocket.await(socket);
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/boot-source", "{\"kernel_image_path\": \""
                     + BLK.toAbsolutePath() + "\", \"boot_args\": \"blk.mode=hot blk.strict=1 blk.acked=2048\"}"));
-            assertEquals("204", curl(socket, "PUT", "/drives/disk", "{\"drive_id\": \"disk\", \"path_on_host\": \""
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/drives/disk", "{\"drive_id\": \"disk\", \"path_on_host\": \""
                     + image + "\", \"is_root_device\": false, \"is_read_only\": false}"));
-            assertEquals("204", curl(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}"));
-            assertEquals("204", curl(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"));
             before.await("BLK-HOT acked=320");
-            assertEquals("400", curl(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \"" + snapshot.resolve(
+            assertEquals("400", ApiSocket.status(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \"" + snapshot.resolve(
                     "state") + "\", \"mem_file_path\": \"" + snapshot.resolve("memory") + "\"}"));
-            assertEquals("204", curl(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
-            assertEquals("204", curl(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \"" + snapshot.resolve(
+            assertEquals("204", ApiSocket.status(socket, "PATCH", "/vm", "{\"state\": \"Paused\"}"));
+            assertEquals("204", ApiSocket.status(socket, "PUT", "/snapshot/create", "{\"snapshot_path\": \"" + snapshot.resolve(
                     "state") + "\", \"mem_file_path\": \"" + snapshot.resolve("memory") + "\"}"));
         } finally {
             a.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
@@ -96,13 +93,5 @@ public class SnapshotIT {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         return p.exitValue() + " " + out;
-    }
-
-    private static String curl(Path socket, String method, String path, String body) throws Exception {
-        Process p = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
-                socket.toString(), "-X", method, "http://localhost" + path, "-d", body).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-        return out.strip();
     }
 }

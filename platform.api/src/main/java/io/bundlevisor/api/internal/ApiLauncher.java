@@ -70,27 +70,24 @@ public final class ApiLauncher {
         ApiServer serving = server;
         // As Firecracker: the process ends with its guest.
         Thread.ofPlatform().daemon().name("api-halt " + id).start(() -> {
-            while (true) {
-                try {
-                    Thread.sleep(50);
-                    Partition p = vm.vmName().flatMap(n -> partitions.partitions().stream()
+            try {
+                Partition p = null;
+                while (p == null) {
+                    Thread.sleep(50); // until InstanceStart or a snapshot load made the VM
+                    p = vm.vmName().flatMap(n -> partitions.partitions().stream()
                             .filter(x -> x.name().equals(n)).findFirst()).orElse(null);
-                    if (p != null) {
-                        HaltReason reason = p.awaitHalt(Duration.ofSeconds(Long.MAX_VALUE / 2_000_000_000L));
-                        if (reason.exitStatus() != 0) {
-                            System.err.println("bundlevisor: " + id + " stopped: " + reason.describe());
-                        }
-                        System.err.flush();
-                        if (serving != null) {
-                            serving.close();
-                        }
-                        System.exit(reason.exitStatus());
-                    }
-                } catch (InterruptedException e) {
-                    return;
-                } catch (java.util.concurrent.TimeoutException e) {
-                    // keep waiting
                 }
+                HaltReason reason = p.awaitHalt(Duration.ofDays(36_500));
+                if (reason.exitStatus() != 0) {
+                    System.err.println("bundlevisor: " + id + " stopped: " + reason.describe());
+                }
+                System.err.flush();
+                if (serving != null) {
+                    serving.close();
+                }
+                System.exit(reason.exitStatus());
+            } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+                // the bundle stopped, or a century passed
             }
         });
     }

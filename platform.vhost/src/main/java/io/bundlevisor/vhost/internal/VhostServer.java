@@ -1,9 +1,7 @@
 package io.bundlevisor.vhost.internal;
 
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.slf4j.Logger;
@@ -80,22 +78,8 @@ final class VhostServer implements AutoCloseable {
             }
         }
         // Something is there: replace it only if it is a socket nobody serves.
-        BasicFileAttributes a;
         try {
-            a = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        } catch (java.io.IOException e) {
-            throw new PartitionException("--socket " + path + ": " + e.getMessage());
-        }
-        if (!a.isOther()) {
-            throw new PartitionException("--socket " + path + ": exists and is not a socket");
-        }
-        try (UnixSocket probe = UnixSocket.connect(path)) {
-            throw new PartitionException("--socket " + path + ": another back-end is serving it");
-        } catch (SyscallException refused) {
-            // Nobody accepts: a socket left by a process that ended.
-        }
-        try {
-            Files.deleteIfExists(path);
+            UnixSocket.removeStale(path);
             return UnixSocket.listen(path, 4);
         } catch (java.io.IOException e) {
             throw new PartitionException("--socket " + path + ": " + e.getMessage());

@@ -551,7 +551,7 @@ class VhostUserTest {
     void aSecondServerOnALiveSocketIsRefusedAndAStaleOneReplaced() throws Exception {
         PartitionException e = assertThrows(PartitionException.class,
                 () -> new VhostServer("second", socket, new DeviceSpec("echo", ""), virtio));
-        assertTrue(e.getMessage().contains("another back-end is serving it"), e.getMessage());
+        assertTrue(e.getMessage().contains("another process is serving it"), e.getMessage());
         Path file = dir.resolve("file");
         Files.writeString(file, "x");
         e = assertThrows(PartitionException.class,

@@ -168,24 +168,13 @@ public final class ConsoleIo implements AutoCloseable {
             throw new IOException("console socket " + path + ": " + e.getMessage(), e);
         }
         try {
-            java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(path,
-                    java.nio.file.attribute.BasicFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
-            if (!a.isOther()) {
-                throw new IOException("console socket " + path + ": exists and is not a socket");
-            }
-            try (SocketChannel probe = SocketChannel.open(address)) {
-                throw new IOException("console socket " + path + ": another process is serving it");
-            } catch (java.net.SocketException stale) {
-                // Nobody accepts: left by a process that ended.
-            }
-            Files.deleteIfExists(path);
+            io.bundlevisor.uring.host.UnixSocket.removeStale(path);
             server.bind(address);
             LOG.info("console socket {}: replaced a stale socket", path);
             return server;
         } catch (IOException e) {
             server.close();
-            throw e.getMessage() != null && e.getMessage().startsWith("console socket ") ? e
-                    : new IOException("console socket " + path + ": " + e.getMessage(), e);
+            throw new IOException("console socket " + path + ": " + e.getMessage(), e);
         }
     }
 
