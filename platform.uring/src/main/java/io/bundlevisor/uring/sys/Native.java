@@ -45,6 +45,8 @@ public final class Native {
     public static final int PROT_READ = 1;
     public static final int PROT_WRITE = 2;
     public static final int MAP_SHARED = 1;
+    public static final int MAP_PRIVATE = 2;
+    public static final int MAP_FIXED = 0x10;
     public static final int MAP_POPULATE = 0x8000;
     public static final long MAP_FAILED = -1L;
 
@@ -312,6 +314,35 @@ public final class Native {
         // SAFETY: the kernel just mapped exactly `length` bytes at this address; the segment spans no more, and
         // it is unmapped only when its arena closes, after which no access can succeed.
         return address.reinterpret(length, arena, unused -> munmap(start, length));
+    }
+
+    /**
+     * Replaces the pages of {@code mapping}, a read-write mapping made by {@link #mmapShared} and still open, in
+     * place with {@code fd} from offset 0 (mmap(2) with MAP_FIXED at the same address and length): MAP_SHARED
+     * ({@code shared}) or MAP_PRIVATE, where the file's pages are read on first touch and copied on first write.
+     * The segment, its arena and everything holding its address (a KVM memory slot) stay valid: the kernel
+     * invalidates the old pages in every user of the range. The caller must own the whole range and no other thread
+     * may access it meanwhile.
+     */
+    public static void mmapOver(String what, MemorySegment mapping, int fd, boolean shared) throws SyscallException {
+        if (mapping.address() % PAGE_SIZE != 0 || mapping.byteSize() % PAGE_SIZE != 0 || mapping.byteSize() == 0) {
+            throw new IllegalArgumentException("mmap " + what + ": not a whole-page mapping");
+        }
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment address;
+        try {
+            address = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.ofAddress(mapping.address()),
+                    mapping.byteSize(), PROT_READ | PROT_WRITE, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd,
+                    0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (address.address() == MAP_FAILED) {
+            throw new SyscallException("mmap " + what, errno(capture));
+        }
+        if (address.address() != mapping.address()) {
+            throw new IllegalStateException("mmap " + what + ": MAP_FIXED mapped elsewhere"); // never, per mmap(2)
+        }
     }
 
     /**

@@ -394,7 +394,7 @@ public final class KvmPartition implements Partition {
             requireStopped("snapshot");
             quiesce();
             SaveFormat.write(machine, devices, state, false);
-            RamFile.write(machine.ram().segment(), memory);
+            RamFile.write(machine.ram(), memory);
         } finally {
             lock.unlock();
         }
@@ -406,7 +406,7 @@ public final class KvmPartition implements Partition {
         try {
             requireStopped("restore");
             quiesce();
-            SaveFormat.read(machine, devices, state, ram -> RamFile.read(memory, ram, name()));
+            SaveFormat.read(machine, devices, state, ram -> RamFile.map(memory, ram, name()));
             pending = null;
             update();
         } finally {

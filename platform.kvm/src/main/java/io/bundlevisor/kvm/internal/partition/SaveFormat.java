@@ -17,6 +17,7 @@ import java.util.List;
 
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.virtio.VirtioBinding;
+import io.bundlevisor.kvm.internal.GuestMemory;
 import io.bundlevisor.kvm.internal.machine.Machine;
 import io.bundlevisor.uring.host.SyscallException;
 
@@ -50,7 +51,7 @@ final class SaveFormat {
 
     /** Where a reader takes RAM from when the stream does not carry it (a snapshot's memory file). */
     interface RamSource {
-        void load(MemorySegment ram) throws IOException, PartitionException;
+        void load(GuestMemory ram) throws IOException, PartitionException;
     }
 
     /** The stream, with RAM at its end ({@code withRam}) or without it (a snapshot writes RAM to a file of its own). */
@@ -141,7 +142,7 @@ final class SaveFormat {
                 if (in.read() >= 0) {
                     throw new PartitionException(name + ": saved state has bytes after its devices");
                 }
-                ram.load(memory);
+                ram.load(machine.ram());
             }
             for (long at = 0; ram == null && at < memory.byteSize(); at += CHUNK) {
                 ByteBuffer chunk = memory.asSlice(at, Math.min(CHUNK, memory.byteSize() - at)).asByteBuffer();

@@ -237,9 +237,20 @@ class PartitionTest {
         assertTrue(state.size() < full.size() - (60L << 20), "the state holds no RAM: " + state.size());
         try (GuestRun run = GuestRun.create(config)) {
             run.partition.restoreSnapshot(new ByteArrayInputStream(state.toByteArray()), memory);
+            // Firecracker's model: the memory file is mapped (read as the guest touches it), not read in.
+            assertTrue(mappings().contains(memory.toString()), "the memory file is mapped:\n" + mappings());
             run.partition.start();
             assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), first + "|" + run.output());
             assertEquals(COUNTED, first + run.output());
+            // A reset gives the guest its own zeroed RAM back: the file is no longer mapped and the guest counts
+            // from the start again.
+            run.partition.stop();
+            run.partition.reset();
+            assertFalse(mappings().contains(memory.toString()), "the memory file is unmapped:\n" + mappings());
+            String before = run.output();
+            run.partition.start();
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
+            assertEquals(COUNTED, run.output().substring(before.length()));
         }
         try (GuestRun run = GuestRun.create(GuestRun.config("counter", 2, 32L << 20))) {
             String m = assertThrows(PartitionException.class, () -> run.partition.restoreSnapshot(
@@ -256,6 +267,10 @@ class PartitionTest {
                     new ByteArrayInputStream(cut), memory)).getMessage();
             assertTrue(m.contains("truncated"), m);
         }
+    }
+
+    private static String mappings() throws java.io.IOException {
+        return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/maps"));
     }
 
     @Test
