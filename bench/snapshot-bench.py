@@ -105,7 +105,7 @@ def ours(work, mib):
             q.kill()
             q.wait()
     # Warm: into a platform already running (its shell opens an API socket per restore), the load call alone.
-    shell = subprocess.Popen([JAVA, "--sun-misc-unsafe-memory-access=allow", "-jar", JAR, "shell"],
+    shell = subprocess.Popen([JAVA, "--sun-misc-unsafe-memory-access=allow", "-jar", JAR, "shell"], cwd=work,
                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     warm = []
     try:

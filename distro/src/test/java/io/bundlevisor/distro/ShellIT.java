@@ -27,10 +27,12 @@ public class ShellIT {
     public void theShellEditsCompletesInterruptsAndKeepsLogsOffThePrompt() throws Exception {
         Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
         String java = ProcessHandle.current().info().command().orElse("java");
-        String shell = java + " --sun-misc-unsafe-memory-access=allow -jar " + Path.of("target", "bundlevisor.jar")
-                + " shell --log-level io.bundlevisor=info";
+        String shell = java + " --sun-misc-unsafe-memory-access=allow -jar "
+                + Path.of("target", "bundlevisor.jar").toAbsolutePath() + " shell --log-level io.bundlevisor=info";
         ProcessBuilder b = new ProcessBuilder("script", "-qfec", "stty cols 120 rows 40; " + shell
-                + "; echo \"exit=$?\"", "/dev/null").redirectErrorStream(true);
+                + "; echo \"exit=$?\"", "/dev/null").redirectErrorStream(true)
+                .directory(Files.createDirectories(Path.of("target", "shell-it")).toFile()); // web1.console.log
+
         b.environment().put("TERM", "xterm");
         Process p = b.start();
         Screen screen = new Screen(p.getInputStream());
