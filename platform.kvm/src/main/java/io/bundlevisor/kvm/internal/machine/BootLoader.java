@@ -34,12 +34,14 @@ final class BootLoader {
     private BootLoader() {
     }
 
-    static Entry load(MachineConfig config, MemoryMap map, MemorySegment ram, long rsdp) throws PartitionException {
+    /** Loads the machine's boot image with {@code cmdline} (the configured one, with what the machine adds). */
+    static Entry load(MachineConfig config, String cmdline, MemoryMap map, MemorySegment ram, long rsdp)
+            throws PartitionException {
         Path kernel = config.kernel();
         try {
             LinuxLoader.Loaded loaded = isElf(kernel)
-                    ? LinuxLoader.loadElf(map, ram, kernel, config.initrd(), config.cmdline(), rsdp)
-                    : LinuxLoader.load(map, ram, kernel, config.initrd(), config.cmdline(), rsdp);
+                    ? LinuxLoader.loadElf(map, ram, kernel, config.initrd(), cmdline, rsdp)
+                    : LinuxLoader.load(map, ram, kernel, config.initrd(), cmdline, rsdp);
             return new Entry(loaded.entry(), loaded.bootParams());
         } catch (IOException e) {
             throw new PartitionException(e.getMessage(), e);

@@ -59,6 +59,24 @@ public final class DeviceWindows {
         return "VRT" + checked(index);
     }
 
+    /**
+     * The guest's command line, with one {@code virtio_mmio.device=4K@0xADDR:GSI} word per window appended when it
+     * says {@code acpi=off}: such a guest does not read the DSDT, so it learns of the devices as Firecracker tells
+     * its guests (drivers/virtio/virtio_mmio.c, VIRTIO_MMIO_CMDLINE_DEVICES), in declaration order, so the first
+     * disk is still vda. With ACPI the DSDT alone announces them (both would probe every window twice).
+     */
+    public static String commandLine(String cmdline, int count) {
+        if (!java.util.Arrays.asList(cmdline.trim().split("\\s+")).contains("acpi=off")) {
+            return cmdline;
+        }
+        StringBuilder line = new StringBuilder(cmdline.strip());
+        for (int i = 0; i < count; i++) {
+            line.append(" virtio_mmio.device=").append(SIZE >> 10).append("K@0x").append(Long.toHexString(base(i)))
+                    .append(':').append(gsi(i));
+        }
+        return line.toString();
+    }
+
     private static int checked(int index) {
         if (index < 0 || index >= MachineConfig.MAX_DEVICES) {
             throw new IllegalArgumentException("device index " + index + " is outside 0-"

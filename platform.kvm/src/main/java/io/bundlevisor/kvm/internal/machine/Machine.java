@@ -35,7 +35,9 @@ public final class Machine implements AutoCloseable {
 
     /** Where the ACPI tables go: the BIOS area, so a guest that scans for the RSDP finds it too. */
     public static final long ACPI_BASE = 0xE_0000L;
-    private static final long ACPI_LIMIT = 0x10_0000L;
+    /** The MP tables (for a guest booted with acpi=off) in the last 64 KiB of the BIOS area, where Linux scans. */
+    static final long MP_TABLE_BASE = 0xF_0000L;
+    private static final long ACPI_LIMIT = MP_TABLE_BASE;
 
     private final MachineConfig config;
     private final KvmVm vm;
@@ -166,7 +168,11 @@ public final class Machine implements AutoCloseable {
             }
             ram.segment().asSlice(ACPI_BASE, acpi.bytes().length)
                     .copyFrom(java.lang.foreign.MemorySegment.ofArray(acpi.bytes()));
-            BootLoader.Entry entry = BootLoader.load(config, map, ram.segment(), acpi.rsdp());
+            byte[] mp = io.bundlevisor.kvm.internal.acpi.MpTable.build(MP_TABLE_BASE, config.cpus());
+            ram.segment().asSlice(MP_TABLE_BASE, mp.length).copyFrom(java.lang.foreign.MemorySegment.ofArray(mp));
+            BootLoader.Entry entry = BootLoader.load(config,
+                    DeviceWindows.commandLine(config.cmdline(), config.devices().size()), map, ram.segment(),
+                    acpi.rsdp());
             BootLoader.enter(vcpus.getFirst(), ram.segment(), entry);
         } catch (SyscallException e) {
             throw new PartitionException(config.name() + ": " + e.getMessage(), e);

@@ -50,4 +50,13 @@ class DeviceWindowsTest {
         assertEquals(new AcpiTables.MmioDevice("VRT2", "LNRO0005", 2, 0xD000_2000L, 0x1000, 18), devices.get(2));
         assertEquals(3, devices.size());
     }
+
+    @Test
+    void aGuestWithoutAcpiIsToldOfTheWindowsOnItsCommandLine() {
+        assertEquals("console=ttyS0 quiet", DeviceWindows.commandLine("console=ttyS0 quiet", 2));
+        assertEquals("console=ttyS0 noacpi=off", DeviceWindows.commandLine("console=ttyS0 noacpi=off", 2));
+        assertEquals("console=ttyS0 acpi=off virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17",
+                DeviceWindows.commandLine("console=ttyS0 acpi=off ", 2));
+        assertEquals("acpi=off", DeviceWindows.commandLine("acpi=off", 0));
+    }
 }
