@@ -34,6 +34,15 @@ public interface VmManager {
     List<DeviceInfo> devices(String name) throws PartitionException;
 
     /**
+     * Changes the VM's device {@code device} ({@link DeviceInfo#name()}) to {@code options}, in the syntax of
+     * {@code run}'s device options, while the VM runs or not (since 1.1): e.g. a disk's new image
+     * ({@code path=/new.img,serial=rootfs}).
+     *
+     * @throws PartitionException if there is no VM or device of that name, or the device refused, in one line
+     */
+    void updateDevice(String name, String device, String options) throws PartitionException;
+
+    /**
      * Applies a lifecycle action to the VM; its summary after it (or, for {@link VmAction#CLOSE}, before).
      *
      * @throws PartitionException if there is no VM of that name, or the action is refused in its state (a reset of a

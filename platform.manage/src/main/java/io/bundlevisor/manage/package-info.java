@@ -4,7 +4,7 @@
  * {@link io.bundlevisor.core.partition.DeviceInfo}) that the shell prints and an API or a test reuses.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.bundlevisor.manage;
 
 import org.osgi.annotation.bundle.Export;

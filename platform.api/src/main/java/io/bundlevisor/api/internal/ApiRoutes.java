@@ -148,9 +148,13 @@ final class ApiRoutes {
                     vm.putNetworkInterface(net.group(1), Json.read(body, NetworkInterface.class));
                     return Reply.noContent();
                 }
-                if (method.equals("PATCH") && (drive.matches() || net.matches())) {
-                    throw new ApiException("PATCH " + path + " is not supported: drives and interfaces are fixed "
-                            + "once the microVM started");
+                if (method.equals("PATCH") && drive.matches()) {
+                    vm.patchDrive(drive.group(1), Json.read(body, ApiTypes.PartialDrive.class));
+                    return Reply.noContent();
+                }
+                if (method.equals("PATCH") && net.matches()) {
+                    throw new ApiException("PATCH " + path + " is not supported: interfaces are fixed once the "
+                            + "microVM started");
                 }
                 if (UNSUPPORTED.contains(path)) {
                     throw new ApiException(method + " " + path + " is not supported by Bundlevisor");

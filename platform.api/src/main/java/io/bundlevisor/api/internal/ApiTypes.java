@@ -33,6 +33,11 @@ final class ApiTypes {
             String cacheType, String ioEngine, Map<String, Object> rateLimiter, String socket) {
     }
 
+    /** {@code PartialDrive}: {@code drive_id} required; a new {@code path_on_host} swaps the running disk's image. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record PartialDrive(String driveId, String pathOnHost, Map<String, Object> rateLimiter) {
+    }
+
     /** {@code NetworkInterface}: {@code iface_id} and {@code host_dev_name} required. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record NetworkInterface(String ifaceId, String hostDevName, String guestMac, Map<String, Object> rxRateLimiter,

@@ -176,14 +176,10 @@ final class Microvm {
         MachineConfig c = MachineConfig.of(id, machine.vcpuCount(), (long) machine.memSizeMib() << 20,
                 Path.of(boot.kernelImagePath())).withConsole(console);
         List<DeviceSpec> devices = new ArrayList<>();
-        List<Drive> ordered = new ArrayList<>(drives.values());
-        ordered.sort((a, b) -> Boolean.compare(b.isRootDevice(), a.isRootDevice()));
         // Without boot_args, ours (console=ttyS0 panic=-1) rather than Firecracker's, which turns the serial off.
         StringBuilder cmdline = new StringBuilder(boot.bootArgs() != null ? boot.bootArgs() : c.cmdline());
-        for (Drive d : ordered) {
-            // The shared option syntax: a comma in the path is written ",,".
-            devices.add(new DeviceSpec("virtio-blk", "path=" + d.pathOnHost().replace(",", ",,")
-                    + (Boolean.TRUE.equals(d.isReadOnly()) ? ",ro" : "") + ",serial=" + d.driveId()));
+        for (Drive d : orderedDrives()) {
+            devices.add(new DeviceSpec("virtio-blk", blkOptions(d)));
             if (d.isRootDevice()) {
                 cmdline.append(" root=/dev/vda ").append(Boolean.TRUE.equals(d.isReadOnly()) ? "ro" : "rw");
             }
@@ -200,6 +196,56 @@ final class Microvm {
             c = c.withDevice(d);
         }
         return c;
+    }
+
+    /** The drives in the guest's order: the root drive first (as /dev/vda), then the others as configured. */
+    private List<Drive> orderedDrives() {
+        List<Drive> ordered = new ArrayList<>(drives.values());
+        ordered.sort((a, b) -> Boolean.compare(b.isRootDevice(), a.isRootDevice()));
+        return ordered;
+    }
+
+    /** A drive as a virtio-blk's options, in the shared option syntax (a comma in the path is written ",,"). */
+    private static String blkOptions(Drive d) {
+        return "path=" + d.pathOnHost().replace(",", ",,") + (Boolean.TRUE.equals(d.isReadOnly()) ? ",ro" : "")
+                + ",serial=" + d.driveId();
+    }
+
+    /**
+     * {@code PATCH /drives/{id}} of a started microVM: a new {@code path_on_host} swaps the running disk's image (the
+     * guest sees the new capacity after a config-change interrupt), as Firecracker does and Kata Containers uses to
+     * fill a placeholder drive. Before the start, Firecracker refuses it too ({@code PUT} the drive instead).
+     */
+    synchronized void patchDrive(String pathId, ApiTypes.PartialDrive d) throws ApiException {
+        if (d.driveId() == null || !d.driveId().equals(pathId)) {
+            throw new ApiException("drive_id must be the path's id, " + pathId);
+        }
+        if (d.rateLimiter() != null) {
+            throw new ApiException("rate_limiter is not supported");
+        }
+        if (!started) {
+            throw new ApiException("PATCH /drives is for a started microVM: PUT /drives/" + pathId + " before it");
+        }
+        Drive was = drives.get(pathId);
+        if (was == null) {
+            throw new ApiException("no drive " + pathId);
+        }
+        if (d.pathOnHost() == null) {
+            return; // nothing to change
+        }
+        if (d.pathOnHost().isEmpty()) {
+            throw new ApiException("path_on_host must not be empty");
+        }
+        requireFile("path_on_host", d.pathOnHost());
+        Drive now = new Drive(was.driveId(), d.pathOnHost(), was.isRootDevice(), was.isReadOnly(), was.partuuid(),
+                was.cacheType(), was.ioEngine(), was.rateLimiter(), was.socket());
+        String device = vmName + "/virtio-blk" + orderedDrives().indexOf(was);
+        try {
+            vms.updateDevice(vmName, device, blkOptions(now));
+        } catch (PartitionException e) {
+            throw new ApiException(e.getMessage());
+        }
+        drives.put(pathId, now);
     }
 
     /** {@code PATCH /vm}: {@code Paused} or {@code Resumed}. */

@@ -57,6 +57,16 @@ class ApiRoutesTest {
             return List.of();
         }
 
+        final List<String> updates = new ArrayList<>();
+
+        @Override
+        public void updateDevice(String name, String device, String options) throws PartitionException {
+            if (options.contains("refused")) {
+                throw new PartitionException(device + ": the device refused");
+            }
+            updates.add(name + " " + device + " " + options);
+        }
+
         final List<String> snapshots = new ArrayList<>();
 
         @Override
@@ -149,6 +159,8 @@ class ApiRoutesTest {
         assertEquals(204, call("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"guest_mac\": "
                 + "\"AA:FC:00:00:00:01\", \"host_dev_name\": \"tap0\"}").status());
         assertEquals(204, call("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 1024}").status());
+        expectFault("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"" + data + "\"}",
+                "PATCH /drives is for a started microVM: PUT /drives/data before it");
         assertEquals(204, call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}").status());
 
         MachineConfig c = vms.ran.getFirst();
@@ -166,7 +178,26 @@ class ApiRoutesTest {
         assertTrue(call("GET", "/", "").json().contains("\"state\":\"Paused\""));
         assertEquals(204, call("PATCH", "/vm", "{\"state\": \"Resumed\"}").status());
         assertEquals(List.of(VmAction.PAUSE, VmAction.RESUME), vms.actions);
+        // PATCH /drives: a new image under the running guest, on the device of the drive's place (root first).
+        Path swapped = Files.writeString(dir.resolve("swapped.img"), "y");
+        assertEquals(204, call("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"" + swapped
+                + "\"}").status());
+        assertEquals(List.of("demo demo/virtio-blk1 path=" + swapped + ",ro,serial=data"), vms.updates);
+        assertEquals(204, call("PATCH", "/drives/data", "{\"drive_id\": \"data\"}").status());
+        assertEquals(1, vms.updates.size(), "nothing to change");
+        expectFault("PATCH", "/drives/data", "{\"drive_id\": \"other\"}", "drive_id must be the path's id, data");
+        expectFault("PATCH", "/drives/nope", "{\"drive_id\": \"nope\", \"path_on_host\": \"" + swapped + "\"}",
+                "no drive nope");
+        expectFault("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"/nonexistent\"}",
+                "path_on_host /nonexistent: no such file");
+        expectFault("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"is_read_only\": true}",
+                "unknown field 'is_read_only'");
+        Path refused = Files.writeString(dir.resolve("refused.img"), "z");
+        expectFault("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"" + refused + "\"}",
+                "the device refused");
         String full = call("GET", "/vm/config", "").json();
+        assertTrue(full.contains("\"path_on_host\":\"" + swapped + "\""), "GET /vm/config shows the new image: "
+                + full);
         assertTrue(full.contains("\"boot-source\":{\"kernel_image_path\":\"" + kernel + "\""), full);
         assertTrue(full.contains("\"drives\":[{\"drive_id\":\"data\""), full);
         expectFault("PUT", "/boot-source", "{\"kernel_image_path\": \"" + kernel + "\"}",

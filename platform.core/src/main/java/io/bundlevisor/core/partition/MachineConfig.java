@@ -100,6 +100,13 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation);
     }
 
+    /** This machine with device {@code index} (declaration order) declared as {@code device} instead (since 1.5). */
+    public MachineConfig withDevice(int index, DeviceSpec device) {
+        List<DeviceSpec> changed = new java.util.ArrayList<>(devices);
+        changed.set(index, device);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, changed, emulation);
+    }
+
     /** This machine with {@code policy} for instructions KVM cannot emulate. */
     public MachineConfig withEmulation(EmulationPolicy policy) {
         return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy);

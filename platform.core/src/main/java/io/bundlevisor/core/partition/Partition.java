@@ -114,6 +114,17 @@ public interface Partition extends AutoCloseable {
         return java.util.Optional.empty();
     }
 
+    /**
+     * Changes the declared device {@code name} ({@link DeviceInfo#name()}) to {@code options}, running or stopped
+     * (since 1.5): its device bundle applies what the driver can follow (a virtio-blk's new image and capacity) and
+     * the machine's definition ({@link #config()}) holds the new options from then on, for a snapshot.
+     *
+     * @throws PartitionException with one line: no such device, or the device refused
+     */
+    default void updateDevice(String name, String options) throws PartitionException {
+        throw new PartitionException(name + " cannot be changed on this partition");
+    }
+
     /** The declared devices, in declaration order (the guest's order), as they are now (since 1.4). */
     default java.util.List<DeviceInfo> devices() {
         return java.util.List.of();

@@ -56,6 +56,16 @@ public interface VirtioBinding extends AutoCloseable {
     /** Times the device was marked DEVICE_NEEDS_RESET. */
     long needsResetCount();
 
+    /**
+     * Changes the bound device to {@code options} ({@link VirtioDevice#update}) while the guest may run (since 1.5):
+     * its IO drains, the device changes on its worker, and the driver is told its config changed.
+     *
+     * @throws DeviceException with one line if no device is bound, a handover is under way, or the device refused
+     */
+    default void update(String options) throws DeviceException {
+        throw new DeviceException(name() + " cannot be changed while it runs");
+    }
+
     /** Device reset as at power-on: drains IO, forgets the driver's setup. For a machine reset, while stopped. */
     void reset();
 

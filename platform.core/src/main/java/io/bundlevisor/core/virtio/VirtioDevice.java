@@ -112,6 +112,18 @@ public interface VirtioDevice {
     void reset();
 
     /**
+     * Changes the device while the guest may run (since 1.5), to {@code options} in the syntax of its factory's
+     * (a virtio-blk's new image: Firecracker's {@code PATCH /drives}, how Kata Containers fills a placeholder
+     * drive). Called on the worker thread with nothing in flight; the platform then tells the driver its config
+     * changed (section 2.5.1). A device changes only what the driver can follow (a disk's capacity, not a feature it
+     * negotiated) and refuses the rest, and anything invalid, with a one-line {@link DeviceException}, changing
+     * nothing. By default nothing can change.
+     */
+    default void update(String options) throws DeviceException {
+        throw new DeviceException("this device cannot be changed while it runs");
+    }
+
+    /**
      * Writes the device's state beyond what the platform saves (queues, features, status are saved by the
      * platform); nothing is in flight. A device that cannot be saved throws {@link IOException} saying so. The
      * stream starts with the device's own type tag and version: it is read by {@link #restoreState} of this

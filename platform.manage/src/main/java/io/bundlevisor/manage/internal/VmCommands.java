@@ -43,7 +43,8 @@ import picocli.CommandLine.ParameterException;
     "osgi.command.function=clear",
     "osgi.command.function=close",
     "osgi.command.function=snapshot",
-    "osgi.command.function=restore"
+    "osgi.command.function=restore",
+    "osgi.command.function=change"
 })
 public final class VmCommands {
 
@@ -179,6 +180,19 @@ public final class VmCommands {
     @Descriptor("stops a VM and frees it")
     public String close(@Descriptor("the VM's name") String name) {
         return apply(name, VmAction.CLOSE, "closed");
+    }
+
+    @Descriptor("changes a device of a VM, running or not, to new options in run's syntax: a disk's new image "
+            + "(vm:change web web/virtio-blk0 path=/srv/new.img); what the guest negotiated cannot change")
+    public String change(@Descriptor("the VM's name") String name,
+            @Descriptor("the device, as vm:devices names it") String device,
+            @Descriptor("the device's options, all of them (a comma in a path is written ,,)") String options) {
+        try {
+            vms.updateDevice(name, device, options);
+            return "changed " + device;
+        } catch (PartitionException e) {
+            return "vm:change: " + e.getMessage();
+        }
     }
 
     @Descriptor("snapshots a VM into a folder (made if missing): its state file and its memory file (sparse); a "

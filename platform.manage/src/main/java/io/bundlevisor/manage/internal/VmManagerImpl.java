@@ -58,6 +58,11 @@ public final class VmManagerImpl implements VmManager {
     }
 
     @Override
+    public void updateDevice(String name, String device, String options) throws PartitionException {
+        require(name).updateDevice(device, options);
+    }
+
+    @Override
     public VmSummary apply(String name, VmAction action) throws PartitionException {
         Partition p = require(name);
         VmSummary before = summary(p);

@@ -32,6 +32,11 @@ class VmCommandsTest {
         final List<String> actions = new ArrayList<>();
 
         @Override
+        public void updateDevice(String name, String device, String options) throws PartitionException {
+            throw new PartitionException("no VM named " + name);
+        }
+
+        @Override
         public List<VmSummary> list() {
             return List.of(new VmSummary("web", 2, 512L << 20, true, EmulationPolicy.INJECT, 3, "", 1, ""),
                     new VmSummary("db", 1, 1L << 30, false, EmulationPolicy.HALT, 0, "triple fault on VP 0", 0, ""));
@@ -130,6 +135,7 @@ class VmCommandsTest {
         assertEquals("started db", c.resume("db"));
         assertEquals("closed db", c.close("db"));
         assertEquals("no VM named nope", c.close("nope"));
+        assertEquals("vm:change: no VM named nope", c.change("nope", "nope/virtio-blk0", "path=x"));
         assertEquals(List.of("PAUSE web", "RESET db", "CLEAR_HALT db", "RESUME db", "CLOSE db"), vms.actions);
     }
 }

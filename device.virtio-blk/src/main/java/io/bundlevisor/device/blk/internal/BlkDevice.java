@@ -9,6 +9,7 @@ import java.util.function.Consumer;
 import io.bundlevisor.core.ring.Errno;
 import io.bundlevisor.core.ring.Sqe;
 import io.bundlevisor.core.virtio.DescChain;
+import io.bundlevisor.core.virtio.DeviceException;
 import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioContext;
 import io.bundlevisor.core.virtio.VirtioDevice;
@@ -21,10 +22,13 @@ import io.bundlevisor.core.virtio.VirtioDevice;
 final class BlkDevice implements VirtioDevice {
 
     private final String name;
-    private final BlkDisk disk;
-    private final BlkConfig config;
-    private final BlkBackend backend;
-    private final BlkRequest request;
+    // The medium: replaced together by update() on the worker thread with nothing in flight. The worker reads the
+    // backend and request; VP threads read the config (volatile); blk:list reads the disk.
+    private volatile BlkDisk disk;
+    private volatile BlkConfig config;
+    private BlkBackend backend;
+    private BlkRequest request;
+    private final String serialText;
     private final BlkInFlight inFlight = new BlkInFlight();
     private final BlkCounters counters = new BlkCounters();
     private final BlkWarnings warnings;
@@ -46,6 +50,7 @@ final class BlkDevice implements VirtioDevice {
         this.backend = new BlkBackend(disk);
         this.request = new BlkRequest(disk.capacity(), disk.readOnly());
         this.warnings = new BlkWarnings(name);
+        this.serialText = serial;
         byte[] id = serial.getBytes(StandardCharsets.US_ASCII);
         System.arraycopy(id, 0, this.serial, 0, Math.min(id.length, BlkSpec.ID_BYTES)); // the rest stays NUL
         this.onClose = onClose;
@@ -225,6 +230,44 @@ final class BlkDevice implements VirtioDevice {
     @Override
     public void reset() {
         inFlight.clear();
+    }
+
+    /**
+     * Another image under the running guest (Firecracker's {@code PATCH /drives} with a new {@code path_on_host}):
+     * the new image is opened and locked, the guest sees its capacity after the config-change interrupt, and the old
+     * image is closed (its lock released). Read-only-ness, block size, serial and queue count stay: the driver
+     * negotiated them. Nothing is in flight (the worker drained it); on any refusal the old image stays.
+     */
+    @Override
+    public void update(String options) throws DeviceException {
+        BlkOptions next;
+        try {
+            next = BlkOptions.parse(options);
+        } catch (IllegalArgumentException e) {
+            throw new DeviceException(e.getMessage());
+        }
+        BlkDisk old = disk;
+        if (next.readOnly() != old.readOnly()) {
+            throw new DeviceException("a disk cannot become " + (next.readOnly() ? "read-only" : "writable")
+                    + " under a running guest (the driver negotiated it)");
+        }
+        if (!next.serial().equals(serialText)) {
+            throw new DeviceException("the serial cannot change under a running guest (" + serialText + ")");
+        }
+        if (next.queues() != 0 && next.queues() != config.queues()) {
+            throw new DeviceException("the queue count cannot change under a running guest (" + config.queues() + ")");
+        }
+        BlkDisk opened = BlkDisk.open(next);
+        if (opened.blockSize() != old.blockSize()) {
+            opened.close();
+            throw new DeviceException("disk " + opened.path() + " has " + opened.blockSize() + "-byte blocks, this one "
+                    + old.blockSize());
+        }
+        backend = new BlkBackend(opened);
+        request = new BlkRequest(opened.capacity(), opened.readOnly());
+        config = new BlkConfig(opened.capacity(), config.queues(), opened.readOnly(), opened.blockSize());
+        disk = opened;
+        old.close();
     }
 
     BlkState state() {

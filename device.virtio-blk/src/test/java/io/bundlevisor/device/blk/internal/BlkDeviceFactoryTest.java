@@ -66,6 +66,44 @@ class BlkDeviceFactoryTest {
         }
     }
 
+    /**
+     * PATCH /drives: another image under the running device. The capacity follows the new image, the new image is
+     * locked and the old one's lock released; what the driver negotiated (read-only, serial, queues) cannot change,
+     * and a refusal leaves the old image in place.
+     */
+    @Test
+    void anUpdateSwapsTheImageAndItsLockButNothingTheDriverNegotiated() throws Exception {
+        Path first = image("first.img", 4096);
+        Path second = image("second.img", 1 << 20);
+        VirtioDevice d = factory.create(TestContexts.device(first + ",serial=disk0"));
+        try {
+            assertEquals(8, d.readConfig(0, 4));
+            String refused = assertThrows(DeviceException.class,
+                    () -> d.update("path=" + second + ",serial=disk0,ro")).getMessage();
+            assertEquals("a disk cannot become read-only under a running guest (the driver negotiated it)", refused);
+            assertTrue(assertThrows(DeviceException.class, () -> d.update("path=" + second + ",serial=other"))
+                    .getMessage().startsWith("the serial cannot change"));
+            assertTrue(assertThrows(DeviceException.class, () -> d.update("path=" + second + ",serial=disk0,queues=4"))
+                    .getMessage().startsWith("the queue count cannot change"));
+            assertEquals("disk " + dir.resolve("gone.img") + " does not exist", assertThrows(DeviceException.class,
+                    () -> d.update("path=" + dir.resolve("gone.img") + ",serial=disk0")).getMessage());
+            assertEquals(8, d.readConfig(0, 4), "refusals change nothing");
+            assertTrue(assertThrows(DeviceException.class, () -> factory.create(TestContexts.device(first.toString())))
+                    .getMessage().contains("locked"), "the first image is still held");
+
+            d.update("path=" + second + ",serial=disk0");
+            assertEquals(2048, d.readConfig(0, 4), "the new capacity");
+            VirtioDevice again = factory.create(TestContexts.device(first.toString()));
+            again.close(); // the old image's lock was released
+            assertTrue(assertThrows(DeviceException.class, () -> factory.create(TestContexts.device(second.toString())))
+                    .getMessage().contains("locked"), "the new image is held");
+            assertEquals(List.of(second.toAbsolutePath().normalize()),
+                    factory.devices().stream().map(b -> b.disk().path()).toList());
+        } finally {
+            d.close();
+        }
+    }
+
     @Test
     void badOptionsAndMissingDisksAreOneLineRefusals() throws Exception {
         assertEquals("unknown virtio-blk option 'fast': " + BlkOptions.USAGE, refusal(image("o.img", 512) + ",fast"));

@@ -405,6 +405,38 @@ final class Binding implements VirtioBinding, TransportEvents {
     }
 
     @Override
+    public synchronized void update(String options) throws DeviceException {
+        if (handover != null) {
+            throw new DeviceException(name + " cannot be changed: it is between two bundles (a handover is under way)");
+        }
+        if (worker == null) {
+            throw new DeviceException(name + " cannot be changed: no device is bound (its bundle is not active)");
+        }
+        try {
+            worker.pause().get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new DeviceException(name + ": IO did not finish for the change: " + e.getMessage(), e);
+        }
+        try {
+            VirtioDevice d = device;
+            worker.call(() -> {
+                d.update(options);
+                return null;
+            });
+        } catch (DeviceException e) {
+            throw new DeviceException(name + ": " + e.getMessage(), e);
+        } catch (Exception e) {
+            throw new DeviceException(name + ": the change failed: " + e.getMessage(), e);
+        } finally {
+            worker.resume();
+        }
+        if (status() != 0) {
+            transport.configChanged(); // a driver that has not begun reads the new config when it does
+        }
+        LOG.info("{} changed: {}", name, options);
+    }
+
+    @Override
     public synchronized void save(DataOutput out) throws IOException {
         if (handover != null) {
             throw new IOException(name + " cannot be saved: it is between two bundles (a handover is under way)");

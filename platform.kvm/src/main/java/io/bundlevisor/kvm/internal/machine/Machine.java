@@ -39,7 +39,8 @@ public final class Machine implements AutoCloseable {
     static final long MP_TABLE_BASE = 0xF_0000L;
     private static final long ACPI_LIMIT = MP_TABLE_BASE;
 
-    private final MachineConfig config;
+    /** Replaced only when a device changes ({@link #deviceChanged}); read by any thread. */
+    private volatile MachineConfig config;
     private final KvmVm vm;
     private final MemoryMap map;
     private final GuestMemory ram;
@@ -200,6 +201,11 @@ public final class Machine implements AutoCloseable {
 
     public MachineConfig config() {
         return config;
+    }
+
+    /** Device {@code index} is now {@code device}: the definition says so from now (a snapshot's). */
+    public void deviceChanged(int index, io.bundlevisor.core.partition.DeviceSpec device) {
+        config = config.withDevice(index, device);
     }
 
     public KvmVm vm() {

@@ -440,6 +440,29 @@ public final class KvmPartition implements Partition {
     }
 
     @Override
+    public void updateDevice(String name, String options) throws PartitionException {
+        lock.lock();
+        try {
+            for (int i = 0; i < devices.size(); i++) {
+                if (devices.get(i).name().equals(name)) {
+                    io.bundlevisor.core.partition.DeviceSpec spec;
+                    try {
+                        spec = new io.bundlevisor.core.partition.DeviceSpec(devices.get(i).type(), options);
+                        devices.get(i).update(options);
+                    } catch (IllegalArgumentException | io.bundlevisor.core.virtio.DeviceException e) {
+                        throw new PartitionException(e.getMessage(), e);
+                    }
+                    machine.deviceChanged(i, spec);
+                    return;
+                }
+            }
+            throw new PartitionException(name() + " has no device " + name);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
     public List<io.bundlevisor.core.partition.DeviceInfo> devices() {
         List<io.bundlevisor.core.partition.DeviceInfo> out = new ArrayList<>(devices.size());
         for (VirtioBinding b : devices) {
