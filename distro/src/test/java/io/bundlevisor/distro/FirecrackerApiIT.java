@@ -90,6 +90,66 @@ public class FirecrackerApiIT {
     }
 
     /**
+     * The Firecracker Go SDK's {@code Machine.Start} (v1.0.0, default handlers, no jailer), replayed request for
+     * request: it execs {@code --api-sock S --id ID --no-seccomp}, polls {@code GET /machine-config} every 10 ms
+     * until a 200 (for 3 s by default), then {@code PUT /logger}, {@code /metrics}, {@code /machine-config},
+     * {@code GET /machine-config}, {@code PUT /boot-source}, {@code /drives/root_drive} and
+     * {@code /actions InstanceStart}, each body ending with a newline and each answer exactly 204. Its
+     * {@code Shutdown} (SendCtrlAltDel) is refused with a reason; its {@code StopVMM} (SIGTERM) ends the process
+     * and the socket goes with it.
+     */
+    @Test(timeout = 120_000)
+    public void theGoSdksStartSequenceBootsAGuest() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path dir = Files.createTempDirectory(Path.of("target"), "fc-sdk-").toAbsolutePath();
+        Path socket = dir.resolve("firecracker.sock");
+        Path rootfs = Files.write(dir.resolve("rootfs.ext4"), new byte[1 << 20]);
+        Path log = Files.createFile(dir.resolve("fc.log"));          // CreateLogFiles: the SDK makes both first
+        Path metricsFile = Files.createFile(dir.resolve("fc.metrics"));
+        List<String> command = new ArrayList<>(DistroJar.command("warn", List.of()));
+        command.addAll(List.of("--api-sock", socket.toString(), "--id", "sdk-vm-1", "--no-seccomp"));
+        long t0 = System.nanoTime();
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Screen console = new Screen(p.getInputStream());
+        try {
+            String ready = "";
+            while (!ready.startsWith("200 ") && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(30)) {
+                Thread.sleep(10);
+                if (Files.exists(socket)) {
+                    ready = ApiSocket.call(socket, "GET", "/machine-config", null);
+                }
+            }
+            double readySeconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(ready + "\n" + console.text(), ready.startsWith("200 {\"vcpu_count\":1,\"mem_size_mib\":128"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/logger", "{\"level\":\"Debug\",\"log_path\":\"" + log
+                    + "\",\"show_level\":true,\"show_log_origin\":false}\n"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/metrics", "{\"metrics_path\":\"" + metricsFile
+                    + "\"}\n"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/machine-config", "{\"mem_size_mib\":64,\"vcpu_count\":2}\n"));
+            assertTrue(ApiSocket.call(socket, "GET", "/machine-config", null)
+                    .startsWith("200 {\"vcpu_count\":2,\"mem_size_mib\":64"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/boot-source", "{\"boot_args\":\"console=ttyS0 reboot=k "
+                    + "panic=1 pci=off\",\"kernel_image_path\":\"" + ECHO.toAbsolutePath() + "\"}\n"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/drives/root_drive", "{\"drive_id\":\"root_drive\","
+                    + "\"is_read_only\":false,\"is_root_device\":true,\"path_on_host\":\"" + rootfs + "\"}\n"));
+            assertEquals("204 ", ApiSocket.call(socket, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}\n"));
+            console.await("echo: ready");
+            assertTrue(Files.readString(log), Files.readString(log).contains("DEBUG"));
+            // Shutdown: SendCtrlAltDel is refused with its reason; StopVMM's SIGTERM ends the process.
+            assertTrue(ApiSocket.call(socket, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}\n")
+                    .startsWith("400 {\"fault_message\":\"SendCtrlAltDel is not supported"));
+            p.destroy();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertFalse("the socket goes with the process", Files.exists(socket));
+            System.err.printf("FirecrackerApiIT: the Go SDK's readiness probe answered %.2f s after the exec (its "
+                    + "default limit: 3 s)%n", readySeconds);
+        } finally {
+            p.destroyForcibly();
+            VhostUserQemuIT.delete(dir);
+        }
+    }
+
+    /**
      * A thousand clients at once on the API socket while the guest runs: half hold a request they never finish (slow
      * clients), the others send garbage or a truncated request and go. The API still answers a well-formed request at
      * once, the guest still echoes what it is sent, and it powers off normally.

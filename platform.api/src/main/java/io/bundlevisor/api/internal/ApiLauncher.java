@@ -46,11 +46,12 @@ public final class ApiLauncher {
         }
         String id = context.getProperty(ID) != null ? context.getProperty(ID) : DEFAULT_ID;
         Microvm vm = new Microvm(id, vms, Console.stdio());
+        org.osgi.framework.Version v = context.getBundle().getVersion();
+        ApiRoutes routes = new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "." + v.getMicro(),
+                new Metrics(vms, rings));
         if (socket != null) {
             try {
-                org.osgi.framework.Version v = context.getBundle().getVersion();
-                server = ApiServer.start(Path.of(socket), new ApiRoutes(vm, v.getMajor() + "." + v.getMinor() + "."
-                        + v.getMicro(), new Metrics(vms, rings)));
+                server = ApiServer.start(Path.of(socket), routes);
             } catch (IOException e) {
                 fail(e.getMessage());
                 return;
@@ -61,7 +62,7 @@ public final class ApiLauncher {
         }
         if (config != null) {
             try {
-                ConfigFile.boot(Path.of(config), vm);
+                ConfigFile.boot(Path.of(config), routes);
             } catch (ApiException e) {
                 fail("--config-file " + config + ": " + e.getMessage());
                 return;

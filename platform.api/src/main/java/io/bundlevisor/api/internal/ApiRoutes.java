@@ -72,6 +72,11 @@ final class ApiRoutes {
         logger.close();
     }
 
+    /** A request applied as {@link #handle} applies it, its refusal thrown (for the config file). */
+    void apply(String method, String path, String body) throws ApiException {
+        route(method, path, body);
+    }
+
     Reply handle(String method, String path, String body) {
         try {
             return route(method, path, body);

@@ -71,7 +71,7 @@ final class ApiTypes {
     record ConfigFile(@JsonProperty("boot-source") BootSource bootSource,
             @JsonProperty("machine-config") MachineConfiguration machineConfig, List<Drive> drives,
             @JsonProperty("network-interfaces") List<NetworkInterface> networkInterfaces, Object balloon,
-            @JsonProperty("cpu-config") Object cpuConfig, Object logger, Object metrics,
+            @JsonProperty("cpu-config") Object cpuConfig, LoggerConfig logger, MetricsConfig metrics,
             @JsonProperty("mmds-config") Object mmdsConfig, Object vsock, Object entropy, Object pmem,
             @JsonProperty("memory-hotplug") Object memoryHotplug) {
     }

@@ -11,9 +11,11 @@ import io.bundlevisor.api.internal.ApiTypes.Drive;
 import io.bundlevisor.api.internal.ApiTypes.NetworkInterface;
 
 /**
- * Firecracker's {@code --config-file}: the JSON of {@code GET /vm/config} applied to a {@link Microvm} as the API
- * would apply each section (boot source, machine configuration, drives and interfaces in their order), then started.
- * A section we do not serve, a file too large or unreadable, or any refusal of the API is one line.
+ * Firecracker's {@code --config-file}: the JSON of {@code GET /vm/config}, each section applied through the API's own
+ * routes as a client would send it ({@code PUT /logger}, {@code /metrics}, {@code /boot-source},
+ * {@code /machine-config}, each {@code /drives/{id}} and {@code /network-interfaces/{id}} in their order), then
+ * {@code InstanceStart}. So a file is checked exactly as the API checks a request. A section we do not serve, a file
+ * too large or unreadable, or any refusal is one line.
  */
 final class ConfigFile {
 
@@ -24,11 +26,11 @@ final class ConfigFile {
     }
 
     /**
-     * Configures {@code vm} from {@code file} and starts it.
+     * Configures the microVM of {@code routes} from {@code file} and starts it.
      *
      * @throws ApiException with one line naming what is wrong
      */
-    static void boot(Path file, Microvm vm) throws ApiException {
+    static void boot(Path file, ApiRoutes routes) throws ApiException {
         String json;
         try {
             if (Files.size(file) > MAX_BYTES) {
@@ -42,8 +44,6 @@ final class ConfigFile {
         Map<String, Object> unsupported = new LinkedHashMap<>();
         unsupported.put("balloon", c.balloon());
         unsupported.put("cpu-config", c.cpuConfig());
-        unsupported.put("logger", c.logger());
-        unsupported.put("metrics", c.metrics());
         unsupported.put("mmds-config", c.mmdsConfig());
         unsupported.put("vsock", c.vsock());
         unsupported.put("entropy", c.entropy());
@@ -57,16 +57,22 @@ final class ConfigFile {
         if (c.bootSource() == null) {
             throw new ApiException("\"boot-source\" is required");
         }
-        vm.putBootSource(c.bootSource());
+        if (c.logger() != null) {
+            put(routes, "logger", "/logger", c.logger());
+        }
+        if (c.metrics() != null) {
+            put(routes, "metrics", "/metrics", c.metrics());
+        }
+        put(routes, "boot-source", "/boot-source", c.bootSource());
         if (c.machineConfig() != null) {
-            vm.putMachineConfig(c.machineConfig());
+            put(routes, "machine-config", "/machine-config", c.machineConfig());
         }
         if (c.drives() != null) {
             for (Drive d : c.drives()) {
                 if (d == null || d.driveId() == null) {
                     throw new ApiException("every drive needs a drive_id");
                 }
-                vm.putDrive(d.driveId(), d);
+                put(routes, "drives", "/drives/" + d.driveId(), d);
             }
         }
         if (c.networkInterfaces() != null) {
@@ -74,9 +80,17 @@ final class ConfigFile {
                 if (n == null || n.ifaceId() == null) {
                     throw new ApiException("every network interface needs an iface_id");
                 }
-                vm.putNetworkInterface(n.ifaceId(), n);
+                put(routes, "network-interfaces", "/network-interfaces/" + n.ifaceId(), n);
             }
         }
-        vm.start();
+        put(routes, "InstanceStart", "/actions", new ApiTypes.InstanceActionInfo("InstanceStart"));
+    }
+
+    private static void put(ApiRoutes routes, String section, String path, Object body) throws ApiException {
+        try {
+            routes.apply("PUT", path, Json.write(body));
+        } catch (ApiException e) {
+            throw new ApiException("\"" + section + "\": " + e.getMessage());
+        }
     }
 }

@@ -15,7 +15,7 @@ import io.bundlevisor.core.partition.MachineConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Firecracker's --config-file: its sections applied as the API applies them, or one line. */
+/** Firecracker's --config-file: its sections applied through the API's routes, or one line. */
 class ConfigFileTest {
 
     @TempDir
@@ -33,10 +33,24 @@ class ConfigFileTest {
                   "drives": [{"drive_id": "rootfs", "path_on_host": "%s", "is_root_device": true,
                               "is_read_only": false}],
                   "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "smt": false},
-                  "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}]
+                  "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}],
+                  "logger": {"log_path": "%s", "level": "Info", "show_level": true},
+                  "metrics": {"metrics_path": "%s"}
                 }
-                """.formatted(kernel, root));
-        ConfigFile.boot(file, new Microvm("cfg", vms, Console.none()));
+                """.formatted(kernel, root, dir.resolve("fc.log"), dir.resolve("metrics.json")));
+        ApiRoutes routes = routes("cfg");
+        try {
+            ConfigFile.boot(file, routes);
+            // The metrics section is the API's PUT /metrics: FlushMetrics now writes a line to its file.
+            routes.apply("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+            assertTrue(Files.readString(dir.resolve("metrics.json")).startsWith("{\"utc_timestamp_ms\":"),
+                    Files.readString(dir.resolve("metrics.json")));
+            assertTrue(Files.exists(dir.resolve("fc.log")), "the logger section opened its file");
+        } finally {
+            routes.close();
+            ((ch.qos.logback.classic.LoggerContext) org.slf4j.LoggerFactory.getILoggerFactory())
+                    .getLogger("ROOT").setLevel(ch.qos.logback.classic.Level.WARN); // the logger section set Info
+        }
         MachineConfig c = vms.ran.getFirst();
         assertEquals(2, c.cpus());
         assertEquals(256L << 20, c.memoryBytes());
@@ -56,13 +70,22 @@ class ConfigFileTest {
         expect("{\"boot-source\": {\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [{\"is_root_device\": "
                 + "true}]}", "every drive needs a drive_id");
         expect("not json", "malformed JSON");
+        expect("{\"boot-source\": {\"kernel_image_path\": \"" + kernel + "\"}, \"logger\": {\"level\": \"Loud\"}}",
+                "\"logger\": ");
+        expect("{\"boot-source\": {\"kernel_image_path\": \"" + kernel + "\"}, \"machine-config\": {\"vcpu_count\": 0, "
+                + "\"mem_size_mib\": 128}}", "\"machine-config\": ");
+        expect("{\"boot-source\": {\"kernel_image_path\": \"" + kernel + "\"}, \"drives\": [{\"drive_id\": \"a/b\", "
+                + "\"is_root_device\": true}]}", "\"drives\": Invalid request method and/or path");
         assertEquals(List.of(), vms.ran);
+    }
+
+    private ApiRoutes routes(String id) {
+        return new ApiRoutes(new Microvm(id, vms, Console.none()), "0.1.0", ApiRoutesTest.metrics(vms));
     }
 
     private void expect(String json, String message) throws Exception {
         Path file = Files.writeString(dir.resolve("bad.json"), json);
-        ApiException e = assertThrows(ApiException.class,
-                () -> ConfigFile.boot(file, new Microvm("bad", vms, Console.none())));
+        ApiException e = assertThrows(ApiException.class, () -> ConfigFile.boot(file, routes("bad")));
         assertTrue(e.getMessage().contains(message), e.getMessage());
     }
 }

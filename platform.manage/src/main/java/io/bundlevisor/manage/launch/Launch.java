@@ -78,6 +78,13 @@ final class Launch {
         @Option(names = "--no-api", order = 4,
                 description = "as Firecracker: with --config-file, serve no API socket")
         boolean noApi;
+
+        // The Firecracker Go SDK starts its VMM with --no-seccomp unless told otherwise: accepted, as it asks for
+        // what this process does anyway (it installs no seccomp filter of its own).
+        @Option(names = "--no-seccomp", order = 5,
+                description = "as Firecracker: install no seccomp filter (accepted for Firecracker's clients; "
+                        + "Bundlevisor installs none)")
+        boolean noSeccomp;
     }
 
     /** The properties that make the platform serve Firecracker's API (platform.api's ApiLauncher). */

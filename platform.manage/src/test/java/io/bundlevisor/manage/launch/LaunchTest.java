@@ -129,6 +129,9 @@ class LaunchTest {
         assertEquals("anonymous-instance", decide("--api-sock", dir.resolve("s").toString()).properties()
                 .get("bundlevisor.api.id"));
         assertEquals(64, decide("--api-sock", "/no/such/dir/s").exitStatus().orElseThrow());
+        // As the Firecracker Go SDK execs its VMM.
+        assertEquals("vm2", decide("--api-sock", dir.resolve("s").toString(), "--id", "vm2", "--no-seccomp")
+                .properties().get(Launch.API_ID));
         assertEquals(64, decide("--api-sock", dir.resolve("s").toString(), "--id", "a b").exitStatus().orElseThrow());
         assertEquals(64, decide("--api-sock", dir.resolve("s").toString(), "shell").exitStatus().orElseThrow());
     }
