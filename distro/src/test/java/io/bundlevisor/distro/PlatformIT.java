@@ -94,6 +94,65 @@ public class PlatformIT {
         assertTrue(rings.unavailabilityCause().orElse(""), rings.isAvailable());
     }
 
+    /**
+     * The fence around the system-call layer: a bundle that imports {@code io.bundlevisor.uring.sys} as any package
+     * (a device bundle by mistake) does not resolve; only an import that asks with {@code platform=true} does. The
+     * exported {@code io.bundlevisor.uring.host} offers no unchecked view of memory any more, and the JPMS module
+     * exports the system-call layer to the platform's modules alone.
+     */
+    @Test
+    public void aBundleOutsideThePlatformCannotResolveTheSystemCallLayer() throws Exception {
+        Bundle intruder = context.installBundle("itest:intruder", manifestOnly("itest.intruder",
+                "io.bundlevisor.uring.sys"));
+        Bundle platformLike = context.installBundle("itest:platform-like", manifestOnly("itest.platformlike",
+                "io.bundlevisor.uring.sys;platform=true"));
+        try {
+            org.osgi.framework.BundleException refused = null;
+            try {
+                intruder.start();
+            } catch (org.osgi.framework.BundleException e) {
+                refused = e;
+            }
+            assertNotNull("a plain import of io.bundlevisor.uring.sys must not resolve", refused);
+            assertTrue(refused.getMessage(), refused.getMessage().contains("io.bundlevisor.uring.sys"));
+            assertEquals(Bundle.INSTALLED, intruder.getState());
+            platformLike.start();
+            assertEquals(Bundle.ACTIVE, platformLike.getState());
+        } finally {
+            intruder.uninstall();
+            platformLike.uninstall();
+        }
+        for (java.lang.reflect.Method m : io.bundlevisor.uring.host.MappedRegion.class.getMethods()) {
+            assertFalse("MappedRegion." + m.getName() + " hands out an unchecked segment",
+                    java.lang.reflect.Modifier.isStatic(m.getModifiers()) && m.getReturnType() == MemorySegment.class);
+        }
+        Bundle uring = java.util.Arrays.stream(context.getBundles())
+                .filter(b -> "io.bundlevisor.platform.uring".equals(b.getSymbolicName())).findFirst().orElseThrow();
+        java.lang.module.ModuleDescriptor module;
+        try (java.io.InputStream in = uring.getEntry("module-info.class").openStream()) {
+            module = java.lang.module.ModuleDescriptor.read(in);
+        }
+        java.lang.module.ModuleDescriptor.Exports sys = module.exports().stream()
+                .filter(e -> e.source().equals("io.bundlevisor.uring.sys")).findFirst().orElseThrow();
+        assertEquals(java.util.Set.of("io.bundlevisor.platform.kvm", "io.bundlevisor.platform.vhost"), sys.targets());
+        assertTrue(module.exports().stream().anyMatch(e -> e.source().equals("io.bundlevisor.uring.host")
+                && !e.isQualified()));
+    }
+
+    /** A bundle of nothing but a manifest importing {@code imports}. */
+    private static java.io.InputStream manifestOnly(String name, String imports) throws Exception {
+        java.util.jar.Manifest m = new java.util.jar.Manifest();
+        m.getMainAttributes().put(java.util.jar.Attributes.Name.MANIFEST_VERSION, "1.0");
+        m.getMainAttributes().putValue(Constants.BUNDLE_MANIFESTVERSION, "2");
+        m.getMainAttributes().putValue(Constants.BUNDLE_SYMBOLICNAME, name);
+        m.getMainAttributes().putValue(Constants.IMPORT_PACKAGE, imports);
+        ByteArrayOutputStream jar = new ByteArrayOutputStream();
+        try (java.util.jar.JarOutputStream out = new java.util.jar.JarOutputStream(jar, m)) {
+            out.flush();
+        }
+        return new ByteArrayInputStream(jar.toByteArray());
+    }
+
     @Test
     public void ringServiceDoesRealIo() throws Exception {
         Path file = Files.createTempFile("bundlevisor-itest", ".img");

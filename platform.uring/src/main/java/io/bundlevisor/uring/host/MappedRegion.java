@@ -9,7 +9,7 @@ import io.bundlevisor.uring.sys.Native;
 /**
  * A MAP_SHARED read-write mapping of part of a file descriptor: the memfd regions a vhost-user frontend shares.
  * The mapping lives in a shared arena, so an access racing {@link #close} throws instead of touching unmapped
- * memory (except through {@link #addressSpace()}, which checks nothing).
+ * memory.
  */
 public final class MappedRegion implements AutoCloseable {
 
@@ -81,14 +81,5 @@ public final class MappedRegion implements AutoCloseable {
             closed = true;
             arena.close();
         }
-    }
-
-    /**
-     * A segment spanning the whole process address space (base address 0), so memory made of several mappings can
-     * be addressed with host virtual addresses as offsets. Whoever uses it must have bounds-checked the address
-     * against a live mapping first: an access anywhere else reads or corrupts unrelated memory or crashes the JVM.
-     */
-    public static MemorySegment addressSpace() {
-        return Native.addressSpace();
     }
 }

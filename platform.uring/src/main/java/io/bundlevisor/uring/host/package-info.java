@@ -13,7 +13,7 @@
  * queue pair, for network devices.
  */
 @Export
-@Version("1.4.0")
+@Version("2.0.0")
 package io.bundlevisor.uring.host;
 
 import org.osgi.annotation.bundle.Export;

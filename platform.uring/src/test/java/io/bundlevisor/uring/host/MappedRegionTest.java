@@ -42,8 +42,8 @@ class MappedRegionTest {
                 assertEquals(0x1122334455667788L, whole.segment().get(JAVA_LONG_UNALIGNED, offset + 992));
                 whole.segment().set(JAVA_BYTE, offset + 1, (byte) 7);
                 assertEquals(7, region.segment().get(JAVA_BYTE, 1), "one shared page, two mappings");
-                assertEquals((byte) 0x5a, MappedRegion.addressSpace().get(JAVA_BYTE, region.address()));
-                assertEquals(7, MappedRegion.addressSpace().get(JAVA_BYTE, whole.address() + offset + 1));
+                assertEquals((byte) 0x5a, Native.addressSpace().get(JAVA_BYTE, region.address()));
+                assertEquals(7, Native.addressSpace().get(JAVA_BYTE, whole.address() + offset + 1));
                 assertThrows(IndexOutOfBoundsException.class, () -> region.segment().get(JAVA_BYTE, 1000));
             }
         }

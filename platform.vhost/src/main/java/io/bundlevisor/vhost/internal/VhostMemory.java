@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.uring.host.MappedRegion;
+import io.bundlevisor.uring.sys.Native;
 
 /**
  * The front-end's guest memory as its SET_MEM_TABLE regions, each mapped here from the descriptor that came with
@@ -23,7 +24,7 @@ final class VhostMemory implements GuestRam {
     }
 
     private static final Region[] NONE = new Region[0];
-    private final MemorySegment everything = MappedRegion.addressSpace();
+    private final MemorySegment everything = Native.addressSpace();
     private volatile Region[] regions = NONE;
 
     @Override
