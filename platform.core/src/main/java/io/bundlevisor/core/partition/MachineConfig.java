@@ -38,7 +38,7 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
             throw new IllegalArgumentException("at most " + MAX_DEVICES + " devices, not " + devices.size());
         }
         if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
-            throw new IllegalArgumentException("machine name '" + name
+            throw new IllegalArgumentException("machine name '" + printable(name)
                     + "' must be 1-64 letters, digits, '.', '_' or '-'");
         }
         if (cpus < 1 || cpus > MAX_CPUS) {
@@ -61,6 +61,17 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
                 throw new IllegalArgumentException("--cmdline may hold printable ASCII only (character " + i + ")");
             }
         }
+    }
+
+    /**
+     * {@code text} (its first 200 characters) with control and non-ASCII characters escaped ({@code \\u0007}), so a
+     * refusal that echoes input stays one printable line (since 1.5).
+     */
+    public static String printable(String text) {
+        StringBuilder b = new StringBuilder();
+        text.chars().limit(200).forEach(c -> b.append(c >= 0x20 && c < 0x7F ? Character.toString(c)
+                : String.format("\\u%04x", c)));
+        return b.toString();
     }
 
     /** A machine with the host's default {@link EmulationPolicy}. */

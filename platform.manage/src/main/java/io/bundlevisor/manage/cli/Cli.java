@@ -19,13 +19,46 @@ public final class Cli {
     private Cli() {
     }
 
-    /** picocli with our settings: usage errors are 64, options are never abbreviated, {@code --opt=value} works. */
+    /**
+     * picocli with our settings: usage errors are 64, options are never abbreviated, {@code --opt=value} works, and an
+     * option that takes one value given twice ({@code --kernel a --kernel b}) is a usage error rather than the last
+     * one silently winning.
+     */
     public static CommandLine configure(CommandLine c) {
         c.getCommandSpec().exitCodeOnInvalidInput(USAGE_ERROR);
         c.setAbbreviatedOptionsAllowed(false);
         c.setAbbreviatedSubcommandsAllowed(false);
-        c.setOverwrittenOptionsAllowed(true);
+        c.setOverwrittenOptionsAllowed(false);
         return c;
+    }
+
+    /**
+     * How a repeatable option kept in command-line order by its setter method ({@code --disk}, {@code --net},
+     * {@code --device}, {@code --log-level}) takes each value: straight to the setter, since picocli counts a setter of
+     * one value as an option given once, and every other option given twice is a usage error.
+     */
+    public static final class Repeatable implements CommandLine.IParameterConsumer {
+        @Override
+        public void consumeParameters(java.util.Stack<String> args, CommandLine.Model.ArgSpec argSpec,
+                CommandLine.Model.CommandSpec commandSpec) {
+            String option = ((CommandLine.Model.OptionSpec) argSpec).longestName();
+            if (args.isEmpty()) {
+                throw new ParameterException(commandSpec.commandLine(), "missing required parameter for option '"
+                        + option + "' (" + argSpec.paramLabel() + ")");
+            }
+            String value = args.pop();
+            try {
+                argSpec.setValue(value);
+            } catch (CommandLine.PicocliException e) {
+                for (Throwable t = e; t != null; t = t.getCause()) {
+                    if (t instanceof ParameterException refused) {
+                        throw refused; // the setter's own one-line refusal
+                    }
+                }
+                throw new ParameterException(commandSpec.commandLine(), option + ": " + e.getMessage(), e, argSpec,
+                        value);
+            }
+        }
     }
 
     /** The name of the {@link LogOptions} mixin. */

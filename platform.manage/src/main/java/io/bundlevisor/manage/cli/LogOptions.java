@@ -37,7 +37,7 @@ public final class LogOptions {
     private String level;
     private final List<String> loggers = new ArrayList<>();
 
-    @Option(names = "--log-level", paramLabel = "[LOGGER=]LEVEL", order = 91,
+    @Option(names = "--log-level", paramLabel = "[LOGGER=]LEVEL", order = 91, parameterConsumer = Cli.Repeatable.class,
             description = "error, warn, info, debug or trace, for all loggers or for one (repeatable), e.g. "
                     + "--log-level io.bundlevisor.vhost=debug")
     void level(String text) {

@@ -106,20 +106,20 @@ public final class RunOptions {
 
     private final List<DeviceSpec> devices = new ArrayList<>();
 
-    @Option(names = "--disk", paramLabel = "PATH[,OPTIONS]", order = 10,
+    @Option(names = "--disk", paramLabel = "PATH[,OPTIONS]", order = 10, parameterConsumer = Cli.Repeatable.class,
             description = "a virtio-blk disk on a raw image or block device (repeatable): [path=]PATH, ro or "
                     + "readonly[=on|off], serial=ID, queues=N, direct=on|off")
     void disk(String text) {
         device(DISK_TYPE, text, "--disk", "PATH[,readonly][,serial=ID]");
     }
 
-    @Option(names = "--net", paramLabel = "tap=NAME[,OPTIONS]", order = 11,
+    @Option(names = "--net", paramLabel = "tap=NAME[,OPTIONS]", order = 11, parameterConsumer = Cli.Repeatable.class,
             description = "a virtio-net card on a tap interface (repeatable): tap=NAME, mac=MAC, queues=N, mtu=N")
     void net(String text) {
         device(NET_TYPE, text, "--net", "tap=NAME[,mac=MAC][,queues=N][,mtu=N]");
     }
 
-    @Option(names = "--device", paramLabel = "TYPE[,OPTIONS]", order = 12,
+    @Option(names = "--device", paramLabel = "TYPE[,OPTIONS]", order = 12, parameterConsumer = Cli.Repeatable.class,
             description = "any device type an installed bundle provides (repeatable); --disk X is --device "
                     + "virtio-blk,X")
     void device(String text) {
@@ -259,12 +259,25 @@ public final class RunOptions {
                 + text + "'");
     }
 
+    /** A regular, readable file; else one line saying what {@code p} is instead. */
     private static void requireFile(Path p, String flag) {
-        if (!Files.isRegularFile(p)) {
-            throw new IllegalArgumentException(flag + " " + p + ": no such file");
+        String shown = flag + " " + MachineConfig.printable(p.toString());
+        if (Files.isRegularFile(p)) {
+            if (!Files.isReadable(p)) {
+                throw new IllegalArgumentException(shown + ": not readable");
+            }
+            return;
         }
-        if (!Files.isReadable(p)) {
-            throw new IllegalArgumentException(flag + " " + p + ": not readable");
+        if (Files.isDirectory(p)) {
+            throw new IllegalArgumentException(shown + ": is a directory, not a file");
         }
+        if (Files.exists(p)) {
+            throw new IllegalArgumentException(shown + ": not a regular file (a device, a FIFO or a socket)");
+        }
+        if (Files.isSymbolicLink(p)) {
+            throw new IllegalArgumentException(shown + ": a symbolic link that leads nowhere (a loop or a missing "
+                    + "target)");
+        }
+        throw new IllegalArgumentException(shown + ": no such file");
     }
 }

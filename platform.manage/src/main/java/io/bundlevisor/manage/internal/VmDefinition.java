@@ -61,7 +61,7 @@ record VmDefinition(MachineConfig config) {
             }
         }
         devices.values().forEach(d -> args.addAll(List.of("--device", d)));
-        if (!own.containsKey("console")) {
+        if (!own.containsKey("console") && !own.containsKey("--console")) {
             args.addAll(List.of("--console", "file:" + name + ".console.log"));
         }
         CommandLine parser = Cli.runParser(FACTORY_LABEL, false);

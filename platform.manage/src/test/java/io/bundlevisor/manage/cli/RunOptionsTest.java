@@ -89,6 +89,16 @@ class RunOptionsTest {
         expect("missing required parameter for option '--name' (NAME)", List.of("--kernel", kernel, "--name"));
         expect("unknown option '-x'", List.of("--kernel", kernel, "-x"));
         expect("machine name", List.of("--kernel", kernel, "--name", "a b"));
+        // What the path is when it is no file (a red-team finding: all of them used to be "no such file").
+        expect("--kernel " + dir + ": is a directory, not a file", List.of("--kernel", dir.toString()));
+        expect("--kernel /dev/zero: not a regular file (a device, a FIFO or a socket)",
+                List.of("--kernel", "/dev/zero"));
+        Path loop = dir.resolve("loop");
+        Files.createSymbolicLink(loop, loop);
+        expect("a symbolic link that leads nowhere", List.of("--kernel", kernel, "--initrd", loop.toString()));
+        expect("machine name 'a\\u0007\\u001b[2Jb' must be", List.of("--kernel", kernel, "--name", "a\u0007\u001b[2Jb"));
+        expect("--kernel", List.of("--kernel", kernel, "--kernel", kernel));
+        expect("should be specified only once", List.of("--kernel", kernel, "--memory", "64M", "--memory", "128M"));
     }
 
     @Test

@@ -20,6 +20,7 @@ import java.util.concurrent.locks.LockSupport;
 import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.uring.host.Pty;
 import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.Native;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,8 +43,12 @@ public final class ConsoleIo implements AutoCloseable {
     private final ServerSocketChannel server;
     private volatile SocketChannel client;
     private volatile boolean closed;
+    /** <asm-generic/errno-base.h> */
+    private static final int ENXIO = 6;
     private Uart16550 uart;
     private Pty pty;
+    /** A console file's stream: closed with the console (it is ours, unlike stdout). */
+    private OutputStream owned;
     private final java.util.List<Thread> threads = new java.util.ArrayList<>();
 
     private ConsoleIo(String name, Uart16550.Sink sink, InputStream input, ServerSocketChannel server) {
@@ -65,6 +70,7 @@ public final class ConsoleIo implements AutoCloseable {
                     Uart16550.sinkOf(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out))),
                     new FileInputStream(FileDescriptor.in), null);
             case Console.File f -> {
+                refuseUnreadFifo(f.path());
                 OutputStream out;
                 try {
                     out = Files.newOutputStream(f.path(), StandardOpenOption.CREATE, StandardOpenOption.APPEND,
@@ -72,7 +78,10 @@ public final class ConsoleIo implements AutoCloseable {
                 } catch (IOException e) {
                     throw new IOException("console file " + f.path() + ": " + e.getMessage(), e);
                 }
-                yield new ConsoleIo(machine, Uart16550.sinkOf(new BufferedOutputStream(out)), null, null);
+                ConsoleIo io = new ConsoleIo(machine, warnOnce(machine, "console file " + f.path(),
+                        Uart16550.sinkOf(new BufferedOutputStream(out))), null, null);
+                io.owned = out;
+                yield io;
             }
             case Console.Socket s -> {
                 ConsoleIo io = new ConsoleIo(machine, null, null, listen(s.path()));
@@ -94,6 +103,62 @@ public final class ConsoleIo implements AutoCloseable {
                 io.pty = pty;
                 LOG.info("{}: console on {}", machine, pty.path());
                 yield io;
+            }
+        };
+    }
+
+    /**
+     * A FIFO nobody reads would block the open, and the VM with it, before boot: refused in one line instead
+     * (an open for writing with O_NONBLOCK fails with ENXIO exactly then, fifo(7)).
+     */
+    private static void refuseUnreadFifo(Path path) throws IOException {
+        if (!Files.exists(path) || Files.isRegularFile(path) || Files.isDirectory(path)) {
+            return;
+        }
+        int fd = Native.open(path.toString(), Native.O_WRONLY | Native.O_NONBLOCK | Native.O_CLOEXEC, 0);
+        if (fd == -ENXIO) {
+            throw new IOException("console file " + path + " is a FIFO no process reads (open it for reading "
+                    + "first)");
+        }
+        if (fd >= 0) {
+            Native.close(fd);
+        }
+    }
+
+    /**
+     * The sink, telling the operator once when it fails (a full disk, /dev/full): the guest goes on, its console
+     * output from then on is lost, and that must not pass silently.
+     */
+    private static Uart16550.Sink warnOnce(String machine, String what, Uart16550.Sink sink) {
+        return new Uart16550.Sink() {
+            private boolean warned;
+
+            @Override
+            public void write(int b) throws IOException {
+                try {
+                    sink.write(b);
+                } catch (IOException e) {
+                    warn(e);
+                    throw e;
+                }
+            }
+
+            @Override
+            public void flush() throws IOException {
+                try {
+                    sink.flush();
+                } catch (IOException e) {
+                    warn(e);
+                    throw e;
+                }
+            }
+
+            private void warn(IOException e) {
+                if (!warned) {
+                    warned = true;
+                    LOG.warn("{}: {}: {}; the guest's console output is lost from here", machine, what,
+                            e.getMessage());
+                }
             }
         };
     }
@@ -320,6 +385,13 @@ public final class ConsoleIo implements AutoCloseable {
         }
         if (pty != null) {
             pty.close();
+        }
+        if (owned != null) {
+            try {
+                owned.close(); // flushed above; a failure was reported when it happened
+            } catch (IOException e) {
+                LOG.debug("closing the console file of {}: {}", name, e.getMessage());
+            }
         }
         for (Thread t : threads) {
             t.interrupt();

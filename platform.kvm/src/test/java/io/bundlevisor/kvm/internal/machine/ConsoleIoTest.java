@@ -86,4 +86,39 @@ class ConsoleIoTest {
         assertTrue(e.getMessage().equals("console socket " + file + ": exists and is not a socket"), e.getMessage());
         assertTrue(Files.exists(file));
     }
+
+    /** A console file's descriptor goes with the console (not with a later garbage collection). */
+    @Test
+    void aConsoleFileIsClosedWithTheConsole() throws Exception {
+        Path file = dir.resolve("vm.console.log");
+        ConsoleIo io = ConsoleIo.open("vm", Console.file(file));
+        assertTrue(openFds().contains(file.toString()));
+        io.close();
+        assertFalse(openFds().contains(file.toString()), "the console file is closed");
+    }
+
+    /** A FIFO nobody reads is refused at once instead of blocking the machine's creation. */
+    @Test
+    @org.junit.jupiter.api.Timeout(10)
+    void aFifoNobodyReadsIsRefused() throws Exception {
+        Path fifo = dir.resolve("console.fifo");
+        assertTrue(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0);
+        IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                () -> ConsoleIo.open("vm", Console.file(fifo)));
+        assertTrue(e.getMessage().contains("is a FIFO no process reads"), e.getMessage());
+    }
+
+    private static String openFds() throws IOException {
+        StringBuilder links = new StringBuilder();
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    links.append(Files.readSymbolicLink(fd)).append('\n');
+                } catch (IOException gone) {
+                    // the directory's own descriptor
+                }
+            }
+        }
+        return links.toString();
+    }
 }
