@@ -99,7 +99,15 @@ final class VhostConnection implements BackendEvents {
 
     /** How a front-end's connection ended, and the device that now holds the back-end's host resources, if any. */
     record End(String why, VirtioBackend idle) {
+
+        /** Whether the front-end broke the protocol (and the connection was closed for it). */
+        boolean refused() {
+            return why.startsWith(REFUSED);
+        }
     }
+
+    /** How the end of a connection closed for a protocol violation begins. */
+    static final String REFUSED = "refused: ";
 
     /**
      * Serves one front-end until it disconnects, breaks the protocol or the device's bundle goes; then releases
@@ -149,8 +157,9 @@ final class VhostConnection implements BackendEvents {
             if (deviceGone) {
                 return "the device's bundle went away";
             }
-            LOG.warn("{}: {}; closing the connection", name, e.getMessage());
-            return e.getMessage();
+            // Logged once, by the server, with the connection's end (and at a limited rate: a front-end is
+            // untrusted, and so is how often it comes back).
+            return REFUSED + e.getMessage();
         } catch (RuntimeException e) {
             LOG.error("{}: internal error on {}; closing the connection", name, message.name(), e);
             return "internal error: " + e;

@@ -43,6 +43,8 @@ final class VhostServer implements AutoCloseable {
     private VirtioBackend idle;
     private volatile boolean closed;
     private volatile String lastEnd = "";
+    /** Refused front-ends are logged at most 10 in 10 s: a hostile one could otherwise fill the log. */
+    private final LogRate refusals = new LogRate(10, java.util.concurrent.TimeUnit.SECONDS.toNanos(10));
 
     /**
      * Listens on {@code path}. A stale socket there (nobody accepting) is replaced; anything else is refused.
@@ -128,7 +130,13 @@ final class VhostServer implements AutoCloseable {
                 s.close();
             }
             lastEnd = why;
-            LOG.info("{}: front-end {} gone: {}", name, n, why);
+            if (!why.startsWith(VhostConnection.REFUSED)) {
+                LOG.info("{}: front-end {} gone: {}", name, n, why);
+            } else if (refusals.allow(System.nanoTime())) {
+                long unlogged = refusals.takeSuppressed();
+                LOG.warn("{}: front-end {} {}; connection closed{}", name, n, why,
+                        unlogged == 0 ? "" : " (" + unlogged + " more refused front-ends were not logged)");
+            }
         }
     }
 
