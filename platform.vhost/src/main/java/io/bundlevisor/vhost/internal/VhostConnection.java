@@ -47,6 +47,8 @@ final class VhostConnection implements BackendEvents {
     private boolean protocolFeaturesSet;
     private long protocolFeatures;
     private CompletableFuture<String> transfer;
+    /** The pipe of the transfer under way, to abort it when the connection ends. */
+    private volatile StateTransfer transferPipe;
     private volatile boolean deviceGone;
 
     private VhostConnection(String name, UnixSocket socket, VirtioBackend backend, VhostMemory memory) {
@@ -178,7 +180,14 @@ final class VhostConnection implements BackendEvents {
             }
         }
         backend.close();
-        waitTransfer();
+        StateTransfer pipe = transferPipe;
+        if (pipe != null) {
+            pipe.abort(); // the front-end is gone: its pipe end may stay open, nobody is waiting for the state
+        }
+        String failure = waitTransfer();
+        if (failure != null && transfer != null) {
+            LOG.warn("{}: {}", name, failure);
+        }
         for (VringState r : rings) {
             r.clear(); // a kick handed to the backend was closed with its worker
         }
@@ -635,6 +644,7 @@ final class VhostConnection implements BackendEvents {
         // Reply first: the front-end reads (or writes) the pipe only after it (the spec's order of events).
         replyU64(TRANSFER_REPLY_NOFD);
         StateTransfer t = new StateTransfer(fd);
+        transferPipe = t;
         transfer = CompletableFuture.supplyAsync(() -> direction == DIRECTION_SAVE ? save(t) : load(t),
                 r -> Thread.ofPlatform().name("vhost state " + name).start(r));
     }

@@ -233,6 +233,29 @@ class VhostUserTest {
         }
     }
 
+    /**
+     * A red-team finding: a front-end that starts a state load and goes away with its end of the pipe still open
+     * held the next front-end for 60 s. The transfer is now aborted when its connection ends.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void aFrontEndThatLeavesItsStatePipeOpenDoesNotHoldTheNextOne() throws Exception {
+        try (Pipe p = Pipe.create()) {
+            try (FakeFrontend f = new FakeFrontend(socket)) {
+                f.handshake();
+                f.send(SET_FEATURES, u64(VERSION_1 | F_PROTOCOL_FEATURES));
+                f.send(SET_DEVICE_STATE_FD, transfer(DIRECTION_LOAD), p.readFd());
+                assertEquals(TRANSFER_REPLY_NOFD, u64(f.reply(SET_DEVICE_STATE_FD)));
+            } // gone, the pipe's write end still open here
+            long start = System.nanoTime();
+            try (FakeFrontend g = new FakeFrontend(socket)) {
+                g.handshake();
+                long millis = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(millis < 10_000, "the next front-end was served after " + millis + " ms");
+            }
+        }
+    }
+
     private static byte[] transfer(int direction) {
         return state(direction, PHASE_STOPPED);
     }
