@@ -373,6 +373,39 @@ class VhostUserTest {
         }
     }
 
+    /**
+     * A red-team finding: a front-end that shrinks its memory after SET_MEM_TABLE and then posts a chain there made
+     * the device's reads fault (SIGBUS, which the JVM raises as an InternalError) and killed its worker: no answer,
+     * no error. Now the device needs a reset (the error eventfd fires) and its worker lives on.
+     */
+    @Test
+    void aFrontEndThatShrinksItsMemoryGetsADeviceResetNotADeadWorker() throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket);
+                io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
+            f.handshake();
+            f.start(VERSION_1, 1);
+            f.send(SET_VRING_ERR, u64(0), err.fd());
+            f.offer(0, new byte[] {1, 2, 3}, 8);
+            assertTrue(f.awaitCall(0, 10_000));
+            // This memfd was made without MFD_ALLOW_SEALING, so the back-end could not seal it against shrinking.
+            assertEquals(0, io.bundlevisor.uring.sys.Native.ftruncate(f.memfd.fd(), 0x40000));
+            f.readableAt = GPA + 0x80000; // mapped, but past the file's end now
+            f.offer(0, new byte[] {4, 5}, 8);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (err.drain() == 0) {
+                assertTrue(System.nanoTime() < deadline, "the error eventfd was signalled");
+                Thread.sleep(5);
+            }
+            assertEquals(0, io.bundlevisor.uring.sys.Native.ftruncate(f.memfd.fd(), MEMORY));
+            f.readableAt = 0;
+            f.send(RESET_DEVICE, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0]);
+            assertEquals(0, u64(f.reply(RESET_DEVICE)));
+            f.start(VERSION_1, 1);
+            f.offer(0, new byte[] {6}, 8);
+            assertTrue(f.awaitCall(0, 10_000), "the worker serves the reset device again");
+        }
+    }
+
     @FunctionalInterface
     private interface Hostile {
         void run(FakeFrontend f) throws Exception;

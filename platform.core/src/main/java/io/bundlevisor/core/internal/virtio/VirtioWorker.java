@@ -567,6 +567,11 @@ final class VirtioWorker {
                     ring.submitAndWait(1);
                     ring.processCompletions();
                     rearmPolls();
+                } catch (InternalError e) {
+                    // How the JVM reports a fault (SIGBUS) on an unsafe or FFM access: guest memory that its owner
+                    // truncated under its mapping (a vhost-user front-end shrinking its memfd). The device cannot go
+                    // on; its thread must, to answer the reset.
+                    needsReset("a fault on guest memory (" + e.getMessage() + "): its owner shrank or unmapped it");
                 } catch (RuntimeException e) {
                     // A bug here must not kill the device's thread; the device cannot go on, the VM can.
                     LOG.error("{}: worker error", name, e);
