@@ -323,6 +323,18 @@ public final class UnixSocket implements AutoCloseable {
      * {@link Duration#ZERO} waits forever; a positive duration under a microsecond counts as one.
      */
     public void setReceiveTimeout(Duration timeout) throws SyscallException {
+        setTimeout(SocketLayout.SO_RCVTIMEO, "setsockopt SO_RCVTIMEO", timeout);
+    }
+
+    /**
+     * SO_SNDTIMEO: a send that cannot go on for longer (a peer that reads nothing, its buffer full) throws
+     * SyscallException with errno EAGAIN; as {@link #setReceiveTimeout} otherwise.
+     */
+    public void setSendTimeout(Duration timeout) throws SyscallException {
+        setTimeout(SocketLayout.SO_SNDTIMEO, "setsockopt SO_SNDTIMEO", timeout);
+    }
+
+    private void setTimeout(int option, String operation, Duration timeout) throws SyscallException {
         if (timeout.isNegative()) {
             throw new IllegalArgumentException("negative timeout " + timeout);
         }
@@ -336,9 +348,9 @@ public final class UnixSocket implements AutoCloseable {
             tv.set(JAVA_LONG, SocketLayout.TV_SEC, seconds);
             tv.set(JAVA_LONG, SocketLayout.TV_USEC, micros);
             synchronized (stateLock) {
-                ensureOpen("setsockopt SO_RCVTIMEO");
-                Native.check("setsockopt SO_RCVTIMEO", Native.setsockopt(fd, SOL_SOCKET, SocketLayout.SO_RCVTIMEO,
-                        tv, (int) SocketLayout.TIMEVAL_SIZE));
+                ensureOpen(operation);
+                Native.check(operation, Native.setsockopt(fd, SOL_SOCKET, option, tv,
+                        (int) SocketLayout.TIMEVAL_SIZE));
             }
         }
     }

@@ -25,6 +25,8 @@ public final class SocketLayout {
     public static final int SCM_RIGHTS = 1;
     /** {@code SO_RCVTIMEO} on LP64 ({@code SO_RCVTIMEO_OLD}: a {@code struct timeval} of two longs). */
     public static final int SO_RCVTIMEO = 20;
+    /** {@code SO_SNDTIMEO} on LP64 ({@code SO_SNDTIMEO_OLD}), a {@code struct timeval} too. */
+    public static final int SO_SNDTIMEO = 21;
     public static final int MSG_CTRUNC = 0x8;
     public static final int MSG_NOSIGNAL = 0x4000;
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;

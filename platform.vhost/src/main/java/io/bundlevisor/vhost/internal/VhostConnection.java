@@ -108,6 +108,9 @@ final class VhostConnection implements BackendEvents {
         }
     }
 
+    /** How long a message may take to arrive once begun, and a reply to go out (tests shorten it). */
+    static volatile java.time.Duration stallLimit = java.time.Duration.ofSeconds(10);
+
     /** How the end of a connection closed for a protocol violation begins. */
     static final String REFUSED = "refused: ";
 
@@ -121,6 +124,15 @@ final class VhostConnection implements BackendEvents {
      */
     static End serve(String name, UnixSocket socket, VirtioService service, DeviceSpec spec, VirtioBackend idle,
             String idleName) throws PartitionException {
+        try {
+            // A front-end that stops inside a message, or stops reading our replies, is dropped after this, so it
+            // cannot keep the next one waiting (red-team finding); between messages it may be silent.
+            socket.setReceiveTimeout(stallLimit);
+            socket.setSendTimeout(stallLimit);
+        } catch (SyscallException e) {
+            socket.close();
+            throw new PartitionException(name + ": " + e.getMessage(), e);
+        }
         VhostMemory memory = new VhostMemory();
         Events events = new Events();
         VirtioBackend backend;

@@ -41,17 +41,38 @@ final class VhostMessage {
      *                           descriptors that came are closed
      */
     boolean read(UnixSocket socket) throws ProtocolException {
-        UnixSocket.Received h;
-        try {
-            h = socket.receiveFully(header, 0, HEADER_SIZE);
-        } catch (SyscallException e) {
-            throw new ProtocolException("reading a message header: " + e.getMessage(), e);
+        // Between messages a front-end may stay silent as long as it likes: a receive timeout there (the socket's,
+        // set by the connection) only means "still idle". Once a message began, the rest must come within it.
+        UnixSocket.Received first;
+        while (true) {
+            try {
+                first = socket.receive(header, 0, HEADER_SIZE);
+                break;
+            } catch (SyscallException e) {
+                if (e.errno() != io.bundlevisor.core.ring.Errno.EAGAIN) {
+                    throw new ProtocolException("reading a message header: " + e.getMessage(), e);
+                }
+            }
         }
-        if (h == null) {
-            fds = new int[0];
+        fds = first.fds();
+        if (first.bytes() == 0) {
+            closeFds();
             return false;
         }
-        fds = h.fds();
+        if (first.bytes() < HEADER_SIZE) {
+            UnixSocket.Received rest;
+            try {
+                rest = socket.receiveFully(header, first.bytes(), HEADER_SIZE - first.bytes());
+            } catch (SyscallException e) {
+                closeFds();
+                throw new ProtocolException(stalled(e, "a message header"), e);
+            }
+            if (rest == null) {
+                closeFds();
+                throw new ProtocolException("the stream ended inside a message header");
+            }
+            fds = concat(fds, rest.fds());
+        }
         request = (int) U32.get(header, HEADER_REQUEST);
         flags = (int) U32.get(header, HEADER_FLAGS);
         size = (int) U32.get(header, HEADER_SIZE_FIELD);
@@ -71,21 +92,30 @@ final class VhostMessage {
                 p = socket.receiveFully(payload, 0, size);
             } catch (SyscallException e) {
                 closeFds();
-                throw new ProtocolException("reading the payload of " + VhostUserLayout.name(request) + ": "
-                        + e.getMessage(), e);
+                throw new ProtocolException(stalled(e, "the payload of " + VhostUserLayout.name(request)), e);
             }
             if (p == null) {
                 closeFds();
                 throw new ProtocolException("the stream ended inside " + VhostUserLayout.name(request));
             }
-            if (p.fds().length > 0) {
-                int[] all = new int[fds.length + p.fds().length];
-                System.arraycopy(fds, 0, all, 0, fds.length);
-                System.arraycopy(p.fds(), 0, all, fds.length, p.fds().length);
-                fds = all;
-            }
+            fds = concat(fds, p.fds());
         }
         return true;
+    }
+
+    private static String stalled(SyscallException e, String what) {
+        return e.errno() == io.bundlevisor.core.ring.Errno.EAGAIN
+                ? "the front-end stalled inside " + what + " (nothing more came in time)"
+                : "reading " + what + ": " + e.getMessage();
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        if (b.length == 0) {
+            return a;
+        }
+        int[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 
     boolean needsReply() {

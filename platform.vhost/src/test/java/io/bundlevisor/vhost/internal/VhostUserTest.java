@@ -406,6 +406,54 @@ class VhostUserTest {
         }
     }
 
+    /**
+     * Red-team findings: a front-end that sends half a header and falls silent, or one that never reads its replies,
+     * kept the next front-end waiting for ever. Once a message began it must arrive within the stall limit, and a
+     * reply must go out within it; between messages a front-end may be silent as long as it likes.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aStalledFrontEndIsDroppedAndTheNextOneServed() throws Exception {
+        java.time.Duration before = VhostConnection.stallLimit;
+        VhostConnection.stallLimit = java.time.Duration.ofMillis(500);
+        try {
+            try (FakeFrontend idle = new FakeFrontend(socket)) {
+                idle.handshake();
+                Thread.sleep(1500); // silent between messages, three times the limit
+                assertTrue(idle.getU64(GET_FEATURES) != 0, "an idle front-end keeps its connection");
+            }
+            try (FakeFrontend half = new FakeFrontend(socket)) {
+                half.socket.send(new byte[] {1, 0, 0, 0, 1, 0}, 0, 6); // GET_FEATURES, then silence
+                awaitNextServedWithin(half, 10_000);
+                assertTrue(server.lastEnd().contains("stalled inside a message header"), server.lastEnd());
+            }
+            try (FakeFrontend deaf = new FakeFrontend(socket)) {
+                try {
+                    for (int i = 0; i < 20_000; i++) {
+                        deaf.send(GET_FEATURES, new byte[0]); // never reading a reply
+                    }
+                } catch (io.bundlevisor.uring.host.SyscallException dropped) {
+                    // EPIPE: the back-end gave up on its replies and closed the connection
+                }
+                awaitNextServedWithin(deaf, 10_000);
+            }
+        } finally {
+            VhostConnection.stallLimit = before;
+        }
+    }
+
+    /** The next front-end is served within {@code millis}, while {@code stalled} still holds its connection. */
+    private void awaitNextServedWithin(FakeFrontend stalled, long millis) throws Exception {
+        long start = System.nanoTime();
+        try (FakeFrontend next = new FakeFrontend(socket)) {
+            next.handshake();
+        } catch (io.bundlevisor.uring.host.SyscallException e) {
+            throw new AssertionError("the next front-end was not served: " + e.getMessage(), e);
+        }
+        long took = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(took < millis, "the next front-end waited " + took + " ms");
+    }
+
     @FunctionalInterface
     private interface Hostile {
         void run(FakeFrontend f) throws Exception;
