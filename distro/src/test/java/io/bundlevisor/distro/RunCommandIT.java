@@ -137,6 +137,47 @@ public class RunCommandIT {
     private record Result(int status, String output) {
     }
 
+    /**
+     * A red-team finding: a SIGKILLed run left its framework's storage (~8 MB) in /tmp for ever. Now it lives in the
+     * process's folder under the cache, {@code run/PID}, which the next launch removes once that process is gone; a
+     * run that ends normally leaves nothing but an empty folder.
+     */
+    @Test(timeout = 120_000)
+    public void aKilledRunsFilesGoAtTheNextLaunch() throws Exception {
+        Assume.assumeTrue("/dev/kvm missing", Files.exists(Path.of("/dev/kvm")));
+        Path cache = Files.createTempDirectory(Path.of("target"), "run-cache-").toAbsolutePath();
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new ArrayList<>(List.of(java, "--sun-misc-unsafe-memory-access=allow", "-jar",
+                Path.of("target", "bundlevisor.jar").toString(), "run", "--kernel", guest("echo"), "--memory", "32M"));
+        ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true);
+        b.environment().put("BUNDLEVISOR_CACHE", cache.toString());
+        Process killed = b.start();
+        Screen screen = new Screen(killed.getInputStream());
+        Path folder = cache.resolve("run").resolve(Long.toString(killed.pid()));
+        try {
+            screen.await("echo: ready");
+            assertTrue("the framework's storage is in " + folder, Files.isDirectory(folder.resolve("framework")));
+        } finally {
+            killed.destroyForcibly();
+        }
+        assertTrue(killed.waitFor(30, TimeUnit.SECONDS));
+        List<String> next = new ArrayList<>(command);
+        next.set(next.indexOf(guest("echo")), guest("poweroff"));
+        ProcessBuilder n = new ProcessBuilder(next).redirectErrorStream(true);
+        n.environment().put("BUNDLEVISOR_CACHE", cache.toString());
+        Process second = n.start();
+        second.getOutputStream().close();
+        String out = new String(second.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+        assertTrue(second.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(out, 0, second.exitValue());
+        assertTrue("the killed run's folder is gone", !Files.exists(folder));
+        Path left = cache.resolve("run").resolve(Long.toString(second.pid()));
+        try (var files = Files.list(left)) {
+            assertEquals("a run that ended leaves an empty folder", List.of(), files.toList());
+        }
+        VhostUserQemuIT.delete(cache);
+    }
+
     private static String guest(String name) {
         Path p = GUESTS.resolve(name + ".elf");
         assertTrue(p + " is built by platform.kvm's tests", Files.isRegularFile(p));

@@ -33,8 +33,15 @@ public final class Main {
             System.setProperty(p.getKey(), p.getValue());
         }
         Path jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path cache = BundleFiles.cache(System.getenv());
+        try {
+            RunFolder.claim(cache);
+        } catch (java.io.IOException e) {
+            err.println("bundlevisor: " + cache + ": " + e.getMessage() + " (temporary files go to "
+                    + System.getProperty("java.io.tmpdir") + ")");
+        }
         if (Files.isRegularFile(jar)) {
-            BundleFiles.properties(jar, BundleFiles.cache(System.getenv())).forEach(System::setProperty);
+            BundleFiles.properties(jar, cache).forEach(System::setProperty);
         }
         if (System.console() == null || !System.console().isTerminal()) {
             // No terminal (a pipe, a test): JLine's line-by-line terminal, chosen rather than warned about.
