@@ -361,11 +361,7 @@ class VhostUserTest {
             // The next chain's readable buffer lies past the end of guest memory.
             f.readableAt = GPA + MEMORY - 1; // two bytes from here: one past the end
             f.offer(0, new byte[] {4, 5}, 8);
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (err.drain() == 0) {
-                assertTrue(System.nanoTime() < deadline, "the error eventfd was signalled");
-                Thread.sleep(5);
-            }
+            awaitSignal(err);
             assertEquals(1, f.usedIdx(0), "the bad chain was not completed");
             // The connection stays; the front-end resets the device and starts again.
             f.send(RESET_DEVICE, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0]);
@@ -391,11 +387,7 @@ class VhostUserTest {
             assertEquals(0, io.bundlevisor.uring.sys.Native.ftruncate(f.memfd.fd(), 0x40000));
             f.readableAt = GPA + 0x80000; // mapped, but past the file's end now
             f.offer(0, new byte[] {4, 5}, 8);
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (err.drain() == 0) {
-                assertTrue(System.nanoTime() < deadline, "the error eventfd was signalled");
-                Thread.sleep(5);
-            }
+            awaitSignal(err);
             assertEquals(0, io.bundlevisor.uring.sys.Native.ftruncate(f.memfd.fd(), MEMORY));
             f.readableAt = 0;
             f.send(RESET_DEVICE, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0]);
@@ -424,8 +416,7 @@ class VhostUserTest {
             }
             try (FakeFrontend half = new FakeFrontend(socket)) {
                 half.socket.send(new byte[] {1, 0, 0, 0, 1, 0}, 0, 6); // GET_FEATURES, then silence
-                awaitNextServedWithin(half, 10_000);
-                assertTrue(server.lastEnd().contains("stalled inside a message header"), server.lastEnd());
+                awaitNextServedWithin(10_000, "stalled inside a message header");
             }
             try (FakeFrontend deaf = new FakeFrontend(socket)) {
                 try {
@@ -435,23 +426,36 @@ class VhostUserTest {
                 } catch (io.bundlevisor.uring.host.SyscallException dropped) {
                     // EPIPE: the back-end gave up on its replies and closed the connection
                 }
-                awaitNextServedWithin(deaf, 10_000);
+                awaitNextServedWithin(10_000, "refused: ");
             }
         } finally {
             VhostConnection.stallLimit = before;
         }
     }
 
-    /** The next front-end is served within {@code millis}, while {@code stalled} still holds its connection. */
-    private void awaitNextServedWithin(FakeFrontend stalled, long millis) throws Exception {
+    /** Waits (10 s at most) for the vring's error eventfd to fire. */
+    private static void awaitSignal(io.bundlevisor.uring.host.EventFd err) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (err.drain() == 0) {
+            assertTrue(System.nanoTime() < deadline, "the error eventfd was signalled");
+            Thread.sleep(5);
+        }
+    }
+
+    /**
+     * The next front-end is served within {@code millis} while the stalled one still holds its end, and the stalled
+     * connection ended as {@code end} says (read while the next one is served, before it too ends).
+     */
+    private void awaitNextServedWithin(long millis, String end) throws Exception {
         long start = System.nanoTime();
         try (FakeFrontend next = new FakeFrontend(socket)) {
             next.handshake();
+            long took = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(took < millis, "the next front-end waited " + took + " ms");
+            assertTrue(server.lastEnd().contains(end), server.lastEnd());
         } catch (io.bundlevisor.uring.host.SyscallException e) {
             throw new AssertionError("the next front-end was not served: " + e.getMessage(), e);
         }
-        long took = (System.nanoTime() - start) / 1_000_000;
-        assertTrue(took < millis, "the next front-end waited " + took + " ms");
     }
 
     @FunctionalInterface
