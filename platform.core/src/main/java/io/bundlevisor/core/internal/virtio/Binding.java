@@ -404,13 +404,22 @@ final class Binding implements VirtioBinding, TransportEvents {
         transport.resetRegisters();
     }
 
-    @Override
-    public synchronized void update(String options) throws DeviceException {
+    /** Why the device cannot be {@code done} now (between two bundles, or none bound), or null if it can. */
+    private String unavailable(String done) {
         if (handover != null) {
-            throw new DeviceException(name + " cannot be changed: it is between two bundles (a handover is under way)");
+            return name + " cannot be " + done + ": it is between two bundles (a handover is under way)";
         }
         if (worker == null) {
-            throw new DeviceException(name + " cannot be changed: no device is bound (its bundle is not active)");
+            return name + " cannot be " + done + ": no device is bound (its bundle is not active)";
+        }
+        return null;
+    }
+
+    @Override
+    public synchronized void update(String options) throws DeviceException {
+        String unavailable = unavailable("changed");
+        if (unavailable != null) {
+            throw new DeviceException(unavailable);
         }
         try {
             worker.pause().get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
@@ -438,11 +447,9 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void save(DataOutput out) throws IOException {
-        if (handover != null) {
-            throw new IOException(name + " cannot be saved: it is between two bundles (a handover is under way)");
-        }
-        if (worker == null) {
-            throw new IOException(name + " cannot be saved: no device is bound (its bundle is not active)");
+        String unavailable = unavailable("saved");
+        if (unavailable != null) {
+            throw new IOException(unavailable);
         }
         try {
             worker.pause().get(VirtioWorker.DRAIN_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
@@ -477,11 +484,9 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public synchronized void restore(DataInput in) throws IOException {
-        if (handover != null) {
-            throw new IOException(name + " cannot be restored: it is between two bundles (a handover is under way)");
-        }
-        if (worker == null) {
-            throw new IOException(name + " cannot be restored: no device is bound (its bundle is not active)");
+        String unavailable = unavailable("restored");
+        if (unavailable != null) {
+            throw new IOException(unavailable);
         }
         int version = in.readInt();
         if (version != SAVE_VERSION) {

@@ -45,6 +45,9 @@ public final class ConsoleIo implements AutoCloseable {
     private volatile boolean closed;
     /** <asm-generic/errno-base.h> */
     private static final int ENXIO = 6;
+    /** The file-type bits of st_mode and a FIFO's, inode(7). */
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFIFO = 0010000;
     private Uart16550 uart;
     private Pty pty;
     /** A console file's stream: closed with the console (it is ours, unlike stdout). */
@@ -112,7 +115,7 @@ public final class ConsoleIo implements AutoCloseable {
      * (an open for writing with O_NONBLOCK fails with ENXIO exactly then, fifo(7)).
      */
     private static void refuseUnreadFifo(Path path) throws IOException {
-        if (!Files.exists(path) || Files.isRegularFile(path) || Files.isDirectory(path)) {
+        if (!Files.exists(path) || ((Integer) Files.getAttribute(path, "unix:mode") & S_IFMT) != S_IFIFO) {
             return;
         }
         int fd = Native.open(path.toString(), Native.O_WRONLY | Native.O_NONBLOCK | Native.O_CLOEXEC, 0);
