@@ -41,8 +41,10 @@ public class ConsoleIT {
         String java = ProcessHandle.current().info().command().orElse("java");
         String run = java + " --sun-misc-unsafe-memory-access=allow -jar " + Path.of("target", "bundlevisor.jar")
                 + " run --kernel " + ECHO + " --memory 32M";
-        Process p = new ProcessBuilder("script", "-qfec", "stty -a; " + run + "; echo \"exit=$?\"; stty -a",
-                "/dev/null").redirectErrorStream(true).start();
+        ProcessBuilder b = new ProcessBuilder("script", "-qfec", "stty -a; " + run + "; echo \"exit=$?\"; stty -a",
+                "/dev/null").redirectErrorStream(true);
+        b.environment().put("SHELL", "/bin/sh"); // script's sh, the same here as where SHELL is unset (see ShellIT)
+        Process p = b.start();
         Screen screen = new Screen(p.getInputStream());
         try (OutputStream keys = p.getOutputStream()) {
             String before = screen.await("echo: ready");
