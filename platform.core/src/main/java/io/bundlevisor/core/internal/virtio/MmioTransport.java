@@ -468,7 +468,13 @@ final class MmioTransport implements IoHandler, WorkerTransport {
         }
     }
 
-    /** Reads what {@link #save} wrote; returns the features to activate with, or -1 if DRIVER_OK was not set. */
+    /**
+     * Reads what {@link #save} wrote; returns the features to activate with, or -1 if DRIVER_OK was not set. The
+     * whole record is read and checked before anything changes (a snapshot is untrusted input): a refused one leaves
+     * the registers as they were.
+     *
+     * @throws IOException if the record is cut short or holds what no driver could have set through this window
+     */
     long restore(DataInput in) throws IOException {
         lock.lock();
         try {
@@ -483,18 +489,39 @@ final class MmioTransport implements IoHandler, WorkerTransport {
             if ((s & ~0xFF) != 0 || (isr & ~3) != 0) {
                 throw new IOException("saved device status 0x" + Integer.toHexString(s) + " is not a status");
             }
-            for (QueueConfig q : queues) {
+            if ((s & VirtioFeatures.DRIVER_OK) != 0 && (s & VirtioFeatures.FEATURES_OK) == 0) {
+                throw new IOException("saved device status 0x" + Integer.toHexString(s) + " has DRIVER_OK without "
+                        + "FEATURES_OK");
+            }
+            long offered = offeredFeatures(device);
+            if ((s & VirtioFeatures.FEATURES_OK) != 0 && (f & ~offered) != 0) {
+                throw new IOException("saved driver features 0x" + Long.toHexString(f) + " were never offered (0x"
+                        + Long.toHexString(offered) + ")");
+            }
+            // Queues are checked where the device will be activated with them: before DRIVER_OK, or once the device
+            // needs a reset, any value a driver wrote is a legal register.
+            boolean activates = (s & VirtioFeatures.DRIVER_OK) != 0 && (s & VirtioFeatures.DEVICE_NEEDS_RESET) == 0;
+            int max = device == null ? 0 : device.maxQueueSize();
+            QueueConfig[] read = new QueueConfig[count];
+            for (int i = 0; i < count; i++) {
+                QueueConfig q = new QueueConfig();
                 q.size = in.readInt();
                 q.ready = in.readBoolean();
                 q.desc = in.readLong();
                 q.driver = in.readLong();
                 q.device = in.readLong();
+                if (activates && q.ready && (q.size < 1 || q.size > max || Integer.bitCount(q.size) != 1)) {
+                    throw new IOException("saved queue " + i + " is ready with size " + q.size + " (a power of two "
+                            + "up to " + max + " is needed)");
+                }
+                read[i] = q;
             }
+            queues = read;
             status = s;
             driverFeatures = f;
             configGeneration = generation;
             interruptStatus.set(isr);
-            return (s & VirtioFeatures.DRIVER_OK) != 0 && (s & VirtioFeatures.DEVICE_NEEDS_RESET) == 0 ? f : -1;
+            return activates ? f : -1;
         } finally {
             lock.unlock();
         }

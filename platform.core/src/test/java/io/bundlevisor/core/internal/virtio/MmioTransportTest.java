@@ -3,8 +3,7 @@ package io.bundlevisor.core.internal.virtio;
 import static io.bundlevisor.core.internal.virtio.MmioLayout.*;
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.io.DataInput;
-import java.io.DataOutput;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,10 +13,6 @@ import org.slf4j.LoggerFactory;
 
 import io.bundlevisor.core.partition.InterruptLine;
 import io.bundlevisor.core.partition.Notifier;
-import io.bundlevisor.core.ring.Sqe;
-import io.bundlevisor.core.virtio.DescChain;
-import io.bundlevisor.core.virtio.VirtioContext;
-import io.bundlevisor.core.virtio.VirtioDevice;
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
 /** The virtio-mmio register window as a driver drives it (virtio 1.2 sections 3.1.1 and 4.2.3), and as a hostile one does. */
@@ -233,74 +228,37 @@ class MmioTransportTest {
         assertEquals(0, t.read(CONFIG, 4));
     }
 
-    /** A device with one queue of 128, device feature bit 6 and an 8-byte config 01 02 .. 08. */
-    private static final class FakeDevice implements VirtioDevice {
-        @Override
-        public int deviceId() {
-            return 2;
-        }
+    @Test
+    void aRestoredRecordIsCheckedWholeBeforeAnythingChanges() throws Exception {
+        negotiate(VirtioFeatures.VERSION_1);
+        w(QUEUE_SEL, 0);
+        w(QUEUE_NUM, 64);
+        w(QUEUE_READY, 1);
+        w(STATUS, 0xF);
+        java.io.ByteArrayOutputStream saved = new java.io.ByteArrayOutputStream();
+        t.save(new java.io.DataOutputStream(saved));
+        byte[] good = saved.toByteArray();
+        w(STATUS, 0);
 
-        @Override
-        public long features() {
-            return 1L << 6 | 1L << 40; // bit 40 is not the device's to offer: filtered
-        }
+        byte[] noFeaturesOk = good.clone();
+        noFeaturesOk[3] = (byte) (VirtioFeatures.ACKNOWLEDGE | VirtioFeatures.DRIVER | VirtioFeatures.DRIVER_OK);
+        IOException e = assertThrows(IOException.class, () -> t.restore(in(noFeaturesOk)));
+        assertTrue(e.getMessage().contains("DRIVER_OK without FEATURES_OK"), e.getMessage());
+        byte[] badSize = good.clone();
+        badSize[good.length - 28] = 3; // queue 0's size (big-endian, after 24 bytes): 64 + (3 << 16)
+        e = assertThrows(IOException.class, () -> t.restore(in(badSize)));
+        assertTrue(e.getMessage().contains("ready with size"), e.getMessage());
+        byte[] cut = java.util.Arrays.copyOf(good, good.length - 1);
+        assertThrows(java.io.EOFException.class, () -> t.restore(in(cut)));
+        assertEquals(0, r(STATUS), "refused records changed nothing");
+        w(QUEUE_SEL, 0);
+        assertEquals(0, r(QUEUE_READY), "not even the queue registers read before the record ran out");
 
-        @Override
-        public int queueCount() {
-            return 1;
-        }
+        assertEquals(VirtioFeatures.VERSION_1, t.restore(in(good)));
+        assertEquals(0xF, r(STATUS));
+    }
 
-        @Override
-        public int maxQueueSize() {
-            return 128;
-        }
-
-        @Override
-        public int configSize() {
-            return 8;
-        }
-
-        @Override
-        public int readConfig(int offset, int size) {
-            int v = 0;
-            for (int i = size - 1; i >= 0; i--) {
-                v = v << 8 | (offset + i + 1);
-            }
-            return v;
-        }
-
-        @Override
-        public void writeConfig(int offset, int size, int value) {
-        }
-
-        @Override
-        public void activate(VirtioContext context) {
-        }
-
-        @Override
-        public int handleDesc(int queue, DescChain chain, Sqe sqe) {
-            return 0;
-        }
-
-        @Override
-        public int completeDesc(int queue, DescChain chain, int result) {
-            return 0;
-        }
-
-        @Override
-        public void reset() {
-        }
-
-        @Override
-        public void saveState(DataOutput out) {
-        }
-
-        @Override
-        public void restoreState(DataInput in) {
-        }
-
-        @Override
-        public void close() {
-        }
+    private static java.io.DataInputStream in(byte[] bytes) {
+        return new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes));
     }
 }
