@@ -12,9 +12,13 @@ import java.nio.file.Path;
 import java.util.Random;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
 
 import io.bundlevisor.core.internal.virtio.VirtioServiceImpl;
 import io.bundlevisor.core.partition.DeviceSpec;
@@ -57,21 +61,7 @@ class VhostFuzzTest {
             long fdsBefore = openFds();
             long mapsBefore = memfdMappings();
             for (int round = 0; round < 60; round++) {
-                try (FakeFrontend f = new FakeFrontend(socket)) {
-                    if (random.nextBoolean()) {
-                        f.handshake();
-                        if (random.nextBoolean()) {
-                            f.start(VERSION_1, 1 + random.nextInt(2));
-                            f.offer(0, new byte[] {1, 2}, 8);
-                        }
-                    }
-                    int messages = 1 + random.nextInt(12);
-                    for (int m = 0; m < messages; m++) {
-                        send(f, random);
-                    }
-                } catch (SyscallException | IllegalStateException e) {
-                    // The back-end hung up on us, or answered what we did not expect: both are fine here.
-                }
+                oneFrontend(socket, Choices.of(random));
                 awaitIdle(server);
             }
             serveOneCorrectly(socket);
@@ -84,18 +74,130 @@ class VhostFuzzTest {
         assertFalse(Files.exists(socket));
     }
 
-    private static void send(FakeFrontend f, Random random) throws Exception {
+    /** The back-end the fuzzer's front-ends share, started by the first input. */
+    private static VhostServer fuzzed;
+    private static Path fuzzedSocket;
+
+    /**
+     * Coverage-guided (Jazzer): each input is one front-end's choices. Whatever it sends, the back-end ends at most
+     * its connection, goes back to waiting within the stall limit, and serves a correct front-end next. With the unit
+     * tests only the committed seeds run (VhostFuzzTestInputs); {@code scripts/fuzz.sh} fuzzes for longer.
+     */
+    @FuzzTest(maxDuration = "60s")
+    void anyFrontendEndsOnlyItsConnection(FuzzedDataProvider data) throws Exception {
+        if (fuzzed == null) {
+            fuzzedSocket = Files.createTempDirectory("vhost-fuzz").resolve("fuzz.sock");
+            RingServiceImpl rings = new RingServiceImpl();
+            VirtioServiceImpl virtio = new VirtioServiceImpl(rings);
+            virtio.addFactory(context -> new EchoDevice(), "echo");
+            fuzzed = new VhostServer("fuzz", fuzzedSocket, new DeviceSpec("echo", ""), virtio);
+        }
+        oneFrontend(fuzzedSocket, Choices.of(data));
+        awaitIdle(fuzzed);
+        serveOneCorrectly(fuzzedSocket);
+        awaitIdle(fuzzed);
+    }
+
+    @AfterAll
+    static void closeFuzzed() throws IOException {
+        if (fuzzed != null) {
+            fuzzed.close();
+            Files.deleteIfExists(fuzzedSocket.getParent());
+            fuzzed = null;
+        }
+    }
+
+    /** Where a front-end's choices come from: a seeded Random, or Jazzer's input. */
+    private interface Choices {
+        int nextInt(int bound);
+
+        int anyInt();
+
+        long nextLong();
+
+        boolean nextBoolean();
+
+        byte[] bytes(int max);
+
+        static Choices of(Random r) {
+            return new Choices() {
+                public int nextInt(int bound) {
+                    return r.nextInt(bound);
+                }
+
+                public int anyInt() {
+                    return r.nextInt();
+                }
+
+                public long nextLong() {
+                    return r.nextLong();
+                }
+
+                public boolean nextBoolean() {
+                    return r.nextBoolean();
+                }
+
+                public byte[] bytes(int max) {
+                    byte[] b = new byte[r.nextInt(max)];
+                    r.nextBytes(b);
+                    return b;
+                }
+            };
+        }
+
+        static Choices of(FuzzedDataProvider d) {
+            return new Choices() {
+                public int nextInt(int bound) {
+                    return d.consumeInt(0, bound - 1);
+                }
+
+                public int anyInt() {
+                    return d.consumeInt();
+                }
+
+                public long nextLong() {
+                    return d.consumeLong();
+                }
+
+                public boolean nextBoolean() {
+                    return d.consumeBoolean();
+                }
+
+                public byte[] bytes(int max) {
+                    return d.consumeBytes(max - 1);
+                }
+            };
+        }
+    }
+
+    /** One front-end: connects, perhaps starts the device, sends some messages and hangs up. */
+    private static void oneFrontend(Path socket, Choices random) throws Exception {
+        try (FakeFrontend f = new FakeFrontend(socket)) {
+            if (random.nextBoolean()) {
+                f.handshake();
+                if (random.nextBoolean()) {
+                    f.start(VERSION_1, 1 + random.nextInt(2));
+                    f.offer(0, new byte[] {1, 2}, 8);
+                }
+            }
+            int messages = 1 + random.nextInt(12);
+            for (int m = 0; m < messages; m++) {
+                send(f, random);
+            }
+        } catch (SyscallException | IllegalStateException e) {
+            // The back-end hung up on us, or answered what we did not expect: both are fine here.
+        }
+    }
+
+    private static void send(FakeFrontend f, Choices random) throws Exception {
         int request = REQUESTS[random.nextInt(REQUESTS.length)];
         int flags = random.nextInt(8) == 0 ? random.nextInt(16) : FLAG_VERSION | (random.nextBoolean() ? FLAG_NEED_REPLY : 0);
         byte[] payload;
         switch (random.nextInt(4)) {
             case 0 -> payload = new byte[0];
             case 1 -> payload = u64(random.nextInt(4) == 0 ? random.nextLong() : random.nextInt(300));
-            case 2 -> payload = state(random.nextInt(3), random.nextInt(4) == 0 ? random.nextInt() : 1 << random.nextInt(8));
-            default -> {
-                payload = new byte[random.nextInt(300)];
-                random.nextBytes(payload);
-            }
+            case 2 -> payload = state(random.nextInt(3), random.nextInt(4) == 0 ? random.anyInt() : 1 << random.nextInt(8));
+            default -> payload = random.bytes(300);
         }
         if (request == SET_MEM_TABLE && random.nextBoolean()) {
             payload = f.memTable(random.nextBoolean() ? MEMORY : random.nextLong() & 0xFFFFFF, random.nextInt(2) * 4096);
@@ -129,8 +231,8 @@ class VhostFuzzTest {
     }
 
     private static void awaitIdle(VhostServer server) throws InterruptedException {
-        for (int i = 0; i < 3000 && server.isConnected(); i++) {
-            Thread.sleep(10);
+        for (int i = 0; i < 30_000 && server.isConnected(); i++) {
+            Thread.sleep(1);
         }
         assertFalse(server.isConnected(), "the server went back to waiting");
     }
