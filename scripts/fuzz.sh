@@ -16,6 +16,9 @@ while IFS= read -r file; do
     module=${file%%/src/test/java/*}
     class=$(basename "$file" .java)
     for method in $(grep -A2 '@FuzzTest' "$file" | grep -oE 'void [A-Za-z0-9_]+' | cut -d' ' -f2); do
+        # Jazzer writes a finding into the seeds folder only if it exists.
+        package_dir=$(dirname "${file#*/src/test/java/}")
+        mkdir -p "$module/src/test/resources/$package_dir/${class}Inputs/$method"
         echo "fuzz: $module $class#$method for ${seconds} s" >&2
         if ! JAZZER_FUZZ=1 ./mvnw -B -ntp -q surefire:test -pl "$module" -Dtest="$class#$method" \
             -Djazzer.max_duration="${seconds}s" -Djazzer.instrument='io.bundlevisor.**' \

@@ -132,14 +132,16 @@ final class Launch {
         top.setOut(out);
         top.setErr(err);
         ParseResult parsed;
+        Integer help;
         try {
             parsed = top.parseArgs(args);
+            // `help NAME` checks NAME only here: `help 512M` is a usage error like any other.
+            help = CommandLine.executeHelpRequest(parsed);
         } catch (ParameterException e) {
-            err.println("bundlevisor: " + Cli.oneLine(e));
+            err.println(Cli.visible("bundlevisor: " + Cli.oneLine(e)));
             err.println("Try 'bundlevisor " + commandPath(e.getCommandLine()) + "--help' for more information.");
             return Decision.exit(Cli.USAGE_ERROR);
         }
-        Integer help = CommandLine.executeHelpRequest(parsed);
         if (help != null) {
             return Decision.exit(help);
         }
@@ -153,7 +155,7 @@ final class Launch {
             return Decision.exit(Cli.USAGE_ERROR);
         }
         if (topOptions.configFile != null && !Files.isRegularFile(topOptions.configFile)) {
-            err.println("bundlevisor: --config-file " + topOptions.configFile + ": no such file");
+            err.println(Cli.visible("bundlevisor: --config-file " + topOptions.configFile + ": no such file"));
             return Decision.exit(Cli.USAGE_ERROR);
         }
         if (topOptions.apiSock != null || topOptions.noApi) {
@@ -162,13 +164,14 @@ final class Launch {
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             if (!topOptions.id.matches("[A-Za-z0-9._-]{1,64}")) {
-                err.println("bundlevisor: --id must be 1-64 letters, digits, '.', '_' or '-', not '" + topOptions.id
-                        + "'");
+                err.println(Cli.visible("bundlevisor: --id must be 1-64 letters, digits, '.', '_' or '-', not '"
+                        + topOptions.id + "'"));
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             Path parent = topOptions.apiSock == null ? null : topOptions.apiSock.toAbsolutePath().getParent();
             if (parent != null && !Files.isDirectory(parent)) {
-                err.println("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent + " is not a directory");
+                err.println(Cli.visible("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent
+                        + " is not a directory"));
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             Map<String, String> properties = new LinkedHashMap<>();
@@ -222,7 +225,7 @@ final class Launch {
                 default -> deploy(((Shell) command.getCommand()).deploy, properties);
             }
         } catch (IllegalArgumentException e) {
-            err.println("bundlevisor: " + e.getMessage());
+            err.println(Cli.visible("bundlevisor: " + e.getMessage()));
             return Decision.exit(Cli.USAGE_ERROR);
         }
         return new Decision(OptionalInt.empty(), properties);

@@ -178,4 +178,20 @@ class LaunchTest {
             assertTrue(script.contains(word), word);
         }
     }
+
+    @Test
+    void helpForACommandThatDoesNotExistIsAUsageError() {
+        // Found by LaunchFuzzTest: picocli checks help's argument only when the help runs, and threw from there.
+        assertEquals(64, decide("help", "512M").exitStatus().orElseThrow());
+        assertEquals(List.of("bundlevisor: unknown subcommand '512M'.",
+                "Try 'bundlevisor --help' for more information."), err.toString().lines().toList());
+    }
+
+    @Test
+    void anArgumentsControlCharactersAndLineEndsAreShownNotSent() {
+        // Found by LaunchFuzzTest: the argument was echoed raw, escape sequences and line ends included.
+        assertEquals(64, decide("run", "\u001b[2J", "x\ny").exitStatus().orElseThrow());
+        assertEquals("bundlevisor: unexpected argument '\\u001b[2J'", err.toString().lines().findFirst().orElseThrow());
+        assertEquals(2, err.toString().lines().count());
+    }
 }
