@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (Jazzer) of every @FuzzTest in the workspace, each for SECONDS (default 30):
 #   scripts/fuzz.sh [SECONDS]
-# Run after a build (./bundlevisor test runs it with BUNDLEVISOR_FUZZ_SECONDS, 30 by default; 0 skips it). Without
+# Run after a build (./bundlevisor test runs it with BUNDLEVISOR_FUZZ_SECONDS, 20 by default; 0 skips it). Without
 # JAZZER_FUZZ the same tests only replay their committed seeds (MODULE/src/test/resources/.../CLASSInputs/METHOD/),
 # as every unit-test run does. A finding fails this script and is written among those seeds as crash-*: commit it
 # (renamed for what it shows) and it stays a regression test. The corpus grows in MODULE/.cifuzz-corpus/
