@@ -16,8 +16,6 @@ import org.slf4j.helpers.NOPLogger;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
-import io.bundlevisor.core.partition.InterruptLine;
-import io.bundlevisor.core.partition.Notifier;
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
 /**
@@ -105,25 +103,7 @@ class MmioTransportFuzzTest {
     }
 
     private MmioTransport window() {
-        InterruptLine line = new InterruptLine() {
-            @Override
-            public int gsi() {
-                return 16;
-            }
-
-            @Override
-            public void assertLine() {
-            }
-
-            @Override
-            public Notifier resample() {
-                throw new UnsupportedOperationException();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        CountingLine line = new CountingLine();
         TransportEvents events = new TransportEvents() {
             @Override
             public void driverOk(long features, QueueConfig[] queues) {

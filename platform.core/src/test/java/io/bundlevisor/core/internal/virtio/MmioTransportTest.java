@@ -11,39 +11,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
-import io.bundlevisor.core.partition.InterruptLine;
-import io.bundlevisor.core.partition.Notifier;
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
 /** The virtio-mmio register window as a driver drives it (virtio 1.2 sections 3.1.1 and 4.2.3), and as a hostile one does. */
 class MmioTransportTest {
 
     private final List<String> events = new ArrayList<>();
-    private int asserted;
+    private final CountingLine line = new CountingLine();
     private MmioTransport t;
 
     @BeforeEach
     void setUp() {
-        InterruptLine line = new InterruptLine() {
-            @Override
-            public int gsi() {
-                return 16;
-            }
-
-            @Override
-            public void assertLine() {
-                asserted++;
-            }
-
-            @Override
-            public Notifier resample() {
-                throw new UnsupportedOperationException();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
         TransportEvents ev = new TransportEvents() {
             @Override
             public void driverOk(long features, QueueConfig[] queues) {
@@ -186,7 +164,7 @@ class MmioTransportTest {
         t.configChanged();
         assertEquals(before + 1, r(CONFIG_GENERATION));
         assertEquals(INT_CONFIG_CHANGE, r(INTERRUPT_STATUS));
-        assertEquals(1, asserted);
+        assertEquals(1, line.asserted);
     }
 
     @Test
@@ -197,10 +175,10 @@ class MmioTransportTest {
         w(INTERRUPT_ACK, 1);
         assertEquals(2, r(INTERRUPT_STATUS));
         t.resample();
-        assertEquals(3, asserted, "a status bit still set raises the line again");
+        assertEquals(3, line.asserted, "a status bit still set raises the line again");
         w(INTERRUPT_ACK, 2);
         t.resample();
-        assertEquals(3, asserted);
+        assertEquals(3, line.asserted);
     }
 
     @Test
