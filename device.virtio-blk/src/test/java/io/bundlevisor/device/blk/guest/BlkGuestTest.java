@@ -175,6 +175,42 @@ class BlkGuestTest {
     }
 
     /**
+     * A successor whose factory registers while the old device is being closed (here from that device's close(), as
+     * a bundle starting on another thread at that moment would) takes the device over, with no reset. PlatformIT
+     * found the race: the new factory came between the old one's removal and the old device's unbind, found the
+     * device still bound, and nobody took it over; the grace period ran out and the guest saw DEVICE_NEEDS_RESET.
+     */
+    @Test
+    void aSuccessorArrivingWhileTheOldDeviceClosesTakesItOver() throws Exception {
+        Path img = image("race.img");
+        GuestHarness.platform();
+        BlkDeviceFactory successor = new BlkDeviceFactory();
+        VirtioDeviceFactory racing = context -> new ForwardingDevice(GuestHarness.factory.create(context)) {
+            @Override
+            public void close() {
+                d.close();
+                GuestHarness.virtio.addFactory(successor, GuestHarness.TYPE);
+            }
+        };
+        GuestHarness.virtio.removeFactory(GuestHarness.factory, GuestHarness.TYPE);
+        GuestHarness.virtio.addFactory(racing, GuestHarness.TYPE);
+        try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=hot blk.strict=1 blk.acked=640", 1,
+                img.toString()))) {
+            VirtioBinding b = GuestHarness.virtio.bindings().getLast();
+            h.await("BLK-HOT acked=", 2);
+            GuestHarness.virtio.removeFactory(racing, GuestHarness.TYPE);
+            assertTrue(b.isBound() && b.handoverMillis() < 0, "the successor took the device over at once");
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), h.output());
+            assertTrue(h.output().contains("BLK-HOT-OK"), h.output());
+            assertEquals(0, b.needsResetCount(), "DEVICE_NEEDS_RESET was never set");
+        } finally {
+            GuestHarness.virtio.removeFactory(racing, GuestHarness.TYPE);
+            GuestHarness.virtio.removeFactory(successor, GuestHarness.TYPE);
+            GuestHarness.virtio.addFactory(GuestHarness.factory, GuestHarness.TYPE);
+        }
+    }
+
+    /**
      * Five updates of the device's bundle (a new factory each time) under a guest writing and reading back records:
      * the guest never sees DEVICE_NEEDS_RESET, an error or its queue reset (blk.strict), every acknowledged write
      * reads back, and while the device is between two bundles nobody else, in this process or another, can lock

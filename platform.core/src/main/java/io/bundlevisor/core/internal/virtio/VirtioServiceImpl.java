@@ -161,10 +161,13 @@ public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
             }
         }
         LOG.info("device factory for {} gone", type);
-        VirtioDeviceFactory next = current(type);
+        // The successor is looked up after each unbind, not before: a factory that addFactory registers meanwhile
+        // found this binding still bound (not waiting) and left it to us; one registered after our look-up finds it
+        // waiting and binds it itself.
         for (BackendBinding b : backends) {
             if (b.factory() == factory) {
                 b.unbind(factory);
+                VirtioDeviceFactory next = current(type);
                 if (next != null) {
                     b.bind(next);
                 }
@@ -173,6 +176,7 @@ public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
         for (Binding b : bindings) {
             if (b.factory() == factory) {
                 b.unbind(factory);
+                VirtioDeviceFactory next = current(type);
                 if (next != null) {
                     b.bind(next);
                 }
