@@ -355,7 +355,9 @@ class VhostUserTest {
                 io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
             f.handshake();
             f.start(VERSION_1, 1);
-            f.send(SET_VRING_ERR, u64(0), err.fd());
+            // Acked: the kicks below go straight to the worker, and must not overtake this message.
+            f.send(SET_VRING_ERR, FLAG_VERSION | FLAG_NEED_REPLY, u64(0), err.fd());
+            assertEquals(0, u64(f.reply(SET_VRING_ERR)));
             int head = f.offer(0, new byte[] {1, 2, 3}, 8);
             assertTrue(f.awaitCall(0, 10_000));
             // The next chain's readable buffer lies past the end of guest memory.
@@ -380,7 +382,9 @@ class VhostUserTest {
                 io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
             f.handshake();
             f.start(VERSION_1, 1);
-            f.send(SET_VRING_ERR, u64(0), err.fd());
+            // Acked: the kicks below go straight to the worker, and must not overtake this message.
+            f.send(SET_VRING_ERR, FLAG_VERSION | FLAG_NEED_REPLY, u64(0), err.fd());
+            assertEquals(0, u64(f.reply(SET_VRING_ERR)));
             f.offer(0, new byte[] {1, 2, 3}, 8);
             assertTrue(f.awaitCall(0, 10_000));
             // This memfd was made without MFD_ALLOW_SEALING, so the back-end could not seal it against shrinking.
