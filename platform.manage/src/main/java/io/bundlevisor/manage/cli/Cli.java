@@ -134,22 +134,6 @@ public final class Cli {
         return o.toArguments();
     }
 
-    /**
-     * {@code text} with every control character (C0, line ends included, DEL and C1) written as {@code \u001b}: a
-     * message that echoes an argument stays one line, and an escape sequence in it never reaches the terminal raw.
-     */
-    public static String visible(String text) {
-        StringBuilder b = new StringBuilder(text.length());
-        text.chars().forEach(c -> {
-            if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) {
-                b.append(String.format("\\u%04x", c));
-            } else {
-                b.append((char) c);
-            }
-        });
-        return b.toString();
-    }
-
     /** picocli's message on one line, with its suggestion for a misspelt option ("did you mean --cpus?"). */
     public static String oneLine(ParameterException e) {
         if (e instanceof UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 
+import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.manage.cli.ArgumentList;
 import io.bundlevisor.manage.cli.Cli;
 import io.bundlevisor.manage.cli.LogOptions;
@@ -138,7 +139,7 @@ final class Launch {
             // `help NAME` checks NAME only here: `help 512M` is a usage error like any other.
             help = CommandLine.executeHelpRequest(parsed);
         } catch (ParameterException e) {
-            err.println(Cli.visible("bundlevisor: " + Cli.oneLine(e)));
+            err.println(MachineConfig.printable("bundlevisor: " + Cli.oneLine(e)));
             err.println("Try 'bundlevisor " + commandPath(e.getCommandLine()) + "--help' for more information.");
             return Decision.exit(Cli.USAGE_ERROR);
         }
@@ -155,7 +156,7 @@ final class Launch {
             return Decision.exit(Cli.USAGE_ERROR);
         }
         if (topOptions.configFile != null && !Files.isRegularFile(topOptions.configFile)) {
-            err.println(Cli.visible("bundlevisor: --config-file " + topOptions.configFile + ": no such file"));
+            err.println(MachineConfig.printable("bundlevisor: --config-file " + topOptions.configFile + ": no such file"));
             return Decision.exit(Cli.USAGE_ERROR);
         }
         if (topOptions.apiSock != null || topOptions.noApi) {
@@ -164,13 +165,13 @@ final class Launch {
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             if (!topOptions.id.matches("[A-Za-z0-9._-]{1,64}")) {
-                err.println(Cli.visible("bundlevisor: --id must be 1-64 letters, digits, '.', '_' or '-', not '"
+                err.println(MachineConfig.printable("bundlevisor: --id must be 1-64 letters, digits, '.', '_' or '-', not '"
                         + topOptions.id + "'"));
                 return Decision.exit(Cli.USAGE_ERROR);
             }
             Path parent = topOptions.apiSock == null ? null : topOptions.apiSock.toAbsolutePath().getParent();
             if (parent != null && !Files.isDirectory(parent)) {
-                err.println(Cli.visible("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent
+                err.println(MachineConfig.printable("bundlevisor: --api-sock " + topOptions.apiSock + ": " + parent
                         + " is not a directory"));
                 return Decision.exit(Cli.USAGE_ERROR);
             }
@@ -225,7 +226,7 @@ final class Launch {
                 default -> deploy(((Shell) command.getCommand()).deploy, properties);
             }
         } catch (IllegalArgumentException e) {
-            err.println(Cli.visible("bundlevisor: " + e.getMessage()));
+            err.println(MachineConfig.printable("bundlevisor: " + e.getMessage()));
             return Decision.exit(Cli.USAGE_ERROR);
         }
         return new Decision(OptionalInt.empty(), properties);

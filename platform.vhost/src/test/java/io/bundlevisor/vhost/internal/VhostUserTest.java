@@ -353,13 +353,7 @@ class VhostUserTest {
     void aChainOutsideGuestMemoryStopsItsQueueAndSignalsTheErrorFd() throws Exception {
         try (FakeFrontend f = new FakeFrontend(socket);
                 io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
-            f.handshake();
-            f.start(VERSION_1, 1);
-            // Acked: the kicks below go straight to the worker, and must not overtake this message.
-            f.send(SET_VRING_ERR, FLAG_VERSION | FLAG_NEED_REPLY, u64(0), err.fd());
-            assertEquals(0, u64(f.reply(SET_VRING_ERR)));
-            int head = f.offer(0, new byte[] {1, 2, 3}, 8);
-            assertTrue(f.awaitCall(0, 10_000));
+            startServedWithErrorFd(f, err);
             // The next chain's readable buffer lies past the end of guest memory.
             f.readableAt = GPA + MEMORY - 1; // two bytes from here: one past the end
             f.offer(0, new byte[] {4, 5}, 8);
@@ -380,13 +374,7 @@ class VhostUserTest {
     void aFrontEndThatShrinksItsMemoryGetsADeviceResetNotADeadWorker() throws Exception {
         try (FakeFrontend f = new FakeFrontend(socket);
                 io.bundlevisor.uring.host.EventFd err = io.bundlevisor.uring.host.EventFd.create()) {
-            f.handshake();
-            f.start(VERSION_1, 1);
-            // Acked: the kicks below go straight to the worker, and must not overtake this message.
-            f.send(SET_VRING_ERR, FLAG_VERSION | FLAG_NEED_REPLY, u64(0), err.fd());
-            assertEquals(0, u64(f.reply(SET_VRING_ERR)));
-            f.offer(0, new byte[] {1, 2, 3}, 8);
-            assertTrue(f.awaitCall(0, 10_000));
+            startServedWithErrorFd(f, err);
             // This memfd was made without MFD_ALLOW_SEALING, so the back-end could not seal it against shrinking.
             assertEquals(0, io.bundlevisor.uring.sys.Native.ftruncate(f.memfd.fd(), 0x40000));
             f.readableAt = GPA + 0x80000; // mapped, but past the file's end now
@@ -435,6 +423,20 @@ class VhostUserTest {
         } finally {
             VhostConnection.stallLimit = before;
         }
+    }
+
+    /**
+     * Starts one queue with {@code err} as its error fd and has a first chain served. SET_VRING_ERR is acked: the
+     * kicks that follow go to the worker straight through their eventfd and must not overtake it.
+     */
+    private static void startServedWithErrorFd(FakeFrontend f, io.bundlevisor.uring.host.EventFd err)
+            throws Exception {
+        f.handshake();
+        f.start(VERSION_1, 1);
+        f.send(SET_VRING_ERR, FLAG_VERSION | FLAG_NEED_REPLY, u64(0), err.fd());
+        assertEquals(0, u64(f.reply(SET_VRING_ERR)));
+        f.offer(0, new byte[] {1, 2, 3}, 8);
+        assertTrue(f.awaitCall(0, 10_000), "the first chain is served");
     }
 
     /** Waits (10 s at most) for the vring's error eventfd to fire. */
