@@ -105,6 +105,11 @@ class ApiRoutesTest {
             }
 
             @Override
+            public boolean confineCurrentThread(String role) {
+                return false;
+            }
+
+            @Override
             public boolean probe(io.bundlevisor.core.ring.Opcode opcode) {
                 return false;
             }

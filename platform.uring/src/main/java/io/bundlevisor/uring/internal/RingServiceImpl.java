@@ -10,6 +10,7 @@ import io.bundlevisor.core.ring.Ring;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.ring.RingUnavailableException;
 import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.SyscallFilter;
 
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -84,6 +85,11 @@ public final class RingServiceImpl implements RingService {
 
     private IoRing open(String name, int entries, CompletionHandler rawHandler) throws SyscallException {
         return new IoRing(name, IoUring.setup(entries), rawHandler, rings::remove);
+    }
+
+    @Override
+    public boolean confineCurrentThread(String role) {
+        return SyscallFilter.confine(role);
     }
 
     @Override

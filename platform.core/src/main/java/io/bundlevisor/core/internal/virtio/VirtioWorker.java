@@ -39,6 +39,9 @@ import io.bundlevisor.core.virtio.VirtioFeatures;
 final class VirtioWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(VirtioWorker.class);
+
+    /** The platform's rings, and its system-call filter for this thread. */
+    private final RingService rings;
     /** Submission entries of the ring, and so the IOs a device may have in flight across its queues. */
     static final int RING_ENTRIES = 256;
     /** The most queues a device may have (bit masks below are longs). */
@@ -160,6 +163,7 @@ final class VirtioWorker {
             throw new PartitionException(name + ": no io_uring for the device worker: " + e.getMessage(), e);
         }
         this.ring = created;
+        this.rings = rings;
         this.thread = Thread.ofPlatform().name("virtio " + name).daemon().unstarted(this::run);
         thread.start();
     }
@@ -536,6 +540,8 @@ final class VirtioWorker {
     // ---- the worker thread ---------------------------------------------------------------------------------------
 
     private void run() {
+        // Guest-driven code runs here: confine the thread before the first notification is read (RingService).
+        rings.confineCurrentThread("device worker");
         try {
             for (int q = 0; q < queues.length; q++) {
                 armNotify(q);

@@ -12,6 +12,7 @@ import io.bundlevisor.kvm.internal.KvmVcpu;
 import io.bundlevisor.kvm.internal.machine.IoBus;
 import io.bundlevisor.kvm.internal.machine.Machine;
 import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.SyscallFilter;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -75,6 +76,8 @@ final class VirtualProcessor {
             partition.vpDied(this);
             return;
         }
+        // The guest drives this thread from here on: confine it (after the kick's signal handler is in place).
+        SyscallFilter.confine("virtual processor");
         boolean consistent = true;
         try {
             while (true) {

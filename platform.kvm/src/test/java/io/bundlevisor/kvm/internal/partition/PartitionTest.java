@@ -14,6 +14,9 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,6 +26,7 @@ import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.kvm.internal.MemoryMap;
+import io.bundlevisor.uring.sys.SyscallFilter;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -160,6 +164,20 @@ class PartitionTest {
             run.partition.start();
             assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
             assertEquals(COUNTED, run.output());
+        }
+    }
+
+    /** Each VP thread runs under the system-call filter (seccomp mode 2); the test's own thread does not. */
+    @Test
+    void vpThreadsRunUnderTheSystemCallFilter() throws Exception {
+        try (GuestRun run = GuestRun.start("counter", 2)) {
+            run.awaitOutput("tick 3\n");
+            Map<String, Integer> vps = new TreeMap<>(SyscallFilter.threadModes());
+            vps.keySet().removeIf(name -> !name.startsWith("vp-"));
+            assertEquals(2, vps.size(), "two VP threads: " + SyscallFilter.threadModes());
+            assertEquals(Set.of(2), Set.copyOf(vps.values()), "filtered: " + vps);
+            assertTrue(SyscallFilter.currentRole().isEmpty());
+            assertInstanceOf(HaltReason.PowerOff.class, run.awaitHalt(), run.output());
         }
     }
 
