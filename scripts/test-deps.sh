@@ -6,6 +6,8 @@
 #   (busybox nc, sha256sum);
 #   util-linux's script: the console and shell tests run the launcher in a pseudo terminal it makes;
 #   curl: the API test replays Firecracker's getting-started curl --unix-socket lines;
+#   libfuse3-dev and fuse3: virtio-blk's host-fault test compiles a small FUSE file system (the header and
+#   pkg-config file) and unmounts it with fusermount3;
 #   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test;
 #   where /dev/kvm is a software KVM (no VMX/SVM on the CPU), the minimal Linux of scripts/linux-kit.sh, which the
 #   Linux-on-our-VMM tests boot there (built once per machine, about 5 minutes; cached outside the work tree).
@@ -24,6 +26,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[[ -e /usr/include/fuse3/fuse.h ]] || need+=(libfuse3-dev)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

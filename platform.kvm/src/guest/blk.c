@@ -1,6 +1,7 @@
 /*
  * The virtio-blk test guest. The kernel command line chooses:
- *   blk.mode=write|read|ro|range|mq|hot|bench   what to do (see each mode; mq, hot and bench have their own files)
+ *   blk.mode=write|read|ro|range|mq|hot|bench|faults|enospc   what to do (see each mode; mq, hot, bench and
+ *                    faults/enospc have their own files, blk_faults.c the last two, with blk.span= and blk.bad=)
  *   blk.slot=N       the Nth virtio-mmio device of the DSDT (0)
  *   blk.irq=0|1      wait for completions by interrupt (1 for write, read, ro and range; 0 for the others)
  *   blk.desc=direct|indirect|mixed   descriptor chains (mixed: every other request through an indirect table)
@@ -237,7 +238,8 @@ int main(void) {
     bool simple = strcmp(mode, "write") == 0 || strcmp(mode, "read") == 0 || strcmp(mode, "ro") == 0 ||
                   strcmp(mode, "range") == 0;
     bool mq = strcmp(mode, "mq") == 0;
-    if (!simple && !mq && strcmp(mode, "hot") != 0 && strcmp(mode, "bench") != 0) {
+    if (!simple && !mq && strcmp(mode, "hot") != 0 && strcmp(mode, "bench") != 0 && strcmp(mode, "faults") != 0 &&
+        strcmp(mode, "enospc") != 0) {
         blk_fail("unknown blk.mode");
     }
     idt_init();
@@ -278,6 +280,10 @@ int main(void) {
         mode_mq();
     } else if (strcmp(mode, "hot") == 0) {
         mode_hot();
+    } else if (strcmp(mode, "faults") == 0) {
+        mode_faults();
+    } else if (strcmp(mode, "enospc") == 0) {
+        mode_enospc();
     } else {
         mode_bench();
     }

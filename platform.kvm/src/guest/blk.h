@@ -33,5 +33,7 @@ uint64_t xorshift64(uint64_t *state);
 void mode_mq(void);
 void mode_hot(void);
 void mode_bench(void);
+void mode_faults(void);
+void mode_enospc(void);
 
 #endif
