@@ -2,7 +2,10 @@ package io.bundlevisor.device.blk.internal;
 
 import java.io.DataInput;
 import java.io.DataOutput;
+import java.io.EOFException;
 import java.io.IOException;
+
+import io.bundlevisor.core.partition.MachineConfig;
 
 /**
  * A disk's saved state. The platform saves the queues, features and status; nothing is in flight when a device is
@@ -28,9 +31,18 @@ record BlkState(String path, long capacity, boolean readOnly, int queues) {
     /**
      * Reads a state.
      *
-     * @throws IOException with a one-line reason when the stream is not a virtio-blk state of a known version
+     * @throws IOException with a one-line reason when the stream is not a virtio-blk state of a known version, or is
+     *         cut short
      */
     static BlkState read(DataInput in) throws IOException {
+        try {
+            return readFields(in);
+        } catch (EOFException e) {
+            throw new IOException("the virtio-blk saved state is cut short");
+        }
+    }
+
+    private static BlkState readFields(DataInput in) throws IOException {
         int magic = in.readInt();
         if (magic != MAGIC) {
             throw new IOException("not a virtio-blk saved state (magic 0x" + Integer.toHexString(magic) + ")");
@@ -55,7 +67,7 @@ record BlkState(String path, long capacity, boolean readOnly, int queues) {
     }
 
     private String describe() {
-        return path + " (" + capacity + " sectors, " + (readOnly ? "read-only" : "read-write") + ", " + queues
+        return MachineConfig.printable(path) + " (" + capacity + " sectors, " + (readOnly ? "read-only" : "read-write") + ", " + queues
                 + (queues == 1 ? " queue)" : " queues)");
     }
 }

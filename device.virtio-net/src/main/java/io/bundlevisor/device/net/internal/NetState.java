@@ -2,7 +2,10 @@ package io.bundlevisor.device.net.internal;
 
 import java.io.DataInput;
 import java.io.DataOutput;
+import java.io.EOFException;
 import java.io.IOException;
+
+import io.bundlevisor.core.partition.MachineConfig;
 
 /**
  * A network device's saved state. The platform saves the queues, features and status; nothing is in flight (the
@@ -36,6 +39,14 @@ record NetState(String tap, int pairs, boolean control, int mtu, long mac, int p
      * @throws IOException with a one-line reason when the stream is not a valid virtio-net state of a known version
      */
     static NetState read(DataInput in) throws IOException {
+        try {
+            return readFields(in);
+        } catch (EOFException e) {
+            throw new IOException("the virtio-net saved state is cut short");
+        }
+    }
+
+    private static NetState readFields(DataInput in) throws IOException {
         int magic = in.readInt();
         if (magic != MAGIC) {
             throw new IOException("not a virtio-net saved state (magic 0x" + Integer.toHexString(magic) + ")");
@@ -50,9 +61,16 @@ record NetState(String tap, int pairs, boolean control, int mtu, long mac, int p
         if (s.pairs < 1 || s.pairs > NetOptions.MAX_PAIRS || s.pairsInUse < 1 || s.pairsInUse > s.pairs
                 || (s.mac & ~0xFFFF_FFFF_FFFFL) != 0 || s.mtu < NetSpec.MIN_MTU || s.mtu > NetSpec.MAX_MTU
                 || (s.rxModes & ~0x3F) != 0) {
-            throw new IOException("the virtio-net saved state is out of range: " + s);
+            throw new IOException("the virtio-net saved state is out of range: " + s.describe());
         }
         return s;
+    }
+
+    /** The record in one printable line (the tap name escaped). */
+    private String describe() {
+        return "tap " + MachineConfig.printable(tap) + ", " + pairs + " pairs (" + pairsInUse + " in use), control "
+                + control + ", MTU " + mtu + ", MAC 0x" + Long.toHexString(mac) + ", receive modes 0x"
+                + Integer.toHexString(rxModes);
     }
 
     /**
@@ -62,8 +80,9 @@ record NetState(String tap, int pairs, boolean control, int mtu, long mac, int p
      */
     void requireSameShape(NetState saved) throws IOException {
         if (!tap.equals(saved.tap) || pairs != saved.pairs || control != saved.control || mtu != saved.mtu) {
-            throw new IOException("the saved virtio-net state is for tap " + saved.tap + " (" + saved.pairs
-                    + " pairs, MTU " + saved.mtu + "), not tap " + tap + " (" + pairs + " pairs, MTU " + mtu + ")");
+            throw new IOException("the saved virtio-net state is for tap " + MachineConfig.printable(saved.tap) + " ("
+                    + saved.pairs + " pairs, MTU " + saved.mtu + "), not tap " + tap + " (" + pairs + " pairs, MTU "
+                    + mtu + ")");
         }
     }
 }
