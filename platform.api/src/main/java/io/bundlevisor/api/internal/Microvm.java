@@ -351,9 +351,16 @@ final class Microvm {
         }
     }
 
+    /** A readable file: a kernel or initrd a regular one, a drive also a block device; never a folder. */
     private static void requireFile(String field, String path) throws ApiException {
         if (path.indexOf('\0') >= 0 || !Files.exists(Path.of(path))) {
             throw new ApiException(field + " " + path + ": no such file");
+        }
+        if (Files.isDirectory(Path.of(path))) {
+            throw new ApiException(field + " " + path + ": is a directory, not a file");
+        }
+        if (!field.equals("path_on_host") && !Files.isRegularFile(Path.of(path))) {
+            throw new ApiException(field + " " + path + ": not a regular file (a device, a FIFO or a socket)");
         }
         if (!Files.isReadable(Path.of(path))) {
             throw new ApiException(field + " " + path + ": not readable");
