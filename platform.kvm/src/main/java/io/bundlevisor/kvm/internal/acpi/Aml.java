@@ -147,7 +147,8 @@ public final class Aml {
     static byte[] nameString(String name) {
         boolean rooted = name.startsWith("\\");
         String path = rooted ? name.substring(1) : name;
-        String[] segments = path.split("\\.");
+        // -1 keeps empty segments: ".." must be refused below, not split into nothing (an empty NameString).
+        String[] segments = path.split("\\.", -1);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         if (rooted) {
             out.write(ROOT_CHAR);

@@ -169,6 +169,8 @@ class AcpiTablesTest {
         assertArrayEquals(new byte[] {0x0B, 0x34, 0x12}, Aml.integer(0x1234));
         assertThrows(IllegalArgumentException.class, () -> Aml.eisaId("pnp0501"));
         assertThrows(IllegalArgumentException.class, () -> Aml.nameString("TOOLONG"));
+        assertThrows(IllegalArgumentException.class, () -> Aml.nameString(".."), "no segments at all");
+        assertThrows(IllegalArgumentException.class, () -> Aml.nameString("_SB."), "an empty last segment");
         assertThrows(IllegalArgumentException.class, () -> Aml.irqNoFlags(16));
         assertThrows(IllegalArgumentException.class, () -> AcpiTables.build(BASE, 0, List.of()));
         assertThrows(IllegalArgumentException.class, () -> AcpiTables.build(BASE + 1, 1, List.of()));
