@@ -13,11 +13,13 @@ import java.util.concurrent.TimeUnit;
  * faultfs (src/test/c/faultfs.c) mounted for one test: {@link #image()} passes through to a backing image, except
  * that reads and writes overlapping the chosen sector ranges fail with EIO. Compiled here with gcc and libfuse3
  * into target/faultfs when missing or older than its source; what it needs comes from scripts/test-deps.sh.
- * {@link #close()} unmounts it (fusermount3 -u) and ends the process.
+ * {@link #close()} unmounts it (fusermount3 -u) and ends the process. Public, and in this module's test jar, for
+ * the distro's vhost-user test, which runs from distro/ and finds the source beside it.
  */
-final class FaultFs implements AutoCloseable {
+public final class FaultFs implements AutoCloseable {
 
-    private static final Path SOURCE = Path.of("src", "test", "c", "faultfs.c");
+    private static final Path SOURCE = Files.exists(Path.of("src", "test", "c", "faultfs.c"))
+            ? Path.of("src", "test", "c", "faultfs.c") : Path.of("..", "device.virtio-blk", "src", "test", "c", "faultfs.c");
     private static final Path BINARY = Path.of("target", "faultfs");
     private static final String DEPS = "run scripts/test-deps.sh";
     private static final String TYPE = "fuse.faultfs";
@@ -40,7 +42,7 @@ final class FaultFs implements AutoCloseable {
      *
      * @param eio the failing sector ranges, {@code FIRST:COUNT[,FIRST:COUNT...]}
      */
-    static FaultFs mount(Path backing, Path dir, String eio) throws IOException, InterruptedException {
+    public static FaultFs mount(Path backing, Path dir, String eio) throws IOException, InterruptedException {
         Path binary = build();
         Path mountpoint = dir.toRealPath();
         if (!Files.exists(Path.of("/dev/fuse"))) {
@@ -89,12 +91,12 @@ final class FaultFs implements AutoCloseable {
     }
 
     /** The file faultfs serves. */
-    Path image() {
+    public Path image() {
         return mountpoint.resolve("disk.img");
     }
 
     /** What faultfs printed so far (at its end: how many reads and writes it failed). */
-    String log() throws IOException {
+    public String log() throws IOException {
         return Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
     }
 
