@@ -526,7 +526,12 @@ public final class KvmVcpu implements AutoCloseable {
                     Native.ioctl(fd, KVM_SET_XCRS, a.allocateFrom(JAVA_BYTE, s.xcrs()).address()));
             Native.check("KVM_SET_LAPIC on vCPU " + id,
                     Native.ioctl(fd, KVM_SET_LAPIC, a.allocateFrom(JAVA_BYTE, s.lapic()).address()));
-            setMsrs(s.msrIndices(), s.msrValues());
+            try {
+                setMsrs(s.msrIndices(), s.msrValues());
+            } catch (IllegalStateException refused) {
+                // An MSR this KVM will not take (not one we save, or a value it refuses) is the blob's fault here.
+                throw new IllegalArgumentException("vCPU state blob: " + refused.getMessage());
+            }
             Native.check("KVM_SET_VCPU_EVENTS on vCPU " + id,
                     Native.ioctl(fd, KVM_SET_VCPU_EVENTS, a.allocateFrom(JAVA_BYTE, s.events()).address()));
         }
