@@ -101,6 +101,35 @@ public class LinuxGuestIT {
     }
 
     /**
+     * Crash consistency under Linux on our VMM (issue 16 §3): the whole platform process is SIGKILLed right after
+     * Linux's flush of a write completed (bv-blk-test acked: an O_DIRECT write, fsync, then BV-ACK i), at a point
+     * chosen at random; every write Linux saw flushed is in the image.
+     */
+    @Test(timeout = 240_000)
+    public void aKilledPlatformKeepsEveryWriteLinuxSawFlushed() throws Exception {
+        Path image = image("killed.img");
+        QemuGuest.Console vm = run(List.of("--cpus", "1", "--memory", "256M", "--disk", image + ",serial=lx-k",
+                "--cmdline", LinuxGuest.cmdline() + " bv.test=\"bv-blk-test acked vda\""));
+        int killAt = 2 + new java.util.Random().nextInt(6);
+        vm.await(Pattern.compile("\\bBV-ACK " + killAt + "\\b"), BOOT);
+        Process p = vm.process();
+        p.destroyForcibly(); // SIGKILL of the java process that runs the platform
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        vm.awaitEnd(Duration.ofSeconds(10));
+        int acked = -1;
+        for (String line : vm.lines()) {
+            java.util.regex.Matcher m = Pattern.compile("\\bBV-ACK (\\d+)\\b").matcher(line);
+            if (m.find()) {
+                acked = Math.max(acked, Integer.parseInt(m.group(1)));
+            }
+        }
+        assertTrue(vm.text(), acked >= killAt);
+        System.err.println("LinuxGuestIT: the platform was killed after BV-ACK " + killAt + ", Linux saw " + acked
+                + " flushed");
+        VhostUserQemuIT.assertImage(image, VhostUserQemuIT.ACKED_SEED, 0, acked + 1);
+    }
+
+    /**
      * Two vCPUs and a disk with two queues, from the platform's shell: Linux brings up its second CPU (INIT/SIPI
      * through our LAPIC), makes two hardware queues, and a writer pinned to each CPU completes on each queue
      * (vm:devices counts per queue; virtio-mmio has one interrupt line per device, which both queues'

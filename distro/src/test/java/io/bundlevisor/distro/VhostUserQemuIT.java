@@ -45,7 +45,7 @@ public class VhostUserQemuIT {
     private static final int BLOCK = 4096;
     /** The seeds and the mixed area of bv-blk-test (MIXED_SEED, ACKED_SEED, MIXED_BLOCKS, the default BASE_MIB). */
     private static final int MIXED_SEED = 0xb721;
-    private static final int ACKED_SEED = 0xaced;
+    static final int ACKED_SEED = 0xaced;
     private static final int MIXED_BASE_MIB = 32;
     private static final int MIXED_BLOCKS = 3168;
     private static final int PATTERN_MIB = 8;
