@@ -116,17 +116,11 @@ public class LinuxGuestIT {
         p.destroyForcibly(); // SIGKILL of the java process that runs the platform
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         vm.awaitEnd(Duration.ofSeconds(10));
-        int acked = -1;
-        for (String line : vm.lines()) {
-            java.util.regex.Matcher m = Pattern.compile("\\bBV-ACK (\\d+)\\b").matcher(line);
-            if (m.find()) {
-                acked = Math.max(acked, Integer.parseInt(m.group(1)));
-            }
-        }
+        int acked = VhostUserQemuIT.lastAck(vm.lines());
         assertTrue(vm.text(), acked >= killAt);
         System.err.println("LinuxGuestIT: the platform was killed after BV-ACK " + killAt + ", Linux saw " + acked
                 + " flushed");
-        VhostUserQemuIT.assertImage(image, VhostUserQemuIT.ACKED_SEED, 0, acked + 1);
+        VhostUserQemuIT.assertImage(image, ACKED_SEED, 0, acked + 1);
     }
 
     /**
@@ -321,12 +315,7 @@ public class LinuxGuestIT {
     }
 
     private static int lastAck(Path console) throws IOException {
-        int acked = -1;
-        Matcher m = Pattern.compile("\\bBV-ACK (\\d+)\\b").matcher(read(console));
-        while (m.find()) {
-            acked = Math.max(acked, Integer.parseInt(m.group(1)));
-        }
-        return acked;
+        return VhostUserQemuIT.lastAck(read(console).lines().toList());
     }
 
     static Matcher awaitConsole(Path console, Pattern marker, Duration timeout) throws Exception {

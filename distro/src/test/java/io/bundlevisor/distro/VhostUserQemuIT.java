@@ -45,7 +45,7 @@ public class VhostUserQemuIT {
     private static final int BLOCK = 4096;
     /** The seeds and the mixed area of bv-blk-test (MIXED_SEED, ACKED_SEED, MIXED_BLOCKS, the default BASE_MIB). */
     private static final int MIXED_SEED = 0xb721;
-    static final int ACKED_SEED = 0xaced;
+    private static final int ACKED_SEED = 0xaced;
     private static final int MIXED_BASE_MIB = 32;
     private static final int MIXED_BLOCKS = 3168;
     private static final int PATTERN_MIB = 8;
@@ -130,14 +130,7 @@ public class VhostUserQemuIT {
         QemuGuest first = guest(1, "bv-blk-test acked vda", socket, 1);
         first.await(Pattern.compile("\\bBV-ACK 50\\b"), GUEST_RUN);
         first.kill();
-        int acked = -1;
-        Pattern ack = Pattern.compile("\\bBV-ACK (\\d+)\\b");
-        for (String line : first.lines()) {
-            Matcher m = ack.matcher(line);
-            if (m.find()) {
-                acked = Math.max(acked, Integer.parseInt(m.group(1)));
-            }
-        }
+        int acked = lastAck(first.lines());
         assertTrue(first.text(), acked >= 50);
         System.err.println("VhostUserQemuIT.killMidIo: QEMU killed after BV-ACK " + acked);
         assertImage(image, ACKED_SEED, 0, acked + 1);
@@ -169,14 +162,7 @@ public class VhostUserQemuIT {
         backendProcess.destroyForcibly(); // SIGKILL
         assertTrue(backendProcess.waitFor(10, TimeUnit.SECONDS));
         guest.kill();
-        int acked = -1;
-        Pattern ack = Pattern.compile("\\bBV-ACK (\\d+)\\b");
-        for (String line : guest.lines()) {
-            Matcher m = ack.matcher(line);
-            if (m.find()) {
-                acked = Math.max(acked, Integer.parseInt(m.group(1)));
-            }
-        }
+        int acked = lastAck(guest.lines());
         assertTrue(guest.text(), acked >= killAt);
         System.err.println("VhostUserQemuIT.aKilledBackendKeepsEveryFlushedWrite: back-end killed after BV-ACK "
                 + killAt + ", the guest saw " + acked + " flushed");
@@ -299,15 +285,7 @@ public class VhostUserQemuIT {
     }
 
     private static int lastAck(QemuGuest guest) {
-        int acked = -1;
-        Pattern ack = Pattern.compile("\\bBV-ACK (\\d+)\\b");
-        for (String line : guest.lines()) {
-            Matcher m = ack.matcher(line);
-            if (m.find()) {
-                acked = Math.max(acked, Integer.parseInt(m.group(1)));
-            }
-        }
-        return acked;
+        return lastAck(guest.lines());
     }
 
     /**
@@ -393,6 +371,20 @@ public class VhostUserQemuIT {
     }
 
     // ---- the backend and the guest
+
+    private static final Pattern ACK = Pattern.compile("\\bBV-ACK (\\d+)\\b");
+
+    /** The highest block bv-blk-test acked printed as flushed (BV-ACK i), or -1. */
+    static int lastAck(List<String> lines) {
+        int acked = -1;
+        for (String line : lines) {
+            Matcher m = ACK.matcher(line);
+            if (m.find()) {
+                acked = Math.max(acked, Integer.parseInt(m.group(1)));
+            }
+        }
+        return acked;
+    }
 
     /** Closes what the test opened, QEMU first, then the backend: reverse order of opening. */
     private void closeOpen() {
