@@ -1,7 +1,8 @@
 /*
  * The virtio-blk test guest. The kernel command line chooses:
- *   blk.mode=write|read|ro|range|mq|hot|bench|faults|enospc   what to do (see each mode; mq, hot, bench and
- *                    faults/enospc have their own files, blk_faults.c the last two, with blk.span= and blk.bad=)
+ *   blk.mode=write|read|ro|range|mq|hot|bench|faults|enospc|journal   what to do (see each mode; mq, hot, bench,
+ *                    faults/enospc and journal have their own files, blk_faults.c the two with blk.span= and blk.bad=,
+ *                    blk_journal.c the crash-consistency journal with blk.seed= and blk.until=)
  *   blk.slot=N       the Nth virtio-mmio device of the DSDT (0)
  *   blk.irq=0|1      wait for completions by interrupt (1 for write, read, ro and range; 0 for the others)
  *   blk.desc=direct|indirect|mixed   descriptor chains (mixed: every other request through an indirect table)
@@ -239,7 +240,7 @@ int main(void) {
                   strcmp(mode, "range") == 0;
     bool mq = strcmp(mode, "mq") == 0;
     if (!simple && !mq && strcmp(mode, "hot") != 0 && strcmp(mode, "bench") != 0 && strcmp(mode, "faults") != 0 &&
-        strcmp(mode, "enospc") != 0) {
+        strcmp(mode, "enospc") != 0 && strcmp(mode, "journal") != 0) {
         blk_fail("unknown blk.mode");
     }
     idt_init();
@@ -284,6 +285,8 @@ int main(void) {
         mode_faults();
     } else if (strcmp(mode, "enospc") == 0) {
         mode_enospc();
+    } else if (strcmp(mode, "journal") == 0) {
+        mode_journal();
     } else {
         mode_bench();
     }

@@ -35,5 +35,6 @@ void mode_hot(void);
 void mode_bench(void);
 void mode_faults(void);
 void mode_enospc(void);
+void mode_journal(void);
 
 #endif
