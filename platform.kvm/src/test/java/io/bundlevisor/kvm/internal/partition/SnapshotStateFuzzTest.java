@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.stream.Stream;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
@@ -21,14 +22,16 @@ import io.bundlevisor.core.partition.PartitionException;
  * it: the state stream of a real snapshot (the counter guest on KVM, one vCPU, a test device), rewritten at places
  * and lengths the fuzzer picks, cut short or extended, is restored into the stopped partition with its memory
  * file. What must hold: the restore succeeds or is refused with a PartitionException or IOException of one
- * printable line, never another exception; and whatever it did, the partition still restores the real snapshot
- * (a refused restore leaves nothing that blocks the next one: no lock held, no mapping left half made).
+ * printable line, never another exception; whatever it did, the partition still restores the real snapshot (a
+ * refused restore leaves nothing that blocks the next one); and nothing accumulates: the process keeps about as many
+ * descriptors as after the first restore (the fuzzer's own files come and go), and the memory file stays mapped.
  */
 class SnapshotStateFuzzTest {
 
     private static GuestRun run;
     private static byte[] state;
     private static Path memory;
+    private static long fds;
 
     private static synchronized void snapshot() throws Exception {
         if (run == null) {
@@ -41,6 +44,8 @@ class SnapshotStateFuzzTest {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             run.partition.snapshot(out, memory);
             state = out.toByteArray();
+            run.partition.restoreSnapshot(new ByteArrayInputStream(state), memory);
+            fds = openFds();
         }
     }
 
@@ -76,5 +81,18 @@ class SnapshotStateFuzzTest {
         }
         run.partition.restoreSnapshot(new ByteArrayInputStream(state), memory);
         assertTrue(!run.partition.isStarted());
+        // Nothing accumulates across restores, refused or not: no descriptor, no second mapping of the file.
+        long open = openFds();
+        assertTrue(open <= fds + 4, "descriptors leaked: " + open + ", " + fds + " after the first restore");
+        try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
+            long mapped = maps.filter(l -> l.endsWith(memory.toString())).count();
+            assertTrue(mapped >= 1 && mapped <= 2, mapped + " mappings of the memory file");
+        }
+    }
+
+    private static long openFds() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
     }
 }
