@@ -3,8 +3,9 @@
 #   scripts/fuzz.sh [SECONDS]
 # Run after a build (./bundlevisor test runs it with BUNDLEVISOR_FUZZ_SECONDS, 20 by default; 0 skips it). Without
 # JAZZER_FUZZ the same tests only replay their committed seeds (MODULE/src/test/resources/.../CLASSInputs/METHOD/),
-# as every unit-test run does. A finding fails this script and is written among those seeds as crash-*: commit it
-# (renamed for what it shows) and it stays a regression test. The corpus grows in MODULE/.cifuzz-corpus/
+# as every unit-test run does. A finding fails this script and is written among those seeds as crash-* (or timeout-*:
+# an input that ran past its @Timeout, which Jazzer hands to libFuzzer as -timeout; JUnit's own timing of the whole
+# run is turned off here): commit it (renamed for what it shows) and it stays a regression test. The corpus grows in MODULE/.cifuzz-corpus/
 # (gitignored); copy new entries worth keeping into the seeds.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +23,9 @@ while IFS= read -r file; do
         echo "fuzz: $module $class#$method for ${seconds} s" >&2
         if ! JAZZER_FUZZ=1 ./mvnw -B -ntp -q surefire:test -pl "$module" -Dtest="$class#$method" \
             -Djazzer.max_duration="${seconds}s" -Djazzer.instrument='io.bundlevisor.**' \
+            -Djunit.jupiter.execution.timeout.mode=disabled \
             -Dsurefire.failIfNoSpecifiedTests=false; then
-            echo "fuzz: $class#$method found something: see its crash-* input among the seeds" >&2
+            echo "fuzz: $class#$method found something: see its crash-* or timeout-* input among the seeds" >&2
             status=1
         fi
     done

@@ -10,6 +10,8 @@ import java.nio.file.Path;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.MachineConfig;
 
@@ -40,6 +42,7 @@ class ConfigFileFuzzTest {
     }
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyFileStartsOneMicrovmInRangeOrIsRefusedInOnePrintableLine(FuzzedDataProvider data) throws Exception {
         files();
         String json = data.consumeBoolean() ? built(data) : data.consumeRemainingAsString();

@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing (Jazzer) of the ELF loader (the test guests' format; System V gABI, Elf64_Ehdr and
  * Elf64_Phdr): an ELF header whose fields the input chooses (mostly the valid ones, so the fuzzer gets past the
@@ -30,6 +32,7 @@ class ElfLoaderFuzzTest {
     private static final MemorySegment ram = Arena.global().allocate(RAM, 4096);
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyImageLoadsInsideRamOrIsRefusedInOneLine(FuzzedDataProvider data) {
         MemoryMap map = MemoryMap.of(RAM);
         int phnum = data.consumeBoolean() ? data.consumeInt(1, 4) : data.consumeInt(0, 0xFFFF);

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Timeout;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
@@ -35,6 +36,7 @@ class SnapshotFileFuzzTest {
     private static Path dir;
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyStateFileHeaderIsReadOrRefusedInOneLine(FuzzedDataProvider data) throws IOException {
         if (dir == null) {
             dir = Files.createTempDirectory("snapshot-fuzz");

@@ -12,6 +12,8 @@ import java.util.List;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 import io.bundlevisor.manage.cli.Cli;
 
 /**
@@ -38,6 +40,7 @@ class LaunchFuzzTest {
         "pause", "shutdown", ",", "=,=", "a,,b"};
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyCommandLineIsLaunchedOrAnsweredInOneLine(FuzzedDataProvider data) {
         List<String> args = new ArrayList<>();
         int count = data.consumeInt(0, 12);

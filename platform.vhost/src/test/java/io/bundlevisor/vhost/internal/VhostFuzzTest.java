@@ -84,6 +84,7 @@ class VhostFuzzTest {
      * tests only the committed seeds run (VhostFuzzTestInputs); {@code scripts/fuzz.sh} fuzzes for longer.
      */
     @FuzzTest(maxDuration = "60s")
+    @Timeout(60) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyFrontendEndsOnlyItsConnection(FuzzedDataProvider data) throws Exception {
         if (fuzzed == null) {
             fuzzedSocket = Files.createTempDirectory("vhost-fuzz").resolve("fuzz.sock");

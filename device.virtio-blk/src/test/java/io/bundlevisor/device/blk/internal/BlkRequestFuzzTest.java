@@ -10,6 +10,8 @@ import java.lang.foreign.Arena;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing of the virtio-blk request parser (Jazzer): any chain a guest can build (header bytes,
  * readable and writable lengths, buffer alignment, iovec size) over a disk of any size, read-only or not. With the
@@ -27,6 +29,7 @@ class BlkRequestFuzzTest {
     private static final long MAX_CAPACITY = (1L << 54) - 1;
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void everyChainIsAnsweredWithinTheDiskAndTheChain(FuzzedDataProvider data) {
         long capacity = data.consumeLong(0, MAX_CAPACITY);
         boolean readOnly = data.consumeBoolean();

@@ -14,6 +14,8 @@ import java.io.IOException;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing (Jazzer) of virtio-blk's saved-state reader: a snapshot's device record is untrusted
  * input. Each input is a record written from fuzzed fields and then cut or extended, or raw bytes. What must hold:
@@ -26,6 +28,7 @@ class BlkStateFuzzTest {
     private static final BlkState DISK = new BlkState("/images/disk.img", 2048, false, 1);
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyRecordIsReadOrRefusedInOnePrintableLine(FuzzedDataProvider data) throws IOException {
         byte[] bytes;
         if (data.consumeBoolean()) {

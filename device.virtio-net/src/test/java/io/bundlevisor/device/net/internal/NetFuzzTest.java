@@ -8,6 +8,8 @@ import java.lang.foreign.Arena;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 import io.bundlevisor.core.virtio.VirtioDevice;
 
 /**
@@ -29,6 +31,7 @@ class NetFuzzTest {
     private static final NetWarnings WARNINGS = new NetWarnings("fuzz");
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void transmitHeadersPassOnlyWhatTheSpecAllows(FuzzedDataProvider data) {
         long features = data.consumeLong() & FEATURES;
         int writable = data.consumeBoolean() ? 0 : data.consumeInt(0, 64);
@@ -65,6 +68,7 @@ class NetFuzzTest {
     }
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void controlCommandsAreAckedAndKeepTheDeviceSound(FuzzedDataProvider data) {
         int maxPairs = data.consumeInt(1, 8);
         int[] pairsAsked = {-1};

@@ -13,6 +13,8 @@ import java.io.IOException;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing (Jazzer) of virtio-net's saved-state reader: a snapshot's device record is untrusted
  * input. Each input is a record written from fuzzed fields and then cut or extended, or raw bytes. What must hold:
@@ -26,6 +28,7 @@ class NetStateFuzzTest {
     private static final NetState DEVICE = new NetState("tap0", 2, true, 1500, 0x0242_0000_0001L, 1, 0);
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyRecordIsReadInRangeOrRefusedInOnePrintableLine(FuzzedDataProvider data) throws IOException {
         byte[] bytes;
         if (data.consumeBoolean()) {

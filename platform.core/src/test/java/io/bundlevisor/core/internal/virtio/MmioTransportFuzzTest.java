@@ -16,6 +16,8 @@ import org.slf4j.helpers.NOPLogger;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 import io.bundlevisor.core.virtio.VirtioFeatures;
 
 /**
@@ -39,6 +41,7 @@ class MmioTransportFuzzTest {
     private int activations;
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyAccessSequenceKeepsTheStatusMachineAndTheSavedStateSound(FuzzedDataProvider data) throws IOException {
         activatedWith = -1;
         activations = 0;

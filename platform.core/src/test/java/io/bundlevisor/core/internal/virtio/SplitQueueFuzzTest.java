@@ -13,6 +13,8 @@ import java.util.List;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing (Jazzer) of the split-queue walker and chain validation (virtio 1.x section 2.7): the
  * guest writes whatever it likes into the descriptor table, the available ring and the indirect tables, in a fake
@@ -40,6 +42,7 @@ class SplitQueueFuzzTest {
     private static final int WINDOW = 2048;
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void everyChainStaysInsideWhatTheGuestMarkedWritable(FuzzedDataProvider data) throws Exception {
         try (FakeGuestRam ram = FakeGuestRam.withHole(RAM, LOW, HOLE)) {
             int size = 1 << data.consumeInt(0, Integer.numberOfTrailingZeros(MAX_SIZE));

@@ -11,6 +11,8 @@ import java.util.List;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 /**
  * Coverage-guided fuzzing (Jazzer) of the ACPI builder's inputs: any vCPU count, base address, and ISA and MMIO
  * devices with any names, ids, ranges and interrupts. What must hold: {@link AcpiTables#build} refuses with an
@@ -23,6 +25,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 class AcpiTablesFuzzTest {
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyMachineGetsTablesThatParseOrARefusal(FuzzedDataProvider data) {
         int cpus = data.consumeBoolean() ? data.consumeInt(1, 255) : data.consumeInt();
         long base = data.consumeBoolean() ? 0xE_0000L : data.consumeBoolean() ? data.consumeLong(0, 0xFFFF_0000L) & ~15L

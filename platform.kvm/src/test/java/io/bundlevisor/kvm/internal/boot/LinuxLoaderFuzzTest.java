@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Timeout;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
@@ -35,6 +36,7 @@ class LinuxLoaderFuzzTest {
     private static GuestMemory memory;
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyImageLoadsInsideRamOrIsRefusedInOneLine(FuzzedDataProvider data) throws IOException {
         if (memory == null) {
             dir = Files.createTempDirectory("loader-fuzz");

@@ -14,6 +14,8 @@ import java.util.stream.Stream;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Timeout;
+
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.PartitionException;
 
@@ -50,6 +52,7 @@ class SnapshotStateFuzzTest {
     }
 
     @FuzzTest(maxDuration = "60s")
+    @Timeout(10) // per input: Jazzer hands it to libFuzzer (-timeout) when fuzzing
     void anyStateIsRestoredOrRefusedInOneLineAndTheRealOneStillRestores(FuzzedDataProvider data) throws Exception {
         snapshot();
         byte[] s = state.clone();
