@@ -57,6 +57,15 @@ public interface VirtioBinding extends AutoCloseable {
     long needsResetCount();
 
     /**
+     * What the guest did wrong on this device's transport and queues, counted (since 1.6): register accesses the
+     * spec does not allow, notifications of queues it does not have or before DRIVER_OK, chains the queue refused.
+     * They are logged at a limited rate; this counts every one.
+     */
+    default long guestErrors() {
+        return 0;
+    }
+
+    /**
      * Changes the bound device to {@code options} ({@link VirtioDevice#update}) while the guest may run (since 1.5):
      * its IO drains, the device changes on its worker, and the driver is told its config changed.
      *

@@ -126,6 +126,9 @@ class HostileNeighbourTest {
                     + "needs-reset=(\\d+)").matcher(devices);
             assertTrue(m.find(), devices);
             assertTrue(Long.parseLong(m.group(1)) > 0, devices);
+            // Its abuse of the transport (notifies of queues it lacks, register writes the spec forbids) is counted.
+            assertTrue(hostileDevice.guestErrors() > 0, "guest errors counted");
+            assertTrue(devices.contains(hostileDevice.name()) && devices.contains("guest-errors="), devices);
             assertTrue(last(hostile.output(), SEEN) > 0, "the guest saw it: " + hostile.output());
             assertTrue(hostile.partition.halt().isEmpty(), "the hostile machine runs on: " + hostile.output());
             // Between the refusals the hostile device served the valid requests: its worker lives on, resets and all.

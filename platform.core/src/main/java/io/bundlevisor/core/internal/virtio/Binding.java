@@ -393,8 +393,8 @@ final class Binding implements VirtioBinding, TransportEvents {
         return needsResetBefore + (worker == null ? 0 : worker.needsResets());
     }
 
-    /** Guest errors seen (logged at a limited rate). */
-    long guestErrors() {
+    @Override
+    public long guestErrors() {
         return errors.total();
     }
 

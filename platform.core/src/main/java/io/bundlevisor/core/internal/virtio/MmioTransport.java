@@ -187,6 +187,10 @@ final class MmioTransport implements IoHandler, WorkerTransport {
             // Normally taken by an ioeventfd without an exit; this is the fallback path.
             if (value >= 0 && value < queueCount() && (status() & VirtioFeatures.DRIVER_OK) != 0) {
                 events.notifyQueue(value);
+            } else {
+                // 4.2.3.3: only queues the device has, once the driver is OK; a hostile guest's storm is counted.
+                errors.report("QueueNotify of queue " + value + " ignored (" + queueCount() + " queues, status 0x"
+                        + Integer.toHexString(status()) + ")");
             }
             return;
         }

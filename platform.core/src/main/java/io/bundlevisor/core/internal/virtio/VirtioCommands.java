@@ -33,14 +33,15 @@ public final class VirtioCommands {
     }
 
     @Descriptor("lists every VM's virtio devices (bound, unbound or handing over between two bundles, status, "
-            + "chains completed in all and per queue, in flight, resets needed, and what the device counts on each queue) "
+            + "chains completed in all and per queue, in flight, resets needed, guest errors, and what the device counts on "
+            + "each queue) "
             + "and the devices served to other VMMs (running queues, chains completed, in flight)")
     public List<String> devices() {
         List<String> lines = new ArrayList<>();
         for (VirtioBinding b : virtio.bindings()) {
-            lines.add(String.format("%s %s status=0x%02x completed=%d%s inflight=%d needs-reset=%d", b.name(),
-                    bound(b.isBound(), b.handoverMillis()), b.status(), b.completedChains(),
-                    perQueue(b.completedChainsPerQueue()), b.inFlight(), b.needsResetCount()));
+            lines.add(String.format("%s %s status=0x%02x completed=%d%s inflight=%d needs-reset=%d guest-errors=%d",
+                    b.name(), bound(b.isBound(), b.handoverMillis()), b.status(), b.completedChains(),
+                    perQueue(b.completedChainsPerQueue()), b.inFlight(), b.needsResetCount(), b.guestErrors()));
             counters(lines, b.queueCounters());
         }
         for (VirtioBackend b : virtio.backends()) {

@@ -19,6 +19,7 @@ class MmioTransportTest {
     private final List<String> events = new ArrayList<>();
     private final CountingLine line = new CountingLine();
     private MmioTransport t;
+    private GuestErrors errors;
 
     @BeforeEach
     void setUp() {
@@ -40,7 +41,8 @@ class MmioTransportTest {
                 events.add("notify " + queue);
             }
         };
-        t = new MmioTransport(2, line, ev, new GuestErrors(LoggerFactory.getLogger(getClass()), "test"));
+        errors = new GuestErrors(LoggerFactory.getLogger(getClass()), "test");
+        t = new MmioTransport(2, line, ev, errors);
         t.setDevice(new FakeDevice());
     }
 
@@ -98,6 +100,7 @@ class MmioTransportTest {
         w(QUEUE_NOTIFY, 5);
         assertEquals("notify 0", events.get(1));
         assertEquals(2, events.size(), "a notify for a queue the device lacks is ignored");
+        assertEquals(1, errors.total(), "and counted as the guest's error");
     }
 
     @Test
