@@ -105,7 +105,7 @@ class ApiRoutesTest {
             }
 
             @Override
-            public boolean confineCurrentThread(String role) {
+            public boolean confineWorkerThread() {
                 return false;
             }
 

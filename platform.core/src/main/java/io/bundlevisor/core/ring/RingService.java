@@ -43,15 +43,14 @@ public interface RingService {
     Ring create(String name, int entries, CompletionHandler rawHandler);
 
     /**
-     * Confines the calling thread to the system calls a thread running guest-driven code makes (a seccomp filter
-     * of the platform's system-call layer; others fail with {@code EPERM} and are logged), unless the operator
-     * turned the filter off. A device worker calls this as it starts; the filter cannot be lifted, and a thread
-     * confined so cannot start threads or processes.
+     * Confines the calling thread, a device worker, to the system calls such a thread makes (a seccomp filter of
+     * the platform's system-call layer; others fail with {@code EPERM} and are logged), unless the operator turned
+     * the filter off. A worker calls this as it starts; the filter cannot be lifted, and a thread confined so cannot
+     * start threads or processes, create files or open sockets.
      *
-     * @param role what the thread is, for the log ("device worker")
      * @return whether the thread is now confined
      */
-    boolean confineCurrentThread(String role);
+    boolean confineWorkerThread();
 
     /** The open rings this service created, for diagnostics. */
     List<Ring> rings();

@@ -45,12 +45,18 @@ public final class Tap implements AutoCloseable {
     private final boolean[] attached;
     private final boolean multiQueue;
     private final boolean created;
+    /**
+     * A datagram socket for the interface ioctls (flags, MTU), opened with the tap: they may come from a device
+     * worker, whose system-call filter lets it open no socket.
+     */
+    private final int control;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment ifreq = arena.allocate(TunLayout.IFREQ);
     private boolean closed;
 
-    private Tap(String name, int[] fds, boolean multiQueue, boolean created) {
+    private Tap(String name, int[] fds, boolean multiQueue, boolean created, int control) {
         this.name = name;
+        this.control = control;
         this.fds = fds;
         this.attached = new boolean[fds.length];
         java.util.Arrays.fill(attached, true);
@@ -126,7 +132,15 @@ public final class Tap implements AutoCloseable {
             }
             throw e;
         }
-        Tap tap = new Tap(name, fds, multiQueue, !exists);
+        // Any family reaches the device ioctls (net/core/dev_ioctl.c).
+        int control = Native.socket(SocketLayout.AF_UNIX, SocketLayout.SOCK_DGRAM | SocketLayout.SOCK_CLOEXEC, 0);
+        if (control < 0) {
+            for (int fd : fds) {
+                Native.close(fd);
+            }
+            throw new SyscallException("socket for the interface ioctls of " + name, -control);
+        }
+        Tap tap = new Tap(name, fds, multiQueue, !exists, control);
         if (!exists) {
             try {
                 tap.setUp();
@@ -277,23 +291,18 @@ public final class Tap implements AutoCloseable {
         interfaceIoctl(TunLayout.SIOCSIFFLAGS, "SIOCSIFFLAGS");
     }
 
-    /** An interface ioctl on a throwaway socket (any family reaches the device ioctls, net/core/dev_ioctl.c). */
+    /** An interface ioctl on the tap's control socket (never on a closed tap: its number may be reused). */
     private void interfaceIoctl(long request, String what) throws SyscallException {
+        if (closed) {
+            throw new SyscallException(what + " " + name, Errno.EBADF, "the tap is closed");
+        }
         if (request != TunLayout.SIOCSIFMTU && request != TunLayout.SIOCSIFFLAGS) {
             ifreq.fill((byte) 0);
         }
         putName(ifreq, name);
-        int sock = Native.socket(SocketLayout.AF_UNIX, SocketLayout.SOCK_DGRAM | SocketLayout.SOCK_CLOEXEC, 0);
-        if (sock < 0) {
-            throw new SyscallException("socket for " + what + " " + name, -sock);
-        }
-        try {
-            int r = Native.ioctl(sock, request, ifreq.address());
-            if (r < 0) {
-                throw new SyscallException(what + " " + name, -r);
-            }
-        } finally {
-            Native.close(sock);
+        int r = Native.ioctl(control, request, ifreq.address());
+        if (r < 0) {
+            throw new SyscallException(what + " " + name, -r);
         }
     }
 
@@ -307,6 +316,7 @@ public final class Tap implements AutoCloseable {
         for (int fd : fds) {
             Native.close(fd);
         }
+        Native.close(control);
         arena.close();
     }
 }

@@ -88,8 +88,8 @@ public final class RingServiceImpl implements RingService {
     }
 
     @Override
-    public boolean confineCurrentThread(String role) {
-        return SyscallFilter.confine(role);
+    public boolean confineWorkerThread() {
+        return SyscallFilter.confine(SyscallFilter.Profile.DEVICE_WORKER);
     }
 
     @Override

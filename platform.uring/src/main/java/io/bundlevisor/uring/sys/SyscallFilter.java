@@ -34,9 +34,10 @@ import org.slf4j.LoggerFactory;
  * clocks and signals (the JVM's safepoints and handshakes; a VP takes its kick out of {@code KVM_RUN} with
  * {@code rt_sigtimedwait}), reads and writes on
  * descriptors the process already has (eventfds, the console, logs, io_uring), {@code ioctl} (KVM's and the tap's),
- * {@code io_uring_enter}, and opening files for reading only (the JVM loads classes lazily from jars it may reopen).
- * What fails: creating processes or threads ({@code clone}, {@code clone3}, {@code fork}, {@code execve}: a thread
- * made here would inherit the filter), opening a file to write or create it, sockets, mounts, namespaces,
+ * {@code io_uring_enter}, and opening files for reading (the JVM loads classes lazily from jars it may reopen); a
+ * device worker may also open an existing file to write it ({@link Profile}). What fails: creating processes or
+ * threads ({@code clone}, {@code clone3}, {@code fork}, {@code execve}: a thread made here would inherit the filter),
+ * creating or truncating files (and, on a VP, opening one to write), sockets, mounts, namespaces,
  * {@code ptrace}, {@code bpf}, {@code io_uring_setup}, changing identity, and everything else not listed.
  *
  * <p>The filter is per thread and cannot be lifted; it needs {@code PR_SET_NO_NEW_PRIVS} on the thread, which
@@ -44,6 +45,38 @@ import org.slf4j.LoggerFactory;
  * is returned.
  */
 public final class SyscallFilter {
+
+    /** What a confined thread may open: a VP only reads; a device worker may also reopen an existing image. */
+    public enum Profile {
+        /** A virtual processor: files opened for reading only. */
+        VIRTUAL_PROCESSOR("virtual processor", OPEN_WRITE_FLAGS | O_TMPFILE),
+        /**
+         * A device worker: existing files also for writing (a device's update reopens its image there, on its
+         * worker), but nothing created or truncated.
+         */
+        DEVICE_WORKER("device worker", Native.O_CREAT | Native.O_TRUNC | O_TMPFILE);
+
+        private final String role;
+        private final int refusedOpenFlags;
+
+        Profile(String role, int refusedOpenFlags) {
+            this.role = role;
+            this.refusedOpenFlags = refusedOpenFlags;
+        }
+
+        /** What the thread is, for the log. */
+        public String role() {
+            return role;
+        }
+
+        /** open(2) flags that make an open refused. */
+        int refusedOpenFlags() {
+            return refusedOpenFlags;
+        }
+    }
+
+    /** {@code O_TMPFILE} ({@code __O_TMPFILE | O_DIRECTORY}): an unnamed file created in a directory. */
+    private static final int O_TMPFILE = 0x410000;
 
     private static final Logger LOG = LoggerFactory.getLogger(SyscallFilter.class);
     private static final boolean X86_64 = "amd64".equals(System.getProperty("os.arch"))
@@ -82,12 +115,12 @@ public final class SyscallFilter {
     }
 
     /**
-     * Confines the calling thread as {@code role} unless the filter is turned off ({@link #PROPERTY}); says once
+     * Confines the calling thread as {@code profile} unless the filter is turned off ({@link #PROPERTY}); says once
      * per process, in the log, that the filter is on, off, or cannot be installed and why.
      *
      * @return whether the thread is now confined
      */
-    public static boolean confine(String role) {
+    public static boolean confine(Profile profile) {
         if ("off".equals(System.getProperty(PROPERTY))) {
             if (!SAID.getAndSet(true)) {
                 LOG.warn("system-call filter off ({}=off): virtual processors and device workers run unconfined",
@@ -95,7 +128,7 @@ public final class SyscallFilter {
             }
             return false;
         }
-        Optional<String> why = confineCurrentThread(role);
+        Optional<String> why = confineCurrentThread(profile);
         if (!SAID.getAndSet(true)) {
             if (why.isEmpty()) {
                 LOG.info("system-call filter on: virtual processor and device worker threads are confined (seccomp;"
@@ -108,11 +141,11 @@ public final class SyscallFilter {
     }
 
     /**
-     * Confines the calling thread, as {@code role} (for the log: "virtual processor", "device worker").
+     * Confines the calling thread with {@code profile}.
      *
      * @return empty when the filter is in place, else why not (the thread then runs unconfined)
      */
-    public static Optional<String> confineCurrentThread(String role) {
+    public static Optional<String> confineCurrentThread(Profile profile) {
         if (ROLE.get() != null) {
             return Optional.empty();
         }
@@ -123,7 +156,7 @@ public final class SyscallFilter {
         if (r < 0) {
             return Optional.of("prctl(PR_SET_NO_NEW_PRIVS) failed: errno " + -r);
         }
-        int[] program = program();
+        int[] program = program(profile);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment insns = arena.allocate(SOCK_FILTER, program.length / 4);
             for (int i = 0; i < program.length / 4; i++) {
@@ -141,7 +174,7 @@ public final class SyscallFilter {
         if (r < 0) {
             return Optional.of("seccomp(SECCOMP_SET_MODE_FILTER) failed: errno " + -r);
         }
-        ROLE.set(role);
+        ROLE.set(profile.role());
         CONFINED.incrementAndGet();
         return Optional.empty();
     }
@@ -211,9 +244,9 @@ public final class SyscallFilter {
 
     /**
      * The filter as {@code code, jt, jf, k} quadruples: x86_64 only (other architectures and the x32 ABI refused),
-     * open and openat allowed without write or create flags, the {@link #ALLOWED} calls allowed, the rest EPERM.
+     * open and openat allowed without the profile's refused flags, the {@link #ALLOWED} calls allowed, the rest EPERM.
      */
-    static int[] program() {
+    static int[] program(Profile profile) {
         Assembler a = new Assembler();
         a.load(DATA_ARCH);
         a.jumpIf(BPF_JEQ, AUDIT_ARCH_X86_64, null, "deny");
@@ -221,11 +254,11 @@ public final class SyscallFilter {
         a.jumpIf(BPF_JGE, X32_SYSCALL_BIT, "deny", null);
         a.jumpIf(BPF_JEQ, NR_OPEN, null, "not open");
         a.load(dataArgLow(1));
-        a.jumpIf(BPF_JSET, OPEN_WRITE_FLAGS, "deny", "allow");
+        a.jumpIf(BPF_JSET, profile.refusedOpenFlags(), "deny", "allow");
         a.label("not open");
         a.jumpIf(BPF_JEQ, NR_OPENAT, null, "not openat");
         a.load(dataArgLow(2));
-        a.jumpIf(BPF_JSET, OPEN_WRITE_FLAGS, "deny", "allow");
+        a.jumpIf(BPF_JSET, profile.refusedOpenFlags(), "deny", "allow");
         a.label("not openat");
         for (int nr : ALLOWED) {
             a.jumpIf(BPF_JEQ, nr, "allow", null);

@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import io.bundlevisor.uring.sys.SyscallFilter;
+
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -56,6 +58,34 @@ class TapTest {
             tap.enableQueues(1);
         }
         assertFalse(Files.exists(Path.of("/sys/class/net", name)), "a created tap goes with its descriptors");
+    }
+
+    /**
+     * What a virtio-net device does on its worker (link state, MTU, offloads, queue pairs) works under the worker's
+     * system-call filter, which opens no socket: the interface ioctls go through the socket the tap opened with it.
+     */
+    @Test
+    void aConfinedWorkerDrivesTheTap() throws Exception {
+        try (Tap tap = Tap.open(name, 2)) {
+            java.util.concurrent.atomic.AtomicReference<Throwable> failed = new java.util.concurrent.atomic
+                    .AtomicReference<>();
+            Thread worker = Thread.ofPlatform().start(() -> {
+                try {
+                    assertTrue(SyscallFilter.confineCurrentThread(SyscallFilter.Profile.DEVICE_WORKER).isEmpty());
+                    assertTrue(tap.isUp());
+                    assertEquals(1500, tap.mtu());
+                    tap.setOffload(Tap.OFFLOAD_CSUM);
+                    tap.enableQueues(1);
+                    tap.enableQueues(2);
+                } catch (Throwable t) {
+                    failed.set(t);
+                }
+            });
+            worker.join();
+            if (failed.get() != null) {
+                throw new AssertionError("on a confined worker: " + failed.get(), failed.get());
+            }
+        }
     }
 
     @Test

@@ -40,6 +40,8 @@ class SyscallFilterTest {
 
     private static final int ALLOW = SECCOMP_RET_ALLOW;
     private static final int EPERM = SECCOMP_RET_ERRNO | 1;
+    private static final SyscallFilter.Profile VP = SyscallFilter.Profile.VIRTUAL_PROCESSOR;
+    private static final SyscallFilter.Profile WORKER = SyscallFilter.Profile.DEVICE_WORKER;
 
     @TempDir
     Path dir;
@@ -72,7 +74,7 @@ class SyscallFilterTest {
 
     private static int x86(int nr, long... args) {
         long[] six = Arrays.copyOf(args, 6);
-        return run(SyscallFilter.program(), AUDIT_ARCH_X86_64, nr, six);
+        return run(SyscallFilter.program(VP), AUDIT_ARCH_X86_64, nr, six);
     }
 
     @Test
@@ -105,19 +107,38 @@ class SyscallFilterTest {
         }
     }
 
+    /** A device worker may reopen an existing image to write it (a device's update), never create or truncate. */
+    @Test
+    void aWorkerMayOpenExistingFilesToWriteButNotCreateThem() {
+        int[] p = SyscallFilter.program(WORKER);
+        assertEquals(ALLOW, run(p, AUDIT_ARCH_X86_64, NR_OPENAT, new long[] {-100, 0,
+                Native.O_RDWR | Native.O_DIRECT | Native.O_CLOEXEC, 0, 0, 0}));
+        for (int bad : new int[] {Native.O_CREAT, Native.O_TRUNC, 0x410000 /* O_TMPFILE */}) {
+            assertEquals(EPERM, run(p, AUDIT_ARCH_X86_64, NR_OPENAT, new long[] {-100, 0, Native.O_RDWR | bad, 0, 0,
+                    0}), "openat flags " + bad);
+        }
+        assertEquals(EPERM, run(p, AUDIT_ARCH_X86_64, NR_SOCKET, new long[6]));
+        assertEquals(EPERM, run(p, AUDIT_ARCH_X86_64, NR_EXECVE, new long[6]));
+    }
+
     @Test
     void otherArchitecturesAndTheX32AbiAreRefused() {
-        int[] p = SyscallFilter.program();
+        int[] p = SyscallFilter.program(VP);
         assertEquals(EPERM, run(p, 0x40000003 /* AUDIT_ARCH_I386 */, NR_READ, new long[6]));
         assertEquals(EPERM, run(p, 0xc00000b7 /* AUDIT_ARCH_AARCH64 */, NR_READ, new long[6]));
         assertEquals(EPERM, x86(X32_SYSCALL_BIT | NR_READ));
     }
 
-    /** Runs {@code body} on a fresh thread confined as "test"; returns what it returned or rethrows. */
+    /** Runs {@code body} on a fresh thread confined as a VP; returns what it returned or rethrows. */
     private static <T> T confined(Callable<T> body) throws Exception {
+        return confined(VP, body);
+    }
+
+    /** Runs {@code body} on a fresh thread confined with {@code profile}; returns what it returned or rethrows. */
+    private static <T> T confined(SyscallFilter.Profile profile, Callable<T> body) throws Exception {
         AtomicReference<Object> result = new AtomicReference<>();
         Thread t = Thread.ofPlatform().name("filtered test").start(() -> {
-            Optional<String> why = SyscallFilter.confineCurrentThread("test");
+            Optional<String> why = SyscallFilter.confineCurrentThread(profile);
             if (why.isPresent()) {
                 result.set(new AssertionError("not confined: " + why.get()));
                 return;
@@ -173,9 +194,25 @@ class SyscallFilterTest {
                 sb.append(" role=").append(SyscallFilter.currentRole().orElse("none"));
                 return sb.toString() + keep.length;
             });
-            assertEquals("mode=2 read=readable class=Adler32 eventfd=3 ring=0 role=test64", report);
+            assertEquals("mode=2 read=readable class=Adler32 eventfd=3 ring=0 role=virtual processor64", report);
         }
         assertEquals("0", seccompMode(), "other threads are not confined");
+    }
+
+    @Test
+    void aConfinedWorkerReopensAnExistingImageButCreatesNothing() throws Exception {
+        Path image = Files.write(dir.resolve("disk.img"), new byte[4096]);
+        confined(WORKER, () -> {
+            try (HostFile f = HostFile.open(image, HostFile.READ_WRITE)) {
+                assertEquals(4096, f.size());
+            }
+            SyscallException create = assertThrows(SyscallException.class,
+                    () -> HostFile.open(dir.resolve("other.img"), HostFile.READ_WRITE | HostFile.CREATE));
+            assertEquals(Errno.EPERM, create.errno());
+            assertThrows(SyscallException.class, () -> UnixSocket.listen(dir.resolve("w.sock"), 1));
+            return null;
+        });
+        assertFalse(Files.exists(dir.resolve("other.img")));
     }
 
     @Test
@@ -189,7 +226,7 @@ class SyscallFilterTest {
                 SyscallException create = assertThrows(SyscallException.class,
                         () -> HostFile.open(dir.resolve("new.img"), HostFile.READ_WRITE | HostFile.CREATE));
                 assertEquals(Errno.EPERM, create.errno());
-                assertTrue(create.getMessage().contains("refused by the test thread's system-call filter"),
+                assertTrue(create.getMessage().contains("refused by the virtual processor thread's system-call filter"),
                         create.getMessage());
                 SyscallException socket = assertThrows(SyscallException.class,
                         () -> UnixSocket.listen(dir.resolve("s.sock"), 1));
@@ -204,7 +241,7 @@ class SyscallFilterTest {
         }
         String log = err.toString(StandardCharsets.UTF_8);
         assertTrue(SyscallFilter.refusals() >= before + 2, "refusals counted");
-        assertTrue(log.contains("refused on test thread 'filtered test' by its system-call filter"), log);
+        assertTrue(log.contains("refused on virtual processor thread 'filtered test' by its system-call filter"), log);
         assertTrue(log.contains("open " + dir.resolve("new.img")), log);
         // Outside such a thread the same calls work.
         try (HostFile f = HostFile.open(dir.resolve("new.img"), HostFile.READ_WRITE | HostFile.CREATE)) {

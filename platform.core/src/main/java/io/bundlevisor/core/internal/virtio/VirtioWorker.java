@@ -541,7 +541,7 @@ final class VirtioWorker {
 
     private void run() {
         // Guest-driven code runs here: confine the thread before the first notification is read (RingService).
-        rings.confineCurrentThread("device worker");
+        rings.confineWorkerThread();
         try {
             for (int q = 0; q < queues.length; q++) {
                 armNotify(q);

@@ -77,7 +77,7 @@ final class VirtualProcessor {
             return;
         }
         // The guest drives this thread from here on: confine it (after the kick's signal handler is in place).
-        SyscallFilter.confine("virtual processor");
+        SyscallFilter.confine(SyscallFilter.Profile.VIRTUAL_PROCESSOR);
         boolean consistent = true;
         try {
             while (true) {
