@@ -12,7 +12,7 @@ import java.nio.file.StandardOpenOption;
  * A small ext4 file system for one test, on a loop device over a file, nearly filled: writes to it soon fail with
  * ENOSPC. Needs root (losetup, mount). {@link #close()} unmounts it and detaches the loop device, whatever happened.
  */
-final class FullFs implements AutoCloseable {
+public final class FullFs implements AutoCloseable {
 
     private final Path root;
     private final String loop;
@@ -27,7 +27,7 @@ final class FullFs implements AutoCloseable {
      * Makes an ext4 file system of {@code bytes} in {@code dir}/fs.img (no blocks reserved for root, so that root
      * hits ENOSPC where anyone would) and mounts it on {@code dir}/mnt through a loop device of its own.
      */
-    static FullFs mount(Path dir, long bytes) throws IOException, InterruptedException {
+    public static FullFs mount(Path dir, long bytes) throws IOException, InterruptedException {
         Path file = dir.resolve("fs.img");
         Path root = Files.createDirectories(dir.resolve("mnt"));
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
@@ -46,7 +46,7 @@ final class FullFs implements AutoCloseable {
         return fs;
     }
 
-    Path root() {
+    public Path root() {
         return root;
     }
 
@@ -60,7 +60,7 @@ final class FullFs implements AutoCloseable {
      *
      * @return the bytes free afterwards
      */
-    long fillLeaving(String name, long leave) throws IOException {
+    public long fillLeaving(String name, long leave) throws IOException {
         long fill = free() - leave;
         if (fill <= 0) {
             throw new IllegalStateException("only " + free() + " bytes free, wanted to leave " + leave);
