@@ -63,6 +63,8 @@ public class VhostUserQemuIT {
     private QemuGuest.Console backendOutput;
     /** The process {@link #backend} started last. */
     private Process backendProcess;
+    /** Its shell's input, when it was started with one. */
+    private java.io.PrintStream backendShell;
 
     /** A failed test shows the backend's output too (QEMU's is in the failure message). */
     @Rule
@@ -329,7 +331,8 @@ public class VhostUserQemuIT {
      * Host IO errors through vhost-user (issue 16 §3): the served image sits on faultfs (device.virtio-blk's FUSE
      * file system that fails chosen sectors with EIO), and Linux's virtio_blk under QEMU reads and writes around and
      * into the failing 4 KiB block with O_DIRECT. Exactly the requests on that block fail in the guest (dd gets an
-     * I/O error: our IOERR status), faultfs saw only those fail, the others succeed, and the back-end keeps serving.
+     * I/O error: our IOERR status), faultfs saw only those fail, the others succeed, the back-end keeps serving, and
+     * {@code blk:list} in its shell counts each failed request.
      */
     @Test(timeout = 120_000)
     public void hostEioFailsExactlyTheGuestRequestsOnThoseSectors() throws Exception {
@@ -337,7 +340,7 @@ public class VhostUserQemuIT {
         Path mountpoint = Files.createDirectories(dir.resolve("faultfs"));
         FaultFs fs = FaultFs.mount(backing, mountpoint, "2048:8"); // 4 KiB block 256
         open.add(fs);
-        Path socket = backend(fs.image() + ",serial=bv-faulty");
+        Path socket = backend(fs.image() + ",serial=bv-faulty", true);
         String direct = " bs=4096 count=1 status=none iflag=direct";
         QemuGuest guest = guest(1, "dd if=/dev/vda of=/dev/null skip=255" + direct + " && echo BV-OK good-read"
                 + " && if dd if=/dev/vda of=/dev/null skip=256" + direct + "; then echo BV-FAIL the bad block read;"
@@ -346,7 +349,15 @@ public class VhostUserQemuIT {
                 + " && echo BV-OK good-write"
                 + " && if dd if=/dev/zero of=/dev/vda seek=256 bs=4096 count=1 status=none oflag=direct;"
                 + " then echo BV-FAIL the bad block written; else echo BV-OK eio-write; fi"
-                + " && dd if=/dev/vda of=/dev/null skip=4096" + direct + " && echo BV-OK still-serving", socket, 1);
+                + " && dd if=/dev/vda of=/dev/null skip=4096" + direct + " && echo BV-OK still-serving && sleep 4",
+                socket, 1);
+        // blk:list in the serving platform's shell while QEMU is connected (each front-end's connection has its
+        // device, "#N", closed with it): its ERRORS column (the last but one) counts the failed requests.
+        guest.await(Pattern.compile("BV-OK still-serving"), GUEST_RUN);
+        backendShell.println("blk:list");
+        long errors = Long.parseLong(backendOutput.await(Pattern.compile("#\\d+/virtio-blk\\s+"
+                + Pattern.quote(fs.image().toString()) + "\\s.*\\s(\\d+)\\s+\\d+\\s*$"), Duration.ofSeconds(30))
+                .group(1));
         guest.awaitSuccess(GUEST_RUN);
         assertOk(guest, "good-read", "eio-read", "good-write", "eio-write", "still-serving");
         assertTrue(guest.text(), guest.lines().stream().anyMatch(l -> l.contains("I/O error, dev vda, sector 2048")));
@@ -354,9 +365,11 @@ public class VhostUserQemuIT {
         String log = fs.log();
         Matcher m = Pattern.compile("failed (\\d+) reads and (\\d+) writes with EIO").matcher(log);
         assertTrue(log, m.find());
-        // One failed write; the failed read may be retried by Linux's block layer, so at least one.
+        // One failed write; the failed read may be retried by Linux's block layer, so at least one; and blk:list
+        // counted each request the host failed.
         assertEquals(log, "1", m.group(2));
         assertTrue(log, Integer.parseInt(m.group(1)) >= 1);
+        assertEquals(log, Integer.parseInt(m.group(1)) + 1, errors);
     }
 
     /**
@@ -455,9 +468,22 @@ public class VhostUserQemuIT {
 
     /** Starts our backend serving {@code disk} (an image and its options) and waits until it listens. */
     private Path backend(String disk) throws Exception {
+        return backend(disk, false);
+    }
+
+    /** As {@link #backend(String)}; with {@code shell}, the platform's shell reads {@link #backendShell}. */
+    private Path backend(String disk, boolean shell) throws Exception {
         Path socket = socketDir.resolve("blk.sock");
-        Process p = new ProcessBuilder(backendCommand(socket, disk)).redirectErrorStream(true).start();
-        p.getOutputStream().close();
+        List<String> command = new ArrayList<>(backendCommand(socket, disk));
+        if (shell) {
+            command.remove(DistroJar.NO_SHELL); // the shell (start level 1000) reads our commands from stdin
+        }
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        if (shell) {
+            backendShell = new java.io.PrintStream(p.getOutputStream(), true, StandardCharsets.UTF_8);
+        } else {
+            p.getOutputStream().close();
+        }
         backendProcess = p;
         open.add(() -> {
             p.destroy();
