@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 
 import io.bundlevisor.device.blk.guest.FaultFs;
 import io.bundlevisor.device.blk.guest.FullFs;
+import io.bundlevisor.device.blk.guest.Host;
 
 import org.junit.After;
 import org.junit.Before;
@@ -380,8 +381,10 @@ public class VhostUserQemuIT {
      */
     @Test(timeout = 120_000)
     public void aFullHostFileSystemFailsTheWritesThatDoNotFit() throws Exception {
-        org.junit.Assume.assumeTrue("loop mounts need root", "0".equals(new String(new ProcessBuilder("id", "-u")
-                .start().getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim()));
+        if (!Host.isRoot()) {
+            System.err.println("*** SKIPPING VhostUserQemuIT ENOSPC: loop mounts need root (.ci/run runs as root) ***");
+        }
+        org.junit.Assume.assumeTrue("loop mounts need root", Host.isRoot());
         FullFs full = FullFs.mount(dir, 8L << 20);
         open.add(full);
         Path image = full.root().resolve("disk.img");

@@ -97,11 +97,6 @@ public final class SyscallFilter {
             NR_FACCESSAT2,
     };
 
-    /** Names of a few calls for the log; others are logged by number. */
-    private static final Map<Integer, String> NAMES = Map.of(NR_SOCKET, "socket", NR_CLONE, "clone", NR_CLONE3,
-            "clone3", NR_FORK, "fork", NR_VFORK, "vfork", NR_EXECVE, "execve", NR_OPEN, "open", NR_OPENAT, "openat",
-            NR_PRCTL, "prctl", NR_SECCOMP, "seccomp");
-
     /** The system property that turns the filter off: {@code -Dbundlevisor.seccomp=off}. */
     public static final String PROPERTY = "bundlevisor.seccomp";
 
@@ -109,7 +104,6 @@ public final class SyscallFilter {
     private static final AtomicBoolean SAID = new AtomicBoolean();
     private static final ThreadLocal<Set<String>> LOGGED = ThreadLocal.withInitial(HashSet::new);
     private static final AtomicLong REFUSALS = new AtomicLong();
-    private static final AtomicLong CONFINED = new AtomicLong();
 
     private SyscallFilter() {
     }
@@ -175,18 +169,12 @@ public final class SyscallFilter {
             return Optional.of("seccomp(SECCOMP_SET_MODE_FILTER) failed: errno " + -r);
         }
         ROLE.set(profile.role());
-        CONFINED.incrementAndGet();
         return Optional.empty();
     }
 
     /** The role the calling thread was confined as, or empty when it runs unconfined. */
     public static Optional<String> currentRole() {
         return Optional.ofNullable(ROLE.get());
-    }
-
-    /** Threads confined since the platform started. */
-    public static long confinedThreads() {
-        return CONFINED.get();
     }
 
     /** Refusals our system-call layer saw ({@link #refused}). */
@@ -235,11 +223,6 @@ public final class SyscallFilter {
             return Map.of();
         }
         return modes;
-    }
-
-    /** A name for a system call number, for messages. */
-    public static String name(int nr) {
-        return NAMES.getOrDefault(nr, "system call " + nr);
     }
 
     /**

@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 /** The host as the fault tests use it: programs run to their end (gcc, mkfs.ext4, losetup), mounts, root. */
-final class Host {
+public final class Host {
 
     private static final Path MOUNTINFO = Path.of("/proc/self/mountinfo");
     /** Standard input for the programs: nothing. */
@@ -84,7 +84,7 @@ final class Host {
     }
 
     /** Whether this process runs as root (effective UID 0, from /proc/self/status). */
-    static boolean isRoot() throws IOException {
+    public static boolean isRoot() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"), StandardCharsets.UTF_8)) {
             if (line.startsWith("Uid:")) {
                 return line.split("\\s+")[2].equals("0");
