@@ -8,6 +8,7 @@
  *   blk.desc=direct|indirect|mixed   descriptor chains (mixed: every other request through an indirect table)
  *   blk.eventidx=0, blk.indirect=0   do not negotiate VIRTIO_F_EVENT_IDX / VIRTIO_F_INDIRECT_DESC
  *   blk.qsize=N      cap the queue size (0: as large as the device and the driver allow)
+ *   blk.cpl=3        bench: run the request loops at CPL 3 (blk_bench.c)
  * Every mode checks the magic value, version 2 and device ID 2 first (virtio_init).
  */
 #include "blk.h"

@@ -139,6 +139,14 @@ void idt_init(void);
 /* Installs handler for vector (NULL to remove it). */
 void idt_set_handler(uint8_t vector, interrupt_handler handler);
 
+/* ---- user.c + user.S: CPL 3 ------------------------------------------------------------------------------------ */
+
+/* Once, after idt_init: user segments, a TSS, user pages and the way back (the #UD handler, vector 6). */
+void user_init(void);
+/* Runs fn(arg) at CPL 3 with IOPL 3 (port IO and MMIO allowed; HLT, CR and MSR access fault) and returns its
+ * result. Interrupts taken meanwhile run their handlers at CPL 0 and return to it. */
+uint64_t user_call(uint64_t (*fn)(uint64_t), uint64_t arg);
+
 /* ---- pit.c: the 8254 programmable interval timer --------------------------------------------------------------- */
 
 #define PIT_HZ 1193182u

@@ -20,5 +20,6 @@ boot_params_addr:
     .quad   0
     .balign 16
     .space  16384
+    .global stack_top
 stack_top:
     .section .note.GNU-stack, "", @progbits
