@@ -59,6 +59,16 @@ final class VirtioWorker {
      */
     static final String POLL_PROPERTY = "bundlevisor.virtio.pollMicros";
     private static final long POLL_NANOS = Math.max(0, Long.getLong(POLL_PROPERTY, 0)) * 1000;
+    /**
+     * Whether a queue with IO in flight asks for notifications before the worker sleeps too (system property
+     * {@value #NOTIFY_IN_FLIGHT_PROPERTY}, default false; QEMU's virtio-blk and libvhost-user do so). Off, a chain
+     * the driver adds while IO is in flight waits for the next completion to be seen, which saves the driver a
+     * notification but leaves the device's queue shallower: with a vhost-user front-end at QD 32-128 it cost about a
+     * tenth of the IOPS (bench/vhost-blk-path-bench.sh, BENCHMARKS.md). Not the default until the guest benchmarks,
+     * where a notification is a VM exit, have been measured with it.
+     */
+    static final String NOTIFY_IN_FLIGHT_PROPERTY = "bundlevisor.virtio.notifyInFlight";
+    private static final boolean NOTIFY_IN_FLIGHT = Boolean.getBoolean(NOTIFY_IN_FLIGHT_PROPERTY);
 
     private final String name;
     /** The device; a {@link StandIn} while parked between two bundles. Worker thread only after construction. */
@@ -786,14 +796,16 @@ final class VirtioWorker {
      * Before sleeping: asks the driver of every running queue with nothing in flight to notify again (section
      * 2.7.10); true if a chain slipped in meanwhile, so the loop services it instead of sleeping. A queue with IO
      * in flight is looked at again when that IO completes, so its driver need not pay for a notification; the
-     * cost is that a chain added behind a slow IO waits for that IO's completion.
+     * cost is that a chain added behind a slow IO waits for that IO's completion. With {@link #NOTIFY_IN_FLIGHT},
+     * every queue that has room in its budget asks, IO in flight or not.
      */
     private boolean armNotifications() {
         if (!active || !pulling) {
             return false;
         }
         for (int q = 0; q < queues.length; q++) {
-            if (budget.inFlight(q) == 0 && queues[q].isConfigured() && queues[q].enableNotifications()) {
+            boolean ask = NOTIFY_IN_FLIGHT ? (blocked & 1L << q) == 0 : budget.inFlight(q) == 0;
+            if (ask && queues[q].isConfigured() && queues[q].enableNotifications()) {
                 pendingService |= 1L << q;
             }
         }
