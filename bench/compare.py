@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Our VMM and QEMU's microvm on the same test guests, in one run: see bench/compare.sh for what it measures.
+
+Every figure comes from the host's clock: the guest prints BENCH-BEGIN <name> and BENCH-END <name> n=N (or bytes=B)
+on its serial port, and this program timestamps each line as it arrives on the VMM's stdout. The sides alternate
+(their order rotates every repeat) and the median of the repeats is reported beside the other sides' medians.
+"""
+import argparse
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+
+class GuestFailed(Exception):
+    pass
+
+
+def run_guest(argv, timeout, want_first_byte=False):
+    """Runs one VMM process to its end; returns ({name: (seconds, count, unit)}, first_byte_s, exit_s, output)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            bufsize=0, start_new_session=True)
+    spans, begun, lines, err = {}, {}, [], b""
+    pending, first = b"", None
+    deadline = start + timeout
+    streams = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
+    while streams:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise GuestFailed(f"no end after {timeout} s: {' '.join(argv[:3])} ...; last lines: {lines[-3:]}")
+        ready, _, _ = select.select(list(streams), [], [], min(left, 1.0))
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            now = time.monotonic()
+            if not chunk:
+                del streams[fd]
+                continue
+            if streams[fd] == "err":
+                err += chunk
+                continue
+            if first is None:
+                first = now - start
+            pending += chunk
+            while b"\n" in pending:
+                raw, pending = pending.split(b"\n", 1)
+                line = raw.decode(errors="replace").strip()
+                lines.append(line)
+                words = line.split()
+                if len(words) >= 2 and words[0] == "BENCH-BEGIN":
+                    begun[words[1]] = now
+                elif len(words) >= 3 and words[0] == "BENCH-END" and words[1] in begun:
+                    unit, count = words[2].split("=", 1)
+                    spans[words[1]] = (now - begun[words[1]], int(count), unit)
+    rc = proc.wait()
+    end = time.monotonic() - start
+    if rc != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        raise GuestFailed(f"exit status {rc}: {' '.join(argv[:3])} ...: {tail or lines[-3:]}")
+    if any("FAIL" in line or line.startswith("EXCEPTION") for line in lines):
+        raise GuestFailed(f"the guest failed: {[line for line in lines if 'FAIL' in line or 'EXCEPTION' in line]}")
+    return spans, first, end, lines
+
+
+class Sides:
+    """How each side runs a guest ELF with a command line and (optionally) a disk image."""
+
+    def __init__(self, args):
+        self.args = args
+
+    def ours(self, elf, cmdline="", disk=None):
+        a = self.args
+        argv = [a.java, "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-jar",
+                a.jar, "run", "--kernel", elf, "--memory", "256M"]
+        if cmdline:
+            argv += ["--cmdline", cmdline]
+        if disk:
+            argv += ["--disk", f"{disk},readonly=on"]
+        return argv
+
+    def qemu(self, elf, cmdline="", disk=None):
+        argv = ["qemu-system-x86_64", "-M", "microvm", "-enable-kvm", "-m", "256M", "-smp", "1",
+                "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+                "-global", "virtio-mmio.force-legacy=false", "-kernel", elf]
+        if cmdline:
+            argv += ["-append", cmdline]
+        if disk:
+            argv += ["-drive", f"id=d0,file={disk},format=raw,if=none,aio=io_uring,cache=none,readonly=on,"
+                               "file.locking=off", "-device", "virtio-blk-device,drive=d0"]
+        return argv
+
+    def c_loop(self, elf, cmdline="", disk=None):
+        assert disk is None
+        return [self.args.c_loop, elf, cmdline]
+
+
+def rate(span):
+    seconds, count, unit = span
+    return count / seconds
+
+
+FIGURES = {
+    # name: (workload, span, unit, scale, sides, higher is better)
+    "exits pio (CPL 0)": ("exits0", "pio", "k exits/s", 1e-3, ("ours", "qemu", "c_loop"), True),
+    "exits mmio (CPL 0)": ("exits0", "mmio", "k exits/s", 1e-3, ("ours", "qemu", "c_loop"), True),
+    "exits mmio (CPL 3)": ("exits3", "mmio", "k exits/s", 1e-3, ("ours", "qemu", "c_loop"), True),
+    "start to first serial byte": ("start", "first", "ms", 1e3, ("ours", "qemu"), False),
+    "start to power-off (exit)": ("start", "exit", "ms", 1e3, ("ours", "qemu"), False),
+    "blk 4 KiB randread QD1 (CPL 3)": ("blk3", "qd1", "k IOPS", 1e-3, ("ours", "qemu"), True),
+    "blk 4 KiB randread QD32 (CPL 3)": ("blk3", "qd32", "k IOPS", 1e-3, ("ours", "qemu"), True),
+    "blk 1 MiB seq read QD4 (CPL 3)": ("blk3", "seq", "MiB/s", 1 / 2**20, ("ours", "qemu"), True),
+    "blk 4 KiB randread QD1 (CPL 0)": ("blk0", "qd1", "k IOPS", 1e-3, ("ours", "qemu"), True),
+    "blk 4 KiB randread QD32 (CPL 0)": ("blk0", "qd32", "k IOPS", 1e-3, ("ours", "qemu"), True),
+}
+
+
+def workloads(args, sides):
+    g = args.guests
+    n = args.exits
+    blk = f"blk.mode=bench blk.n={args.blk_n} blk.seqmb={args.seq_mb}"
+    return {
+        "exits0": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.cpl=0"),
+        "exits3": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.cpl=3"),
+        "start": lambda side: getattr(sides, side)(f"{g}/poweroff.elf"),
+        "blk3": lambda side: getattr(sides, side)(f"{g}/blk.elf", blk + " blk.cpl=3", args.image),
+        "blk0": lambda side: getattr(sides, side)(f"{g}/blk.elf", blk + " blk.cpl=0", args.image),
+    }
+
+
+def measure(args):
+    sides = Sides(args)
+    loads = workloads(args, sides)
+    wanted = [w for w in ("exits0", "exits3", "start", "blk3", "blk0") if w in args.only]
+    results = {}  # (figure, side) -> [values]
+    for rep in range(args.repeats):
+        for w in wanted:
+            names = sorted({s for f in FIGURES.values() if f[0] == w for s in f[4]})
+            order = names[rep % len(names):] + names[:rep % len(names)]
+            for side in order:
+                argv = loads[w](side)
+                spans, first, end, _ = run_guest(argv, args.timeout)
+                for fig, (load, span, unit, scale, fig_sides, _) in FIGURES.items():
+                    if load != w or side not in fig_sides:
+                        continue
+                    if span == "first":
+                        value = first * scale
+                    elif span == "exit":
+                        value = end * scale
+                    elif span == "seq":
+                        seconds, count, _ = spans[span]
+                        value = count / seconds * scale
+                    else:
+                        if span not in spans:
+                            raise GuestFailed(f"{side} gave no {span} span for {fig}")
+                        value = rate(spans[span]) * scale
+                    results.setdefault((fig, side), []).append(value)
+                    print(f"  run {rep + 1} {w:6} {side:6} {fig}: {value:.2f} {unit}", flush=True)
+    return results
+
+
+def report(args, results):
+    print()
+    print(f"| figure | ours | QEMU microvm | C loop | ours/QEMU | ours/C | target |")
+    print(f"| --- | --- | --- | --- | --- | --- | --- |")
+    missed = 0
+    for fig, (load, span, unit, scale, fig_sides, higher) in FIGURES.items():
+        if (fig, "ours") not in results:
+            continue
+        med = {s: statistics.median(results[(fig, s)]) for s in fig_sides if (fig, s) in results}
+        ours, qemu, c = med.get("ours"), med.get("qemu"), med.get("c_loop")
+        q_ratio = (ours / qemu if higher else qemu / ours) if qemu else None
+        c_ratio = (ours / c if higher else c / ours) if c else None
+        verdicts = []
+        if q_ratio is not None:
+            verdicts.append(">= 1.0x QEMU " + ("met" if q_ratio >= 1.0 else "MISSED"))
+        if c_ratio is not None:
+            verdicts.append(">= 0.97x C " + ("met" if c_ratio >= 0.97 else "MISSED"))
+        if fig == "start to first serial byte":
+            verdicts.append("<= 500 ms " + ("met" if ours <= 500 else "MISSED"))
+        missed += sum("MISSED" in v for v in verdicts)
+        fmt = lambda v: "-" if v is None else f"{v:.2f} {unit}"
+        rfmt = lambda v: "-" if v is None else f"{v:.2f}"
+        print(f"| {fig} | {fmt(ours)} | {fmt(qemu)} | {fmt(c)} | {rfmt(q_ratio)} | {rfmt(c_ratio)} | "
+              f"{'; '.join(verdicts)} |")
+    print()
+    print("Ratios are 'how many times as good as the reference': rates ours/theirs, times theirs/ours. Medians of "
+          f"{args.repeats} alternating run(s). {missed} target(s) missed.")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--java", required=True)
+    p.add_argument("--jar", required=True)
+    p.add_argument("--guests", required=True)
+    p.add_argument("--c-loop", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--exits", type=int, default=100000)
+    p.add_argument("--blk-n", type=int, default=20000)
+    p.add_argument("--seq-mb", type=int, default=512)
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--only", default="exits0,exits3,start,blk3,blk0")
+    args = p.parse_args()
+    args.only = args.only.split(",")
+    try:
+        results = measure(args)
+    except GuestFailed as e:
+        print(f"compare: {e}", file=sys.stderr)
+        return 1
+    report(args, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
