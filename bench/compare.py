@@ -121,11 +121,11 @@ FIGURES = {
 
 def workloads(args, sides):
     g = args.guests
-    n = args.exits
+    n, w = args.exits, args.exits_warmup
     blk = f"blk.mode=bench blk.n={args.blk_n} blk.seqmb={args.seq_mb}"
     return {
-        "exits0": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.cpl=0"),
-        "exits3": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.cpl=3"),
+        "exits0": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.warmup={w} exits.cpl=0"),
+        "exits3": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.warmup={w} exits.cpl=3"),
         "start": lambda side: getattr(sides, side)(f"{g}/poweroff.elf"),
         "blk3": lambda side: getattr(sides, side)(f"{g}/blk.elf", blk + " blk.cpl=3", args.image),
         "blk0": lambda side: getattr(sides, side)(f"{g}/blk.elf", blk + " blk.cpl=0", args.image),
@@ -201,6 +201,7 @@ def main():
     p.add_argument("--image", required=True)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--exits", type=int, default=100000)
+    p.add_argument("--exits-warmup", type=int, default=20000)
     p.add_argument("--blk-n", type=int, default=20000)
     p.add_argument("--seq-mb", type=int, default=512)
     p.add_argument("--timeout", type=float, default=300)

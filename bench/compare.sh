@@ -19,9 +19,11 @@
 # Environment (defaults in brackets, --quick values in braces, --smoke values in parentheses):
 #   REPEATS [5] {3} (1)       runs per side and workload, alternating; medians reported
 #   EXITS [200000] {50000} (2000)      exits per loop
+#   EXITS_WARMUP [20000] (1000)        unmeasured exits before each loop (the steady state is the figure)
 #   BLK_N [20000] {5000} (200)         random reads per queue depth
 #   SEQ_MB [512] {128} (8)             MiB read sequentially
-#   BENCH_FILE [bench/build/randread-1g.dat]  the 1 GiB image of random data (shared with the other benches)
+#   BENCH_FILE [bench/build/randread-1g.dat] (bench/build/compare/smoke-64m.dat)  the image of random data (1 GiB,
+#                             shared with the other benches; 64 MiB for --smoke), written once and reused
 # The exit status is 0 whatever the figures (a measurement), 1 if a side failed to run its guest: --smoke, which CI
 # runs, checks that every side still boots every guest and prints every figure.
 set -euo pipefail
@@ -44,8 +46,13 @@ case $MODE in
     smoke) d=(1 2000 200 8) ;;
 esac
 REPEATS=${REPEATS:-${d[0]}} EXITS=${EXITS:-${d[1]}} BLK_N=${BLK_N:-${d[2]}} SEQ_MB=${SEQ_MB:-${d[3]}}
-BENCH_FILE=${BENCH_FILE:-$BUILD/randread-1g.dat}
-for v in REPEATS EXITS BLK_N SEQ_MB; do
+EXITS_WARMUP=${EXITS_WARMUP:-$([[ $MODE == smoke ]] && echo 1000 || echo 20000)}
+if [[ $MODE == smoke ]]; then
+    BENCH_FILE=${BENCH_FILE:-$BUILD/compare/smoke-64m.dat} image_mib=64
+else
+    BENCH_FILE=${BENCH_FILE:-$BUILD/randread-1g.dat} image_mib=1024
+fi
+for v in REPEATS EXITS EXITS_WARMUP BLK_N SEQ_MB; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "compare: $v must be a positive whole number, got '${!v}'" >&2; exit 2; }
 done
 
@@ -64,13 +71,14 @@ cp distro/target/bundlevisor.jar "$BUILD/compare/bundlevisor.jar"
 make -s -C platform.kvm/src/guest OUT="$BUILD/compare/guests" >&2
 gcc -O2 -Wall -Wextra -Werror -o "$BUILD/compare/kvm_exits" bench/c/kvm_exits.c
 
-if [[ ! -f "$BENCH_FILE" || $(stat -c %s "$BENCH_FILE") -ne $((1 << 30)) ]]; then
-    log "writing $BENCH_FILE (1 GiB of random data, once)"
-    head -c $((1 << 30)) /dev/urandom > "$BENCH_FILE.tmp" && mv "$BENCH_FILE.tmp" "$BENCH_FILE"
+if [[ ! -f "$BENCH_FILE" || $(stat -c %s "$BENCH_FILE") -ne $((image_mib << 20)) ]]; then
+    log "writing $BENCH_FILE ($image_mib MiB of random data, once)"
+    head -c $((image_mib << 20)) /dev/urandom > "$BENCH_FILE.tmp" && mv "$BENCH_FILE.tmp" "$BENCH_FILE"
 fi
 
 log "compare ($MODE): $REPEATS repeat(s), $EXITS exits, $BLK_N reads per depth, $SEQ_MB MiB sequential; $(nproc) CPUs"
 log "$(qemu-system-x86_64 --version | head -n 1); $("$JAVA" -version 2>&1 | head -n 1); kernel $(uname -r)"
 exec python3 bench/compare.py --java "$JAVA" --jar "$BUILD/compare/bundlevisor.jar" --guests "$BUILD/compare/guests" \
     --c-loop "$BUILD/compare/kvm_exits" --image "$BENCH_FILE" --repeats "$REPEATS" --exits "$EXITS" \
+    --exits-warmup "$EXITS_WARMUP" \
     --blk-n "$BLK_N" --seq-mb "$SEQ_MB" --only "$ONLY"
