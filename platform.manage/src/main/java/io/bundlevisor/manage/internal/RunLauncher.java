@@ -7,10 +7,13 @@ import java.io.FileOutputStream;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.startlevel.FrameworkStartLevel;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
@@ -47,6 +50,8 @@ public final class RunLauncher {
     /** The exit status of Ctrl-A x: the person ended the run, the guest did not. */
     static final int QUIT = 3;
     private static final Duration POLL = Duration.ofMillis(100);
+    /** How long the exit waits for the bundles to stop. */
+    private static final Duration EXIT_GRACE = Duration.ofSeconds(2);
 
     @Activate
     public RunLauncher(BundleContext context, @Reference PartitionService partitions, @Reference VmManager vms) {
@@ -64,8 +69,25 @@ public final class RunLauncher {
                 status = 1;
             }
             System.err.flush();
+            stopBundles(context);
             System.exit(status);
         });
+    }
+
+    /**
+     * Stops every bundle (the framework's start level down to 1; the framework itself stays, so bnd's launcher does
+     * not exit with its own status meanwhile) before the process exits. The JVM's exit waits up to 300 ms for each
+     * thread blocked in a system call to come back (HotSpot's VM_Exit, 30 times 10 ms), and the platform's rings
+     * keep a thread in {@code io_uring_enter}: stopping the bundles closes them, which takes a few milliseconds.
+     */
+    static void stopBundles(BundleContext context) {
+        try {
+            CountDownLatch stopped = new CountDownLatch(1);
+            context.getBundle(0).adapt(FrameworkStartLevel.class).setStartLevel(1, e -> stopped.countDown());
+            stopped.await(EXIT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RuntimeException | InterruptedException e) {
+            // The exit goes on: at worst it waits for the threads itself.
+        }
     }
 
     static int run(List<String> args, PartitionService service, VmManager vms, PrintStream err) {
