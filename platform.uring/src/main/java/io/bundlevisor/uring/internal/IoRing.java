@@ -45,6 +45,8 @@ final class IoRing implements Ring {
     /** {@code IORING_ASYNC_CANCEL_ANY} (Linux 5.19): cancel every request, whatever its user data. */
     private static final int ASYNC_CANCEL_ANY = 1 << 2;
     private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** Waits that submit and wait in one call after submitting alone did not suffice; then it is tried again. */
+    private static final int WAIT_TOGETHER_ROUNDS = 64;
 
     private final String name;
     private final IoUring uring;
@@ -85,6 +87,12 @@ final class IoRing implements Ring {
      */
     private volatile long rawCompleted;
     private long handlerFailures;
+    /**
+     * {@link #submitAndWait}'s choice, a hint the waiting thread keeps (a lost update only changes which of two
+     * correct paths the next wait takes): while positive, entries are submitted in the same call that waits;
+     * at 0, they are first submitted alone, in a critical downcall, and the wait is skipped if they completed.
+     */
+    private int waitTogether;
 
     IoRing(String name, IoUring uring, CompletionHandler rawHandler, Consumer<IoRing> onClose) {
         this.name = name;
@@ -143,13 +151,14 @@ final class IoRing implements Ring {
             lock.unlock();
             throw new IllegalStateException("ring " + name + " is closed");
         }
-        batch.open = true;
+        batch.holder = Thread.currentThread();
         return batch;
     }
 
     /** The ring's one batch: only the lock holder can have it open, so a single instance serves every batch. */
     private final class BatchImpl implements Batch {
-        boolean open;
+        /** The thread that opened the batch and holds the lock; null while the batch is closed. */
+        Thread holder;
 
         @Override
         public long submit(Sqe sqe, IoMemory memory, CompletionHandler handler) {
@@ -165,15 +174,16 @@ final class IoRing implements Ring {
 
         @Override
         public void close() {
-            if (open && lock.isHeldByCurrentThread()) {
-                open = false;
+            if (holder == Thread.currentThread()) {
+                holder = null;
                 publishTail();
                 lock.unlock();
             }
         }
 
         private void checkHolder() {
-            if (!open || !lock.isHeldByCurrentThread()) {
+            // Only the lock holder sets the field, and clears it before unlocking: equal means it holds the lock.
+            if (holder != Thread.currentThread()) {
                 throw new IllegalStateException("batch of ring " + name + " used after close or from another thread");
             }
         }
@@ -201,8 +211,25 @@ final class IoRing implements Ring {
         return id;
     }
 
-    /** Under lock: queues a raw IO; one that does not fit borrows a slot to wait in overflow. */
+    /**
+     * Under lock: queues a raw IO. The common case (valid user data, room in the SQ, nothing overflowed, not a
+     * cancellation) is kept small enough for the JIT to inline into a caller's loop; the rest is
+     * {@link #submitRawSlow}.
+     */
     private void submitRawLocked(Sqe sqe, long userData) {
+        if (userData >= 0 && userData <= MAX_RAW_USER_DATA && rawHandler != null && space > 0 && overflow.isEmpty()
+                && sqe.opcode() != Opcode.ASYNC_CANCEL && !closed) {
+            uring.writeSqe(sqTail++, sqe.opcode().code(), sqe.flags(), sqe.fd(), sqe.off(), sqe.addr(), sqe.len(),
+                    sqe.opFlags(), RAW | userData);
+            space--;
+            rawSubmitted++;
+            return;
+        }
+        submitRawSlow(sqe, userData);
+    }
+
+    /** Under lock: queues a raw IO; one that does not fit borrows a slot to wait in overflow. */
+    private void submitRawSlow(Sqe sqe, long userData) {
         if (rawHandler == null) {
             throw new IllegalStateException("ring " + name + " was created without a raw completion handler");
         }
@@ -334,7 +361,7 @@ final class IoRing implements Ring {
             if (pending == 0) {
                 return 0;
             }
-            int r = uring.enter(pending, 0, 0);
+            int r = uring.submit(pending);
             if (r >= 0) {
                 return r;
             }
@@ -360,6 +387,31 @@ final class IoRing implements Ring {
         }
         requireMapped();
         drainOverflowIfAny();
+        int first = sqPending();
+        if (first > 0) {
+            if (waitTogether > 0) {
+                waitTogether--; // recently, submitting alone did not suffice: submit and wait in one call below
+            } else {
+                // Submit alone first, in the cheaper critical call: what completes as it is issued (NOPs, page
+                // cache hits, ready sockets) often makes the wait needless.
+                int r;
+                do {
+                    r = uring.submit(first);
+                } while (r == -Errno.EINTR);
+                if (r == -Errno.EBUSY || r == -Errno.EAGAIN) {
+                    uring.enter(0, 0, IoUringLayout.ENTER_GETEVENTS); // as below: flush the kernel's overflow
+                    return;
+                }
+                if (r < 0) {
+                    throw enterFailed(r);
+                }
+                if (cqReady() >= minCompletions) {
+                    return;
+                }
+                // The IO went on in the background: for a while, pay one system call per wait instead of two.
+                waitTogether = WAIT_TOGETHER_ROUNDS;
+            }
+        }
         while (true) {
             int pending = sqPending();
             boolean ready = cqReady() >= minCompletions;
@@ -433,7 +485,7 @@ final class IoRing implements Ring {
             do {
                 n = reapBatch();
                 total += n;
-            } while (n == BATCH); // a short batch emptied the CQ; no need to look again
+            } while (n >= BATCH); // a short batch emptied the CQ; no need to look again
             return total;
         } finally {
             completer.unlock();
@@ -441,10 +493,44 @@ final class IoRing implements Ring {
     }
 
     /**
+     * Reaps up to about one batch of CQEs. Raw completions at the front of the CQ (a device queue's, and the
+     * wakeups) are handed to the raw handler straight from the ring, each consumed (the head moved past it) before
+     * its handler runs, so that a handler that reaps again never sees it twice; from the first slot IO on, the rest
+     * goes through {@link #reapCopied()}.
+     */
+    private int reapBatch() {
+        int tail = uring.cqTailAcquire();
+        int head = uring.cqHead();
+        int n = 0;
+        long rawFinals = 0;
+        while (tail - head > 0 && n < BATCH) {
+            long id = uring.cqeUserData(head);
+            if (id >= 0) {
+                break; // a slot IO
+            }
+            int res = uring.cqeRes(head);
+            int flags = uring.cqeFlags(head);
+            uring.cqHeadRelease(head + 1);
+            n++;
+            if (id != WAKEUP) {
+                if ((flags & CompletionHandler.F_MORE) == 0) {
+                    rawFinals++;
+                }
+                callRaw(id & ~RAW, res, flags);
+            }
+            head = uring.cqHead(); // a handler may have reaped meanwhile
+        }
+        if (rawFinals != 0) {
+            rawCompleted += rawFinals; // single writer: the completing thread
+        }
+        return n < BATCH && tail - head > 0 ? n + reapCopied() : n;
+    }
+
+    /**
      * Copies up to one batch of CQEs out, settles slot IOs under the lock (skipped when the batch has none),
      * then calls back outside it.
      */
-    private int reapBatch() {
+    private int reapCopied() {
         int head = uring.cqHead();
         int n = Math.min(uring.cqTailAcquire() - head, BATCH);
         if (n <= 0) {

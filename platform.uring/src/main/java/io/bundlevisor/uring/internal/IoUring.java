@@ -205,6 +205,14 @@ final class IoUring implements AutoCloseable {
 
     // ---- system calls ----
 
+    /**
+     * io_uring_enter(2) that only submits, never waits (a critical downcall, see {@link Native#ioUringSubmit});
+     * the count submitted, or {@code -errno}.
+     */
+    int submit(int toSubmit) {
+        return Native.ioUringSubmit(fd, toSubmit);
+    }
+
     /** io_uring_enter(2); the count submitted, or {@code -errno}. */
     int enter(int toSubmit, int minComplete, int flags) {
         return (int) Native.syscall(Native.SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, 0, 0);

@@ -136,4 +136,56 @@ class RawAndBatchTest {
             assertEquals(-Errno.ECANCELED, seen.get(0)[1]);
         }
     }
+
+    @Test
+    void rawAndSlotCompletionsArriveInRingOrder() {
+        List<Long> order = new ArrayList<>();
+        Ring mixed = service.create("raw-order", 8, (data, res, flags) -> order.add(data));
+        try (mixed) {
+            try (Ring.Batch b = mixed.batch()) {
+                b.submitRaw(sqe.nop(), 1);
+                b.submitRaw(sqe.nop(), 2);
+                b.submit(sqe.nop(), IoMemory.NONE, (io, res, flags) -> order.add(-3L));
+                b.submitRaw(sqe.nop(), 4);
+                b.submit(sqe.nop(), IoMemory.NONE, (io, res, flags) -> order.add(-5L));
+                b.submitRaw(sqe.nop(), 6);
+            }
+            while (order.size() < 6) {
+                mixed.submitAndWait(6 - order.size());
+                mixed.processCompletions();
+            }
+            assertEquals(List.of(1L, 2L, -3L, 4L, -5L, 6L), order, "raw ones straight from the ring, slot ones copied");
+            assertEquals(6, mixed.counters().completed());
+            assertEquals(0, mixed.counters().waiting());
+        }
+    }
+
+    @Test
+    void waitsStillBlockForIoThatDoesNotCompleteAtOnce() throws Exception {
+        // NOPs complete as they are submitted (the wait is skipped); a read of an empty pipe does not (the waiting
+        // thread must block until it does). Alternate them so that both ways of waiting run, more than once.
+        try (Pipe pipe = Pipe.create(); Arena arena = Arena.ofShared()) {
+            for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < 100; i++) {
+                    ring.submitRaw(sqe.nop(), i);
+                    ring.submitAndWait(1);
+                    assertEquals(1, ring.processCompletions(), "the NOP completed");
+                }
+                seen.clear();
+                for (int i = 0; i < 3; i++) {
+                    ring.submitRaw(sqe.read(pipe.readFd(), arena.allocate(1), -1), 1000 + i);
+                    CompletableFuture<Void> waiter = CompletableFuture.runAsync(() -> ring.submitAndWait(1));
+                    Thread.sleep(20);
+                    assertTrue(!waiter.isDone(), "submitAndWait returned before the read completed");
+                    pipe.write(new byte[] {(byte) i});
+                    waiter.get(10, TimeUnit.SECONDS);
+                    ring.processCompletions();
+                    assertEquals(1, seen.size());
+                    assertEquals(1000 + i, seen.get(0)[0]);
+                    assertEquals(1, seen.get(0)[1]);
+                    seen.clear();
+                }
+            }
+        }
+    }
 }
