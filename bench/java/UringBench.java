@@ -1,5 +1,14 @@
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -18,14 +27,15 @@ import io.bundlevisor.uring.internal.RingServiceImpl;
  * public {@link Ring} API of platform.uring. Run it source-launched (see bench/uring-bench.sh):
  *
  * <pre>
- *   UringBench nop  BATCH WARMUP_S MEASURE_S REPEATS [raw|slot]  -> "rep I OPS" lines, "median OPS"
+ *   UringBench nop  BATCH WARMUP_S MEASURE_S REPEATS [raw|slot|bare]  -> "rep I OPS" lines, "median OPS"
  *   UringBench read FILE QD WARMUP_S RAMP_S MEASURE_S  -> "iops IOPS"
  * </pre>
  *
  * NOPs go through one of the ring's two submission paths: {@code raw} (default) pushes each round as one
  * {@link Ring#batch() batch} of raw IOs, the path a device queue takes (its own user data, one lock per burst);
  * {@code slot} submits each NOP on its own with {@link Ring#submit}, the general path (per-IO id and memory
- * ownership, one lock per IO).
+ * ownership, one lock per IO). {@code bare} skips platform.uring altogether: {@link BareRing} is the least Java
+ * can do over the same kind of ring (the floor of what FFM allows, see there).
  *
  * Measurement loops allocate nothing per operation: one reused {@link Sqe}, handlers created up front, buffers
  * allocated once. Each mode also prints "alloc BYTES_PER_OP ..." (bytes the thread allocated while measuring,
@@ -39,6 +49,8 @@ public final class UringBench {
 
     private final Ring ring;
     private final Sqe sqe = new Sqe();
+    /** The bare FFM loop of nop mode's {@code bare} path; null on the other paths. */
+    private BareRing bare;
 
     // nop mode: completions seen, and the first failure
     private long nopsDone;
@@ -72,13 +84,20 @@ public final class UringBench {
         nopsDone++;
     }
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] args) throws Throwable {
         boolean nop = (args.length == 5 || args.length == 6) && args[0].equals("nop");
         boolean read = args.length == 6 && args[0].equals("read");
         if (!nop && !read) {
-            System.err.println("usage: UringBench nop BATCH WARMUP_S MEASURE_S REPEATS [raw|slot]"
+            System.err.println("usage: UringBench nop BATCH WARMUP_S MEASURE_S REPEATS [raw|slot|bare]"
                     + " | UringBench read FILE QD WARMUP_S RAMP_S MEASURE_S");
             System.exit(2);
+        }
+        if (nop && args.length == 6 && args[5].equals("bare")) {
+            UringBench bench = new UringBench(null);
+            bench.bare = BareRing.setup(ENTRIES);
+            bench.nop(Integer.parseInt(args[1]), Double.parseDouble(args[2]), Double.parseDouble(args[3]),
+                    Integer.parseInt(args[4]), false);
+            return;
         }
         RingService service = new RingServiceImpl();
         if (!service.isAvailable()) {
@@ -146,6 +165,10 @@ public final class UringBench {
         long t;
         Sqe nop = sqe.nop();
         do {
+            if (bare != null) {
+                nopsDone += bare.round(batch);
+                continue;
+            }
             if (raw) {
                 try (Ring.Batch b = ring.batch()) {
                     for (int i = 0; i < batch; i++) {
@@ -260,6 +283,130 @@ public final class UringBench {
         x ^= x << 17;
         rng = x;
         return Long.remainderUnsigned(x, blocks);
+    }
+
+    // ---- the floor: a bare FFM loop over an io_uring of its own ----
+
+    /**
+     * The least a Java program can do per NOP round over io_uring with FFM, as the floor our {@link Ring} is
+     * measured against: an io_uring set up by hand (64 entries, one mapping for both rings), SQEs written as
+     * eight 8-byte stores, the SQ tail release-stored, one plain downcall to libc's {@code syscall} for
+     * {@code io_uring_enter(fd, batch, batch, GETEVENTS)} (the default linker options: no errno capture, the
+     * usual thread-state transition), then the CQ reaped as liburing's {@code io_uring_for_each_cqe} does. No
+     * lock, no bookkeeping, no errno: none of what the ring's API promises. Offsets are those of
+     * {@code include/uapi/linux/io_uring.h}; platform.uring's IoUringLayout checks the same values at class load.
+     */
+    static final class BareRing {
+        private static final Linker LINKER = Linker.nativeLinker();
+        private static final MethodHandle SYSCALL = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("syscall").orElseThrow(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                        JAVA_LONG),
+                Linker.Option.firstVariadicArg(1));
+        private static final MethodHandle MMAP = LINKER.downcallHandle(
+                LINKER.defaultLookup().find("mmap").orElseThrow(),
+                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+        private static final VarHandle INT = JAVA_INT.varHandle();
+        private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED;
+        private static final long SYS_IO_URING_SETUP = 425;
+        private static final long SYS_IO_URING_ENTER = 426;
+        private static final long ENTER_GETEVENTS = 1;
+        private static final long OFF_SQES = 0x10000000L;
+
+        private final long fd;
+        private final MemorySegment rings;
+        private final MemorySegment sqes;
+        private final int sqMask;
+        private final int cqMask;
+        private final long sqTailOff;
+        private final long cqHeadOff;
+        private final long cqTailOff;
+        private final long cqesOff;
+        private int tail;
+
+        private BareRing(long fd, MemorySegment params, MemorySegment rings, MemorySegment sqes) {
+            this.fd = fd;
+            this.rings = rings;
+            this.sqes = sqes;
+            this.sqTailOff = params.get(JAVA_INT, 44);
+            this.cqHeadOff = params.get(JAVA_INT, 80);
+            this.cqTailOff = params.get(JAVA_INT, 84);
+            this.cqesOff = params.get(JAVA_INT, 100);
+            this.sqMask = rings.get(JAVA_INT, params.get(JAVA_INT, 48));
+            this.cqMask = rings.get(JAVA_INT, params.get(JAVA_INT, 88));
+            long array = params.get(JAVA_INT, 64);
+            for (int i = 0; i <= sqMask; i++) {
+                rings.set(JAVA_INT, array + 4L * i, i); // the SQ index array: identity, as liburing keeps it
+            }
+            this.tail = rings.get(JAVA_INT, sqTailOff);
+        }
+
+        static BareRing setup(int entries) throws Throwable {
+            Arena arena = Arena.global(); // lives as long as the process
+            MemorySegment params = arena.allocate(120, 8);
+            long fd = (long) SYSCALL.invokeExact(SYS_IO_URING_SETUP, (long) entries, params.address(), 0L, 0L, 0L,
+                    0L);
+            if (fd < 0) {
+                throw new IllegalStateException("io_uring_setup failed");
+            }
+            if ((params.get(JAVA_INT, 20) & 1) == 0) {
+                throw new IllegalStateException("the kernel lacks IORING_FEAT_SINGLE_MMAP");
+            }
+            int sqEntries = params.get(JAVA_INT, 0);
+            int cqEntries = params.get(JAVA_INT, 4);
+            long ringsSize = Math.max(params.get(JAVA_INT, 64) + 4L * sqEntries,
+                    params.get(JAVA_INT, 100) + 16L * cqEntries);
+            return new BareRing(fd, params, map(fd, ringsSize, 0), map(fd, 64L * sqEntries, OFF_SQES));
+        }
+
+        private static MemorySegment map(long fd, long size, long offset) throws Throwable {
+            MemorySegment at = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, size, 3 /* READ | WRITE */,
+                    0x8001 /* SHARED | POPULATE */, (int) fd, offset);
+            if (at.address() == -1L) {
+                throw new IllegalStateException("mmap of the io_uring failed");
+            }
+            return at.reinterpret(size);
+        }
+
+        /** One round: {@code batch} NOPs written, submitted and waited for in one call, then reaped. */
+        int round(int batch) {
+            for (int i = 0; i < batch; i++) {
+                long base = 64L * ((tail + i) & sqMask);
+                sqes.set(WORD, base, 0xFFFF_FFFF_0000_0000L); // opcode NOP (0), flags 0, ioprio 0, fd -1
+                sqes.set(WORD, base + 8, 0L); // off
+                sqes.set(WORD, base + 16, 0L); // addr
+                sqes.set(WORD, base + 24, 0L); // len, op_flags
+                sqes.set(WORD, base + 32, i); // user_data
+                sqes.set(WORD, base + 40, 0L);
+                sqes.set(WORD, base + 48, 0L);
+                sqes.set(WORD, base + 56, 0L);
+            }
+            tail += batch;
+            INT.setRelease(rings, sqTailOff, tail);
+            long r;
+            try {
+                r = (long) SYSCALL.invokeExact(SYS_IO_URING_ENTER, fd, (long) batch, (long) batch, ENTER_GETEVENTS,
+                        0L, 0L);
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+            if (r < 0) {
+                fail("io_uring_enter failed");
+            }
+            int got = 0;
+            while (got < batch) {
+                int head = rings.get(JAVA_INT, cqHeadOff);
+                int ready = (int) INT.getAcquire(rings, cqTailOff);
+                for (int h = head; h != ready; h++) {
+                    if (rings.get(JAVA_INT, cqesOff + 16L * (h & cqMask) + 8) < 0) {
+                        fail("NOP failed");
+                    }
+                }
+                INT.setRelease(rings, cqHeadOff, ready);
+                got += ready - head;
+            }
+            return got;
+        }
     }
 
     // ---- helpers ----
