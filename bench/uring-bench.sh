@@ -232,6 +232,9 @@ for line in sys.stdin:
     if key.startswith("nop"):
         floor = f"bare FFM {bare / 1e6:6.2f} ({bare / ref:4.2f})" if ref > 0 else ""
         row = f"{key:<18} ours {ours / 1e6:6.2f}   {floor}   liburing {ref / 1e6:6.2f} Mops/s   ratio {ratio:4.2f}"
+    elif ref == 0:
+        print(f"{key:<18} skipped (SKIP_READS=1)")
+        continue
     else:
         row = f"{key:<18} ours {ours / 1e3:6.1f}   fio {ref / 1e3:6.1f} kIOPS   ratio {ratio:4.2f}"
     if key.startswith("nop/slot"):
