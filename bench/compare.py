@@ -122,7 +122,7 @@ FIGURES = {
 def workloads(args, sides):
     g = args.guests
     n, w = args.exits, args.exits_warmup
-    blk = f"blk.mode=bench blk.n={args.blk_n} blk.seqmb={args.seq_mb}"
+    blk = f"blk.mode=bench blk.n={args.blk_n} blk.warmup={args.blk_warmup} blk.seqmb={args.seq_mb}"
     return {
         "exits0": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.warmup={w} exits.cpl=0"),
         "exits3": lambda side: getattr(sides, side)(f"{g}/exits.elf", f"exits.n={n} exits.warmup={w} exits.cpl=3"),
@@ -203,6 +203,7 @@ def main():
     p.add_argument("--exits", type=int, default=100000)
     p.add_argument("--exits-warmup", type=int, default=20000)
     p.add_argument("--blk-n", type=int, default=20000)
+    p.add_argument("--blk-warmup", type=int, default=20000)
     p.add_argument("--seq-mb", type=int, default=512)
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--only", default="exits0,exits3,start,blk3,blk0")

@@ -21,7 +21,9 @@
 #   EXITS [200000] {50000} (2000)      exits per loop
 #   EXITS_WARMUP [20000] (1000)        unmeasured exits before each loop (the steady state is the figure)
 #   BLK_N [20000] {5000} (200)         random reads per queue depth
+#   BLK_WARMUP [20000] (200)           unmeasured random reads (32 in flight) first
 #   SEQ_MB [512] {128} (8)             MiB read sequentially
+#   BUNDLEVISOR_JAR [distro/target/bundlevisor.jar, built when missing]  the jar measured (a copy is taken first)
 #   BENCH_FILE [bench/build/randread-1g.dat] (bench/build/compare/smoke-64m.dat)  the image of random data (1 GiB,
 #                             shared with the other benches; 64 MiB for --smoke), written once and reused
 # The exit status is 0 whatever the figures (a measurement), 1 if a side failed to run its guest: --smoke, which CI
@@ -47,12 +49,13 @@ case $MODE in
 esac
 REPEATS=${REPEATS:-${d[0]}} EXITS=${EXITS:-${d[1]}} BLK_N=${BLK_N:-${d[2]}} SEQ_MB=${SEQ_MB:-${d[3]}}
 EXITS_WARMUP=${EXITS_WARMUP:-$([[ $MODE == smoke ]] && echo 1000 || echo 20000)}
+BLK_WARMUP=${BLK_WARMUP:-$([[ $MODE == smoke ]] && echo 200 || echo 20000)}
 if [[ $MODE == smoke ]]; then
     BENCH_FILE=${BENCH_FILE:-$BUILD/compare/smoke-64m.dat} image_mib=64
 else
     BENCH_FILE=${BENCH_FILE:-$BUILD/randread-1g.dat} image_mib=1024
 fi
-for v in REPEATS EXITS EXITS_WARMUP BLK_N SEQ_MB; do
+for v in REPEATS EXITS EXITS_WARMUP BLK_N BLK_WARMUP SEQ_MB; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "compare: $v must be a positive whole number, got '${!v}'" >&2; exit 2; }
 done
 
@@ -64,10 +67,12 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (
 JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 [[ -x $JAVA ]] || die "no java at $JAVA: set JAVA_HOME to a JDK >= 25"
 cd "$ROOT"
-[[ -f distro/target/bundlevisor.jar ]] || ./bundlevisor build >&2
+JAR=${BUNDLEVISOR_JAR:-distro/target/bundlevisor.jar}
+[[ -n ${BUNDLEVISOR_JAR:-} || -f $JAR ]] || ./bundlevisor build >&2
+[[ -f $JAR ]] || die "no jar at $JAR"
 mkdir -p "$BUILD/compare"
 # Measured copies, so that a build beside the run cannot swap them halfway.
-cp distro/target/bundlevisor.jar "$BUILD/compare/bundlevisor.jar"
+cp "$JAR" "$BUILD/compare/bundlevisor.jar"
 make -s -C platform.kvm/src/guest OUT="$BUILD/compare/guests" >&2
 gcc -O2 -Wall -Wextra -Werror -o "$BUILD/compare/kvm_exits" bench/c/kvm_exits.c
 
@@ -80,5 +85,5 @@ log "compare ($MODE): $REPEATS repeat(s), $EXITS exits, $BLK_N reads per depth, 
 log "$(qemu-system-x86_64 --version | head -n 1); $("$JAVA" -version 2>&1 | head -n 1); kernel $(uname -r)"
 exec python3 bench/compare.py --java "$JAVA" --jar "$BUILD/compare/bundlevisor.jar" --guests "$BUILD/compare/guests" \
     --c-loop "$BUILD/compare/kvm_exits" --image "$BENCH_FILE" --repeats "$REPEATS" --exits "$EXITS" \
-    --exits-warmup "$EXITS_WARMUP" \
+    --exits-warmup "$EXITS_WARMUP" --blk-warmup "$BLK_WARMUP" \
     --blk-n "$BLK_N" --seq-mb "$SEQ_MB" --only "$ONLY"

@@ -32,14 +32,43 @@ void blk_finish(void) {
     halt_forever();
 }
 
+/* A failure at CPL 3 (blk.cpl=3) cannot reach the serial port: it is kept, and reported back at CPL 0. */
+static struct {
+    const char *what;
+    int result;
+    bool has_result;
+} user_failure;
+
 void blk_fail(const char *reason) {
+    if (user_mode()) {
+        user_failure.what = reason;
+        user_failure.has_result = false;
+        user_exit(USER_FAILED);
+    }
     kprintf("BLK-FAIL %s\n", reason);
     blk_finish();
 }
 
 void blk_fail_result(const char *what, int result) {
+    if (user_mode()) {
+        user_failure.what = what;
+        user_failure.result = result;
+        user_failure.has_result = true;
+        user_exit(USER_FAILED);
+    }
     kprintf("BLK-FAIL %s: %s (%d)\n", what, blk_result_name(result), result);
     blk_finish();
+}
+
+uint64_t blk_user_call(uint64_t (*fn)(uint64_t), uint64_t arg) {
+    uint64_t r = user_call(fn, arg);
+    if (r == USER_FAILED) {
+        if (user_failure.has_result) {
+            blk_fail_result(user_failure.what, user_failure.result);
+        }
+        blk_fail(user_failure.what);
+    }
+    return r;
 }
 
 uint64_t xorshift64(uint64_t *state) {

@@ -22,6 +22,8 @@ __attribute__((noreturn)) void blk_fail(const char *reason);
 __attribute__((noreturn)) void blk_fail_result(const char *what, int result);
 /* Powers off and halts (after a mode's last line). */
 __attribute__((noreturn)) void blk_finish(void);
+/* user_call for the request loops: a blk_fail at CPL 3 comes back here and is reported at CPL 0. */
+uint64_t blk_user_call(uint64_t (*fn)(uint64_t), uint64_t arg);
 
 /* Requests of per sectors each over sectors sectors from sector, as many in flight as the queue takes; returns
  * the first status that was not OK (or a BLK_E_ error), else VIRTIO_BLK_S_OK. */

@@ -146,6 +146,16 @@ void user_init(void);
 /* Runs fn(arg) at CPL 3 with IOPL 3 (port IO and MMIO allowed; HLT, CR and MSR access fault) and returns its
  * result. Interrupts taken meanwhile run their handlers at CPL 0 and return to it. */
 uint64_t user_call(uint64_t (*fn)(uint64_t), uint64_t arg);
+/* What user_call returns after user_exit(USER_FAILED), by convention a failure kept for CPL 0 to report. */
+#define USER_FAILED (~0ull)
+/* Leaves user_call at once from any depth at CPL 3, which returns result. */
+__attribute__((noreturn)) void user_exit(uint64_t result);
+
+static inline bool user_mode(void) {
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    return (cs & 3) == 3;
+}
 
 /* ---- pit.c: the 8254 programmable interval timer --------------------------------------------------------------- */
 

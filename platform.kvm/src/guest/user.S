@@ -44,6 +44,11 @@ user_entry:                             /* CPL 3 */
 user_return_point:
     ud2                                 /* RAX = the result */
 
+    .global user_exit
+user_exit:                              /* rdi = the result; the user stack is abandoned */
+    mov     %rdi, %rax
+    jmp     user_return_point
+
     .global user_resume
 user_resume:                            /* CPL 0 again, on the stack saved above, RAX = the result */
     popfq
