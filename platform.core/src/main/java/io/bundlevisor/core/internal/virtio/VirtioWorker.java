@@ -63,9 +63,9 @@ final class VirtioWorker {
      * Whether a queue with IO in flight asks for notifications before the worker sleeps too (system property
      * {@value #NOTIFY_IN_FLIGHT_PROPERTY}, default false; QEMU's virtio-blk and libvhost-user do so). Off, a chain
      * the driver adds while IO is in flight waits for the next completion to be seen, which saves the driver a
-     * notification but leaves the device's queue shallower: with a vhost-user front-end at QD 32-128 it cost about a
-     * tenth of the IOPS (bench/vhost-blk-path-bench.sh, BENCHMARKS.md). Not the default until the guest benchmarks,
-     * where a notification is a VM exit, have been measured with it.
+     * notification but leaves the device's queue shallower: with a vhost-user-blk front-end at QD 32-128 it cost
+     * 12-19 % of the IOPS (bench/vhost-blk-path-bench.sh, BENCHMARKS.md). Not the default: on our KVM, where a
+     * notification is an MMIO exit, and on virtio-net's transmit path it measured lower with it on.
      */
     static final String NOTIFY_IN_FLIGHT_PROPERTY = "bundlevisor.virtio.notifyInFlight";
     private static final boolean NOTIFY_IN_FLIGHT = Boolean.getBoolean(NOTIFY_IN_FLIGHT_PROPERTY);
