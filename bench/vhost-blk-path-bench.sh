@@ -10,7 +10,7 @@
 #
 #   bench/vhost-blk-path-bench.sh [--quick | --smoke]
 #
-# --quick: one repeat of 1 s per QD (about 20 s; the numbers are not meaningful); --smoke: the same, for CI: it
+# --quick: one repeat of 1 s per QD (about 25 s; the numbers are not meaningful); --smoke: the same, for CI: it
 # fails (exit 1) only if a back-end cannot be driven (no IO, an IO error, wrong data in the first 64 reads).
 #
 # Environment (defaults in brackets, --quick values in braces):
