@@ -7,15 +7,20 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# smoke NAME COMMAND...: runs it with its output in bench/build/smoke-NAME.log, shown only when it fails.
 smoke() {
-    local start=$SECONDS
-    echo "bench-smoke: $*" >&2
-    if ! "$@" > "bench/build/smoke-$(basename "$1" .sh).log" 2>&1; then
-        echo "bench-smoke: $* failed; its output:" >&2
-        tail -n 40 "bench/build/smoke-$(basename "$1" .sh).log" >&2
+    local name=$1 start=$SECONDS
+    shift
+    echo "bench-smoke: $name: $*" >&2
+    if ! "$@" > "bench/build/smoke-$name.log" 2>&1; then
+        echo "bench-smoke: $name failed; the end of its output (bench/build/smoke-$name.log):" >&2
+        tail -n 40 "bench/build/smoke-$name.log" >&2
         exit 1
     fi
-    echo "bench-smoke: $1 ran in $((SECONDS - start)) s" >&2
+    echo "bench-smoke: $name ran in $((SECONDS - start)) s" >&2
 }
 mkdir -p bench/build
-smoke bench/compare.sh --smoke
+smoke compare bench/compare.sh --smoke
+smoke start env REPEATS=1 bench/start-bench.sh --quick
+smoke density env COUNTS=1,2 bench/density-bench.sh --quick
+smoke vhost-blk-path bench/vhost-blk-path-bench.sh --smoke
