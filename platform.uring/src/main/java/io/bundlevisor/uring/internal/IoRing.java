@@ -399,14 +399,17 @@ final class IoRing implements Ring {
                     r = uring.submit(first);
                 } while (r == -Errno.EINTR);
                 if (r == -Errno.EBUSY || r == -Errno.EAGAIN) {
-                    uring.enter(0, 0, IoUringLayout.ENTER_GETEVENTS); // as below: flush the kernel's overflow
+                    // As in the loop below (the same call with GETEVENTS fails the same way before it waits):
+                    // flush the kernel's overflow into the CQ and return so that the caller reaps. Nothing was
+                    // submitted; the next wait submits again.
+                    uring.enter(0, 0, IoUringLayout.ENTER_GETEVENTS);
                     return;
                 }
                 if (r < 0) {
                     throw enterFailed(r);
                 }
-                if (cqReady() >= minCompletions) {
-                    return;
+                if (cqReady() >= minCompletions && sqPending() == 0) {
+                    return; // everything handed over, and enough completed: the wait would return at once
                 }
                 // The IO went on in the background: for a while, pay one system call per wait instead of two.
                 waitTogether = WAIT_TOGETHER_ROUNDS;

@@ -64,9 +64,12 @@ public final class Native {
     /**
      * The same {@code syscall} as a critical function ({@link Linker.Option#critical}): no thread-state transition
      * around the call, so the thread stays "in Java" and a safepoint waits for it to return. Only for calls that
-     * never sleep: see {@link #ioUringSubmit}.
+     * never sleep: see {@link #ioUringSubmit}. It captures no errno: the capture segment is checked on each call
+     * by slicing it ({@code SharedUtils.checkCaptureSegment}), a 40-byte object that only C2's escape analysis
+     * removes, and a caller that runs it rarely (one wait in 65 at QD1) keeps it in C1 code, which allocates.
      */
-    private static final MethodHandle SYSCALL_CRITICAL = downcall("syscall",
+    private static final MethodHandle SYSCALL_CRITICAL = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(() -> new UnsatisfiedLinkError("libc has no syscall")),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                     JAVA_LONG),
             Linker.Option.firstVariadicArg(1), Linker.Option.critical(false));
@@ -180,7 +183,7 @@ public final class Native {
     /**
      * {@code io_uring_enter(fd, toSubmit, 0, 0)}: hands the kernel up to {@code toSubmit} queued entries and returns
      * at once, without waiting for completions (no {@code IORING_ENTER_GETEVENTS}). The count accepted, or
-     * {@code -errno} (captured as for every call here).
+     * {@code -errno}.
      *
      * <p>It runs as a critical downcall, which saves the thread-state transitions of an ordinary one (a round trip
      * of a few tens of nanoseconds, most of a NOP's cost in user space). That is sound because this call cannot
@@ -188,16 +191,25 @@ public final class Native {
      * workers; what runs inline is bounded work (a NOP, a copy from the page cache, a poll arming). A safepoint
      * meanwhile waits that long for this thread, as it would for a loop of Java code. Waiting for completions
      * always goes through {@link #syscall}, an ordinary downcall.
+     *
+     * <p>The critical call captures no errno, so that it allocates nothing even where it runs too rarely to be
+     * compiled by C2 (see the note at its method handle). When it fails, the same call is made again through
+     * {@link #syscall}, which captures errno: io_uring_enter fails only when it consumed no entry (once it has
+     * consumed any, it returns their count and reports later errors in their CQEs), so the ring is as it was and
+     * the repeat is the call the caller would make anyway (for EINTR) or fails the same way (EBUSY, EAGAIN, EBADF,
+     * ...); if it succeeds this time, its count is returned.
      */
     public static int ioUringSubmit(int fd, int toSubmit) {
-        MemorySegment capture = CAPTURE.get();
+        long r;
         try {
-            long r = (long) SYSCALL_CRITICAL.invokeExact(capture, SYS_IO_URING_ENTER, (long) fd, (long) toSubmit, 0L,
-                    0L, 0L, 0L);
-            return r == -1 ? -errno(capture) : (int) r;
+            r = (long) SYSCALL_CRITICAL.invokeExact(SYS_IO_URING_ENTER, (long) fd, (long) toSubmit, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (r != -1) {
+            return (int) r;
+        }
+        return (int) syscall(SYS_IO_URING_ENTER, fd, toSubmit, 0, 0, 0, 0);
     }
 
     /** open(2) on a path; the file descriptor, or {@code -errno}. */
