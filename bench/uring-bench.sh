@@ -12,6 +12,8 @@
 #   TARGET_RATIO [0.95]       ours/reference below this prints MISSED for the reads (the NOPs have their own
 #                             targets, below); the exit status stays 0
 #   SKIP_READS [0]            1: NOPs only (while working on the ring's own cost)
+#   SKIP_NOPS [0]             1: random reads only (e.g. A/B runs of two trees' jars)
+#   READ_QDS ["1 32"]         the queue depths of the random reads (a subset of 1 and 32)
 #   BENCH_FILE [bench/build/randread-1g.dat]  the 1 GiB file for the random reads (written once, reused)
 #   JAVA_OPTS                 extra JVM options for our side
 #   JVM_DIR [/usr/lib/jvm]    where to look for a JDK >= 25 when JAVA_HOME is not one
@@ -39,6 +41,8 @@ READ_SECONDS=${READ_SECONDS:-$d_read}
 REPEATS=${REPEATS:-$d_reps}
 TARGET_RATIO=${TARGET_RATIO:-0.95}
 SKIP_READS=${SKIP_READS:-0}
+SKIP_NOPS=${SKIP_NOPS:-0}
+READ_QDS=${READ_QDS:-1 32}
 BENCH_FILE=${BENCH_FILE:-$BUILD/randread-1g.dat}
 FILE_MIB=1024
 SLF4J_VERSION=2.0.17
@@ -46,6 +50,9 @@ for v in READ_RAMP READ_SECONDS REPEATS; do # fio takes whole seconds
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "uring-bench: $v must be a whole number, got '${!v}'" >&2; exit 2; }
 done
 ((REPEATS >= 1 && READ_SECONDS >= 1)) || { echo "uring-bench: REPEATS and READ_SECONDS must be >= 1" >&2; exit 2; }
+for qd in $READ_QDS; do
+    [[ $qd == 1 || $qd == 32 ]] || { echo "uring-bench: READ_QDS may hold 1 and 32, got '$READ_QDS'" >&2; exit 2; }
+done
 
 log() { echo "== $*" >&2; }
 die() { echo "uring-bench: $*" >&2; exit 1; }
@@ -152,6 +159,7 @@ detail() { DETAILS+=("$(printf '%-18s %-9s %-34s cpu user/sys ns/op %-22s %s' "$
 declare -A BARE
 for batch in 1 32; do
     key="nop batch=$batch" skey="nop/slot batch=$batch"
+    if ((SKIP_NOPS)); then OURS[$key]=0 REF[$key]=0 OURS[$skey]=0 REF[$skey]=0; continue; fi
     c_runs=() bare_runs=() raw_runs=() slot_runs=() c_cpu=() bare_cpu=() raw_cpu=() slot_cpu=()
     bare_alloc=() raw_alloc=() slot_alloc=()
     for ((rep = 1; rep <= REPEATS; rep++)); do
@@ -186,7 +194,7 @@ print(job["read"]["iops"], round(job["usr_cpu"] / 100 * ns), round(job["sys_cpu"
 
 for qd in 1 32; do
     key="randread qd=$qd"
-    if ((SKIP_READS)); then OURS[$key]=0 REF[$key]=0; continue; fi
+    if ((SKIP_READS)) || [[ " $READ_QDS " != *" $qd "* ]]; then OURS[$key]=0 REF[$key]=0; continue; fi
     ours_runs=() fio_runs=() ours_cpu=() fio_cpu=() allocs=()
     for ((rep = 1; rep <= REPEATS; rep++)); do
         # Alternate the two, so that drift in the disk's or the host's cache state hits both alike.
@@ -229,12 +237,12 @@ for line in sys.stdin:
     *words, ours, ref, bare = line.split()
     key, ours, ref, bare = " ".join(words), float(ours), float(ref), float(bare)
     ratio = ours / ref if ref > 0 else 0.0
+    if ref == 0:
+        print(f"{key:<18} skipped" + (" (SKIP_READS=1 or not in READ_QDS)" if key.startswith("randread") else " (SKIP_NOPS=1)"))
+        continue
     if key.startswith("nop"):
         floor = f"bare FFM {bare / 1e6:6.2f} ({bare / ref:4.2f})" if ref > 0 else ""
         row = f"{key:<18} ours {ours / 1e6:6.2f}   {floor}   liburing {ref / 1e6:6.2f} Mops/s   ratio {ratio:4.2f}"
-    elif ref == 0:
-        print(f"{key:<18} skipped (SKIP_READS=1)")
-        continue
     else:
         row = f"{key:<18} ours {ours / 1e3:6.1f}   fio {ref / 1e3:6.1f} kIOPS   ratio {ratio:4.2f}"
     if key.startswith("nop/slot"):
