@@ -25,9 +25,10 @@
 #   EXITS_WARMUP [20000] (1000)        unmeasured exits before each loop (the steady state is the figure)
 #   BLK_N [20000] {5000} (200)         random reads per queue depth
 #   BLK_WARMUP [20000] (200)           unmeasured random reads (32 in flight) first
-#   NET_N [20000] {5000} (200)         UDP round trips measured, NET_WARMUP [5000] (100) before them
+#   NET_N [20000] {5000} (200)         UDP round trips measured, NET_WARMUP [20000] (100) before them
 #   SEQ_MB [512] {128} (8)             MiB read sequentially
 #   BUNDLEVISOR_JAR [distro/target/bundlevisor.jar, built when missing]  the jar measured (a copy is taken first)
+#   OURS_JAVA_OPTS []          JVM options for our side (e.g. -Dbundlevisor.virtio.notifyInFlight=true)
 #   BENCH_FILE [bench/build/randread-1g.dat] (bench/build/compare/smoke-64m.dat)  the image of random data (1 GiB,
 #                             shared with the other benches; 64 MiB for --smoke), written once and reused
 # The exit status is 0 whatever the figures (a measurement), 1 if a side failed to run its guest: --smoke, which CI
@@ -52,7 +53,7 @@ case $MODE in
     smoke) d=(1 2000 200 8 200) ;;
 esac
 REPEATS=${REPEATS:-${d[0]}} EXITS=${EXITS:-${d[1]}} BLK_N=${BLK_N:-${d[2]}} SEQ_MB=${SEQ_MB:-${d[3]}}
-NET_N=${NET_N:-${d[4]}} NET_WARMUP=${NET_WARMUP:-$([[ $MODE == smoke ]] && echo 100 || echo 5000)}
+NET_N=${NET_N:-${d[4]}} NET_WARMUP=${NET_WARMUP:-$([[ $MODE == smoke ]] && echo 100 || echo 20000)}
 EXITS_WARMUP=${EXITS_WARMUP:-$([[ $MODE == smoke ]] && echo 1000 || echo 20000)}
 BLK_WARMUP=${BLK_WARMUP:-$([[ $MODE == smoke ]] && echo 200 || echo 20000)}
 if [[ $MODE == smoke ]]; then
@@ -79,7 +80,7 @@ mkdir -p "$BUILD/compare"
 # Measured copies, so that a build beside the run cannot swap them halfway.
 cp "$JAR" "$BUILD/compare/bundlevisor.jar"
 make -s -C platform.kvm/src/guest OUT="$BUILD/compare/guests" >&2
-gcc -O2 -Wall -Wextra -Werror -o "$BUILD/compare/kvm_exits" bench/c/kvm_exits.c
+gcc -O2 -Wall -Wextra -Werror -o "$BUILD/compare/kvm_exits" bench/c/kvm_exits.c -lpthread
 gcc -O2 -Wall -Wextra -Werror -o "$BUILD/compare/udp_echo" bench/c/udp_echo.c
 
 # The net figures' host side: a namespace of our own with the tap, the host's address, a permanent neighbour entry
@@ -117,4 +118,4 @@ python3 bench/compare.py --java "$JAVA" --jar "$BUILD/compare/bundlevisor.jar" -
     --c-loop "$BUILD/compare/kvm_exits" --image "$BENCH_FILE" --repeats "$REPEATS" --exits "$EXITS" \
     --exits-warmup "$EXITS_WARMUP" --blk-warmup "$BLK_WARMUP" \
     --blk-n "$BLK_N" --seq-mb "$SEQ_MB" --net-n "$NET_N" --net-warmup "$NET_WARMUP" --netns "$NETNS" --tap "$TAP" \
-    --only "$ONLY"
+    "--ours-opts=${OURS_JAVA_OPTS:-}" --only "$ONLY"
