@@ -6,6 +6,8 @@ import select
 import subprocess
 import time
 
+from platform_shell import PlatformShell
+
 MIB = 1024 * 1024
 
 
@@ -73,34 +75,10 @@ def wait_for(path, text, timeout=60.0):
         time.sleep(0.002)
 
 
-class Shell:
+class Shell(PlatformShell):
     def __init__(self, launcher, env):
-        self.p = subprocess.Popen([launcher, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, env=env)
-        self.command("lb", b"g! ", timeout=120)
+        super().__init__(launcher, env)
         self.pid = java_pid(self.p.pid)
-
-    def command(self, line, until, timeout=60.0):
-        buf, start = b"", time.monotonic()
-        self.p.stdin.write(line.encode() + b"\n")
-        self.p.stdin.flush()
-        while until not in buf:
-            if time.monotonic() - start > timeout:
-                raise RuntimeError(f"shell: no {until!r} after {line!r}: {buf[-500:]!r}")
-            ready, _, _ = select.select([self.p.stdout], [], [], 0.5)
-            if ready:
-                data = os.read(self.p.stdout.fileno(), 65536)
-                if not data:
-                    raise RuntimeError(f"shell ended: {buf[-500:]!r}")
-                buf += data
-        return time.monotonic() - start, buf
-
-    def close(self):
-        try:
-            self.p.stdin.close()
-            self.p.wait(timeout=60)
-        except Exception:
-            self.p.kill()
 
 
 def java_pid(launcher_pid):

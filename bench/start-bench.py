@@ -12,6 +12,8 @@ import sys
 import tempfile
 import time
 
+from platform_shell import PlatformShell
+
 
 def timed(argv, env=None, timeout=60.0, output=True):
     """Runs argv with stdin from /dev/null; returns (seconds to the first stdout byte, seconds to exit, status)."""
@@ -37,32 +39,12 @@ def timed(argv, env=None, timeout=60.0, output=True):
     return first, end, status
 
 
-class Warm:
-    """One `bundlevisor shell` process fed through a pipe; each `vm:run` gets its console on a FIFO of its own."""
+class Warm(PlatformShell):
+    """The platform shell, fed through a pipe; each `vm:run` gets its console on a FIFO of its own."""
 
     def __init__(self, launcher, env, guest, work):
         self.guest, self.work, self.n = guest, work, 0
-        self.p = subprocess.Popen([launcher, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, env=env)
-        self.buf = b""
-        self.command("lb", b"g! ", timeout=120)
-
-    def command(self, line, until, timeout=30.0):
-        """Sends a line; returns the seconds until `until` appeared in the shell's output after it."""
-        self.buf = b""
-        start = time.monotonic()
-        self.p.stdin.write(line.encode() + b"\n")
-        self.p.stdin.flush()
-        while until not in self.buf:
-            if time.monotonic() - start > timeout:
-                raise RuntimeError(f"shell: no {until!r} after {line!r}: {self.buf[-500:]!r}")
-            ready, _, _ = select.select([self.p.stdout], [], [], 0.5)
-            if ready:
-                data = os.read(self.p.stdout.fileno(), 65536)
-                if not data:
-                    raise RuntimeError(f"shell ended: {self.buf[-500:]!r}")
-                self.buf += data
-        return time.monotonic() - start
+        super().__init__(launcher, env)
 
     def run(self):
         """vm:run of the guest: (seconds to its first console byte, seconds until the shell said it started)."""
@@ -86,19 +68,12 @@ class Warm:
                             first = time.monotonic() - start
                     except BlockingIOError:
                         pass
-            started = first + self.command("", b"g! ")  # the prompt after 'started ...'
+            started = first + self.command("", b"g! ")[0]  # the prompt after 'started ...'
             self.command(f"vm:close {name}", b"closed " + name.encode())
             return first, started
         finally:
             os.close(reader)
             os.unlink(fifo)
-
-    def close(self):
-        try:
-            self.p.stdin.close()
-            self.p.wait(timeout=30)
-        except Exception:
-            self.p.kill()
 
 
 def median_ms(xs):

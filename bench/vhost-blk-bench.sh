@@ -39,26 +39,7 @@ done
 log() { echo "== $*" >&2; }
 die() { echo "vhost-blk-bench: $*" >&2; exit 1; }
 
-# The Java feature version of a java binary, or nothing; a JDK >= 25 as the launcher finds one.
-java_feature() {
-    "$1" -XshowSettings:properties -version 2>&1 |
-        sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
-}
-find_java() {
-    local d v best="" best_v=0
-    if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
-        v=$(java_feature "$JAVA_HOME/bin/java")
-        if [[ -n $v && $v -ge 25 ]]; then echo "$JAVA_HOME/bin/java"; return; fi
-    fi
-    for d in /usr/lib/jvm/*/; do
-        d=${d%/}
-        [[ -x $d/bin/java && ! -L $d ]] || continue
-        v=$(java_feature "$d/bin/java")
-        if [[ -n $v && $v -ge 25 && $v -gt $best_v ]]; then best=$d/bin/java best_v=$v; fi
-    done
-    [[ -n $best ]] || die "no JDK 25 or later (set JAVA_HOME)"
-    echo "$best"
-}
+source "$ROOT/bench/lib/find-java.sh"
 
 command -v python3 >/dev/null 2>&1 || die "needs python3"
 "$ROOT/scripts/test-deps.sh" || die "scripts/test-deps.sh failed (it installs qemu-system-x86 and the guest kit)"

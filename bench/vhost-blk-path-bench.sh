@@ -60,25 +60,7 @@ FILE_MIB=1024
 log() { echo "== $*" >&2; }
 die() { echo "vhost-blk-path-bench: $*" >&2; exit 1; }
 
-java_feature() {
-    "$1" -XshowSettings:properties -version 2>&1 |
-        sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
-}
-find_java() {
-    local d v best="" best_v=0
-    if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
-        v=$(java_feature "$JAVA_HOME/bin/java")
-        if [[ -n $v && $v -ge 25 ]]; then echo "$JAVA_HOME/bin/java"; return; fi
-    fi
-    for d in /usr/lib/jvm/*/; do
-        d=${d%/}
-        [[ -x $d/bin/java && ! -L $d ]] || continue
-        v=$(java_feature "$d/bin/java")
-        if [[ -n $v && $v -ge 25 && $v -gt $best_v ]]; then best=$d/bin/java best_v=$v; fi
-    done
-    [[ -n $best ]] || die "no JDK 25 or later (set JAVA_HOME)"
-    echo "$best"
-}
+source "$ROOT/bench/lib/find-java.sh"
 
 QSD=$(command -v qemu-storage-daemon) || die "qemu-storage-daemon is missing (Debian: apt-get install qemu-system-x86)"
 JAVA=$(find_java)
