@@ -215,7 +215,7 @@ final class IoUring implements AutoCloseable {
 
     /** io_uring_enter(2); the count submitted, or {@code -errno}. */
     int enter(int toSubmit, int minComplete, int flags) {
-        return (int) Native.syscall(Native.SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, 0, 0);
+        return Native.ioUringEnter(fd, toSubmit, minComplete, flags);
     }
 
     /** Whether the kernel supports {@code opcode}, asked with IORING_REGISTER_PROBE. */

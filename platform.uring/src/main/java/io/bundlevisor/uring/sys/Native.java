@@ -73,6 +73,16 @@ public final class Native {
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
                     JAVA_LONG),
             Linker.Option.firstVariadicArg(1), Linker.Option.critical(false));
+    /**
+     * The same {@code syscall} as an ordinary downcall without errno capture, for {@link #ioUringEnter}: the capture
+     * slices its segment on every call (see {@link #SYSCALL_CRITICAL}), and a ring whose waits mostly end early (the
+     * critical submit found its completions) runs the waiting call too rarely for C2, so C1 code allocated there.
+     */
+    private static final MethodHandle SYSCALL_UNCAPTURED = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("syscall").orElseThrow(() -> new UnsatisfiedLinkError("libc has no syscall")),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                    JAVA_LONG),
+            Linker.Option.firstVariadicArg(1));
     private static final MethodHandle OPEN = downcall("open",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -210,6 +220,28 @@ public final class Native {
             return (int) r;
         }
         return (int) syscall(SYS_IO_URING_ENTER, fd, toSubmit, 0, 0, 0, 0);
+    }
+
+    /**
+     * {@code io_uring_enter(fd, toSubmit, minComplete, flags)}, which may wait: the count submitted, or {@code -errno}.
+     * An ordinary downcall that captures no errno, so that it allocates nothing in whatever tier the JIT left its
+     * caller; when it fails, the same call is made again through {@link #syscall}, which captures errno. That is
+     * sound for the reason {@link #ioUringSubmit} gives (a failing io_uring_enter consumed no entry), and the repeat
+     * of a wait that failed is what its caller does anyway (EINTR: wait again) or fails the same way (EBUSY,
+     * EAGAIN: completions wait to be reaped; EBADF, EFAULT, EINVAL).
+     */
+    public static int ioUringEnter(int fd, int toSubmit, int minComplete, int flags) {
+        long r;
+        try {
+            r = (long) SYSCALL_UNCAPTURED.invokeExact(SYS_IO_URING_ENTER, (long) fd, (long) toSubmit,
+                    (long) minComplete, (long) flags, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (r != -1) {
+            return (int) r;
+        }
+        return (int) syscall(SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, 0, 0);
     }
 
     /** open(2) on a path; the file descriptor, or {@code -errno}. */
