@@ -10,7 +10,8 @@
 #           an unclaimed address; ours (bundlevisor run), QEMU, and bench/c/kvm_exits.c (the least a VMM can do)
 #   exits3  the MMIO loop at CPL 3 (port IO cannot run at CPL 3 on kvm_pvm: see platform.kvm/src/guest/exits.c)
 #   start   exec to the guest's first serial byte, and to the VMM's exit after the guest's ACPI power-off (the
-#           poweroff test guest): ours cold (a new JVM per VM) and QEMU
+#           poweroff test guest): ours cold (a new JVM per VM), QEMU, and to the first byte ours warm (vm:run typed
+#           into a running `bundlevisor shell`, one started for each turn; its first VM is not counted)
 #   blk3    the blk bench guest's 4 KiB random reads at QD1 and QD32 and 1 MiB sequential reads at QD4, request loop
 #           at CPL 3, on the same read-only image: ours (device.virtio-blk, O_DIRECT on io_uring) and QEMU's
 #           virtio-blk-device (aio=io_uring, cache=none)

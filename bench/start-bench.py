@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from platform_shell import PlatformShell
+from platform_shell import WarmVms
 
 
 def timed(argv, env=None, timeout=60.0, output=True):
@@ -37,43 +37,6 @@ def timed(argv, env=None, timeout=60.0, output=True):
     if first is None and output:
         raise RuntimeError(f"{' '.join(argv)}: exit {status} without a byte on stdout")
     return first, end, status
-
-
-class Warm(PlatformShell):
-    """The platform shell, fed through a pipe; each `vm:run` gets its console on a FIFO of its own."""
-
-    def __init__(self, launcher, env, guest, work):
-        self.guest, self.work, self.n = guest, work, 0
-        super().__init__(launcher, env)
-
-    def run(self):
-        """vm:run of the guest: (seconds to its first console byte, seconds until the shell said it started)."""
-        self.n += 1
-        name = f"w{self.n}"
-        fifo = os.path.join(self.work, name + ".fifo")
-        os.mkfifo(fifo)
-        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        try:
-            start = time.monotonic()
-            self.p.stdin.write(f"vm:run {name} --kernel {self.guest} --memory 32M --console file:{fifo}\n".encode())
-            self.p.stdin.flush()
-            first = None
-            while first is None:
-                if time.monotonic() - start > 30:
-                    raise RuntimeError(f"{name}: no console byte in 30 s")
-                ready, _, _ = select.select([reader], [], [], 0.5)
-                if ready:
-                    try:
-                        if os.read(reader, 4096):
-                            first = time.monotonic() - start
-                    except BlockingIOError:
-                        pass
-            started = first + self.command("", b"g! ")[0]  # the prompt after 'started ...'
-            self.command(f"vm:close {name}", b"closed " + name.encode())
-            return first, started
-        finally:
-            os.close(reader)
-            os.unlink(fifo)
 
 
 def median_ms(xs):
@@ -136,7 +99,7 @@ def main():
         print(f"repeat {i + 1} (first byte/exit ms): " + ", ".join(
             f"{k} {(v[0][-1] or 0) * 1e3:.0f}/{v[1][-1] * 1e3:.0f}" for k, v in results.items()), flush=True)
 
-    warm = Warm(launcher, base, args.guest, args.work)
+    warm = WarmVms(launcher, base, args.guest, args.work)
     try:
         warm.run()  # the first VM of a platform loads the VM code: not counted
         for _ in range(args.repeats):
