@@ -13,15 +13,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 counts=${COUNTS:-1,10,100}
 [[ ${1:-} == --quick ]] && counts=${COUNTS:-1,4}
-guest=$root/platform.kvm/target/guests/idle.elf
-[[ -f $root/distro/target/bundlevisor.jar && -f $guest ]] ||
-    { echo "density-bench: build first (./bundlevisor build; make -C platform.kvm/src/guest OUT=\$PWD/platform.kvm/target/guests)" >&2; exit 2; }
-work=$root/bench/build/density
-rm -rf "$work"
-mkdir -p "$work"
-cp "$root/distro/target/bundlevisor.jar" "$work/bundlevisor.jar"
-echo "density-bench: $(date -u +%FT%TZ), $(nproc) CPUs, tree $(git -C "$root" rev-parse --short HEAD)," \
-    "$("$JAVA_HOME/bin/java" -version 2>&1 | head -n 1), $(qemu-system-x86_64 --version 2>/dev/null | head -n 1)," \
-    "load $(cut -d' ' -f1-3 /proc/loadavg)"
+source "$root/bench/lib/platform-bench.sh"
+platform_bench_setup density-bench idle
 python3 "$root/bench/density-bench.py" --root "$root" --jar "$work/bundlevisor.jar" --guest "$guest" --work "$work" \
     --counts "$counts" --memory "${MEMORY:-32}" --qemu "${QEMU:-on}"

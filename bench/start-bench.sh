@@ -13,15 +13,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 repeats=${REPEATS:-7}
 [[ ${1:-} == --quick ]] && repeats=${REPEATS:-2}
-guest=$root/platform.kvm/target/guests/${GUEST:-poweroff}.elf
-[[ -f $root/distro/target/bundlevisor.jar && -f $guest ]] ||
-    { echo "start-bench: build first (./bundlevisor build; make -C platform.kvm/src/guest OUT=\$PWD/platform.kvm/target/guests)" >&2; exit 2; }
-work=$root/bench/build/start
-rm -rf "$work"
-mkdir -p "$work"
-cp "$root/distro/target/bundlevisor.jar" "$work/bundlevisor.jar"
-echo "start-bench: $(date -u +%FT%TZ), $(nproc) CPUs, tree $(git -C "$root" rev-parse --short HEAD)," \
-    "$("$JAVA_HOME/bin/java" -version 2>&1 | head -n 1), $(qemu-system-x86_64 --version 2>/dev/null | head -n 1)," \
-    "load $(cut -d' ' -f1-3 /proc/loadavg)"
+source "$root/bench/lib/platform-bench.sh"
+platform_bench_setup start-bench "${GUEST:-poweroff}"
 python3 "$root/bench/start-bench.py" --root "$root" --jar "$work/bundlevisor.jar" --guest "$guest" --work "$work" \
     --repeats "$repeats" --java "$JAVA_HOME/bin/java"

@@ -40,6 +40,7 @@ log() { echo "== $*" >&2; }
 die() { echo "vhost-blk-bench: $*" >&2; exit 1; }
 
 source "$ROOT/bench/lib/find-java.sh"
+source "$ROOT/bench/lib/distro-jar.sh"
 
 command -v python3 >/dev/null 2>&1 || die "needs python3"
 "$ROOT/scripts/test-deps.sh" || die "scripts/test-deps.sh failed (it installs qemu-system-x86 and the guest kit)"
@@ -49,13 +50,7 @@ KERNEL=$ROOT/.guest-kit/vmlinuz
 JAVA=$(find_java)
 JAR=$ROOT/distro/target/bundlevisor.jar
 cd "$ROOT"
-has_vhost() {
-    python3 -c 'import sys, zipfile; sys.exit(not any("platform.vhost" in n for n in zipfile.ZipFile(sys.argv[1]).namelist()))' "$JAR"
-}
-if [[ ! -f $JAR ]] || ! has_vhost; then
-    log "building the distro jar (./bundlevisor build)"
-    ./bundlevisor build >&2
-fi
+ensure_vhost_jar
 mkdir -p "$BUILD"
 if [[ ! -f "$BENCH_FILE" || $(stat -c %s "$BENCH_FILE") -ne $((1 << 30)) ]]; then
     log "writing $BENCH_FILE (1 GiB of random data, once)"

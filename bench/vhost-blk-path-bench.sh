@@ -61,18 +61,13 @@ log() { echo "== $*" >&2; }
 die() { echo "vhost-blk-path-bench: $*" >&2; exit 1; }
 
 source "$ROOT/bench/lib/find-java.sh"
+source "$ROOT/bench/lib/distro-jar.sh"
 
 QSD=$(command -v qemu-storage-daemon) || die "qemu-storage-daemon is missing (Debian: apt-get install qemu-system-x86)"
 JAVA=$(find_java)
 JAR=$ROOT/distro/target/bundlevisor.jar
 cd "$ROOT"
-has_vhost() {
-    python3 -c 'import sys, zipfile; sys.exit(not any("platform.vhost" in n for n in zipfile.ZipFile(sys.argv[1]).namelist()))' "$JAR"
-}
-if [[ ! -f $JAR ]] || ! has_vhost; then
-    log "building the distro jar (./bundlevisor build)"
-    ./bundlevisor build >&2
-fi
+ensure_vhost_jar
 mkdir -p "$OUT/lib"
 # The front-end is compiled against a copy of the module jars taken now (others may rebuild them meanwhile).
 for m in platform.core platform.uring; do

@@ -61,12 +61,18 @@ static uint64_t load_elf(const char *path, uint8_t *ram) {
         fprintf(stderr, "kvm_exits: %s is not an ELF64 file\n", path);
         exit(1);
     }
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > (uint64_t)st.st_size ||
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > (uint64_t)st.st_size - eh->e_phoff) {
+        fprintf(stderr, "kvm_exits: %s: bad program header table\n", path);
+        exit(1);
+    }
     for (int i = 0; i < eh->e_phnum; i++) {
         const Elf64_Phdr *ph = (const Elf64_Phdr *)(image + eh->e_phoff + (size_t)i * eh->e_phentsize);
         if (ph->p_type != PT_LOAD) {
             continue;
         }
-        if (ph->p_paddr + ph->p_memsz > RAM_SIZE || ph->p_offset + ph->p_filesz > (uint64_t)st.st_size) {
+        if (ph->p_paddr > RAM_SIZE || ph->p_memsz > RAM_SIZE - ph->p_paddr || ph->p_filesz > ph->p_memsz ||
+            ph->p_offset > (uint64_t)st.st_size || ph->p_filesz > (uint64_t)st.st_size - ph->p_offset) {
             fprintf(stderr, "kvm_exits: segment %d does not fit\n", i);
             exit(1);
         }
