@@ -143,6 +143,17 @@ public interface Partition extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * The partition's VPs as its task drivers see them (since 1.6): the partition reports each VP's state there
+     * ({@link io.bundlevisor.core.task.VpState#RUNNING} while it may run guest code, {@code STOPPED} while the
+     * partition is stopped, {@code HALTED} while a halt is pending, {@code GONE} once closed), and drivers built
+     * from its {@link io.bundlevisor.core.task.VpGroup#builder()} target its VPs. Empty where the partition has no
+     * task-driver source.
+     */
+    default Optional<io.bundlevisor.core.task.VpGroup> vpGroup() {
+        return Optional.empty();
+    }
+
     /** Stops the VPs and frees the VM. */
     @Override
     void close();

@@ -8,7 +8,7 @@
  * partition. Devices claim guest port and MMIO ranges with an {@link io.bundlevisor.core.partition.IoHandler}.
  */
 @Export
-@Version("1.5.0")
+@Version("1.6.0")
 package io.bundlevisor.core.partition;
 
 import org.osgi.annotation.bundle.Export;

@@ -12,6 +12,8 @@ public enum Opcode {
     FSYNC(3),
     POLL_ADD(6),
     POLL_REMOVE(7),
+    /** A timer (since 1.2): completes with {@code -ETIME} when it expires. */
+    TIMEOUT(11),
     ASYNC_CANCEL(14),
     FALLOCATE(17),
     READ(22),

@@ -84,6 +84,23 @@ public final class Sqe {
         return this;
     }
 
+    /**
+     * A timer (since 1.2): completes with {@code -ETIME} once the relative time in {@code timespec} (a
+     * {@code struct __kernel_timespec}: seconds and nanoseconds, two 64-bit integers) has passed, or with 0 once
+     * {@code count} other completions came first ({@code count} 0: a pure timer). liburing's
+     * {@code io_uring_prep_timeout} with no flags.
+     */
+    public Sqe timeout(MemorySegment timespec, int count) {
+        if (timespec.byteSize() < 16) {
+            throw new IllegalArgumentException("a struct __kernel_timespec is 16 bytes, not " + timespec.byteSize());
+        }
+        reset(Opcode.TIMEOUT, -1);
+        this.addr = timespec.address();
+        this.len = 1;
+        this.off = Integer.toUnsignedLong(count);
+        return this;
+    }
+
     /** Cancels the IO with id {@code target} (matched by its user_data), wherever it is in the kernel. */
     public Sqe cancel(long target) {
         reset(Opcode.ASYNC_CANCEL, -1);

@@ -7,7 +7,7 @@
  * that memory until the kernel has completed the IO, whatever the issuer does meanwhile.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.bundlevisor.core.ring;
 
 import org.osgi.annotation.bundle.Export;

@@ -6,7 +6,11 @@ import org.osgi.annotation.versioning.ProviderType;
 @ProviderType
 public interface TaskDriverBuilder {
 
-    /** The VP whose work this driver mostly does (its queue's VP, say); none by default. */
+    /**
+     * The VP whose work this driver mostly does (its queue's VP, say); none by default.
+     *
+     * @throws IllegalArgumentException for a negative VP, or one the builder's {@link VpGroup} does not have
+     */
     TaskDriverBuilder targetVp(int vp);
 
     /**

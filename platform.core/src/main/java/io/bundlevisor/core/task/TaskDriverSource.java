@@ -27,11 +27,20 @@ public interface TaskDriverSource {
     TaskDriverBuilder builder();
 
     /**
-     * Records whether a VP is ready to run work (the partition calls this as its VPs start and stop). Drivers
-     * targeted at a VP that is not ready stay usable; their {@link TaskDriver#waitTargetVpReady()} completes once
-     * it is.
+     * Records whether a VP of the source's unnamed group is ready to run work: the group of drivers built with
+     * {@link #builder()}, for code that runs one machine of its own (tests, tools). A partition reports its VPs
+     * through its own {@link #createVpGroup group} instead. Drivers targeted at a VP that is not ready stay usable;
+     * their {@link TaskDriver#waitTargetVpReady()} completes once it is.
      */
     void setVpReady(int vp, boolean ready);
+
+    /**
+     * A group for the {@code vpCount} VPs of the partition {@code name} (since 1.1): the partition reports their
+     * states to it, and drivers built from it target them.
+     *
+     * @throws IllegalArgumentException if {@code vpCount < 1} or the name is blank
+     */
+    VpGroup createVpGroup(String name, int vpCount);
 
     /** The backend in force: {@code single} or {@code thread}. */
     String backend();

@@ -8,7 +8,7 @@ sealed interface Backend permits SingleDriverBackend, ThreadDriverBackend {
     /** The default driver, shared by everything that names no target VP. */
     Driver defaultDriver();
 
-    Driver build(String name, OptionalInt targetVp, boolean runOnTarget);
+    Driver build(String name, Vps group, OptionalInt targetVp, boolean runOnTarget);
 
     /** Stops every thread the backend started, after running their queued tasks. */
     void shutdown();

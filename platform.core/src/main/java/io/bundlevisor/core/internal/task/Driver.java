@@ -1,17 +1,28 @@
 package io.bundlevisor.core.internal.task;
 
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 
+import io.bundlevisor.core.ring.Errno;
 import io.bundlevisor.core.ring.IoMemory;
+import io.bundlevisor.core.ring.Opcode;
 import io.bundlevisor.core.ring.Ring;
+import io.bundlevisor.core.ring.RingIoException;
 import io.bundlevisor.core.ring.Sqe;
 import io.bundlevisor.core.task.TaskDriver;
+import io.bundlevisor.core.task.VpState;
 
-/** A driver: a name, a target VP, and the executor thread its work runs on (its own, or shared). */
+/**
+ * A driver: a name, a target VP of its group, and the executor thread its work runs on (its own, or shared).
+ */
 final class Driver implements TaskDriver {
 
     private static final int NO_VP = -1;
@@ -20,19 +31,19 @@ final class Driver implements TaskDriver {
     private final boolean runOnTarget;
     private final ExecutorThread executor;
     private final boolean ownsExecutor;
-    private final VpReadiness readiness;
+    private final Vps group;
     private final Consumer<Driver> onClose;
     private volatile int targetVp;
     private volatile boolean closed;
 
     Driver(String name, OptionalInt targetVp, boolean runOnTarget, ExecutorThread executor, boolean ownsExecutor,
-            VpReadiness readiness, Consumer<Driver> onClose) {
+            Vps group, Consumer<Driver> onClose) {
         this.name = name;
-        this.targetVp = targetVp.orElse(NO_VP);
+        this.targetVp = group.checked(targetVp).orElse(NO_VP);
         this.runOnTarget = runOnTarget;
         this.executor = executor;
         this.ownsExecutor = ownsExecutor;
-        this.readiness = readiness;
+        this.group = group;
         this.onClose = onClose;
     }
 
@@ -40,9 +51,9 @@ final class Driver implements TaskDriver {
         return executor;
     }
 
-    /** Whether this driver was made by the source that keeps {@code sourceReadiness}. */
-    boolean belongsTo(VpReadiness sourceReadiness) {
-        return readiness == sourceReadiness;
+    /** Whether this driver was made by {@code source}. */
+    boolean belongsTo(TaskDriverSourceImpl source) {
+        return group.source() == source;
     }
 
     @Override
@@ -93,21 +104,93 @@ final class Driver implements TaskDriver {
     }
 
     @Override
+    public CompletableFuture<Void> sleep(Duration delay) {
+        if (delay.isNegative()) {
+            throw new IllegalArgumentException("a sleep cannot be negative: " + delay);
+        }
+        Ring ring = executor.ring();
+        Arena arena = Arena.ofShared();
+        // struct __kernel_timespec (include/uapi/linux/time_types.h): tv_sec, tv_nsec.
+        MemorySegment timespec = arena.allocate(16, 8);
+        timespec.set(JAVA_LONG, 0, delay.getSeconds());
+        timespec.set(JAVA_LONG, 8, delay.getNano());
+        CompletableFuture<Void> result = new CompletableFuture<>();
+        return armed(ring, new Sqe().timeout(timespec, 0), arena, result, res -> {
+            if (res == -Errno.ETIME || res >= 0) {
+                result.complete(null);
+            } else {
+                result.completeExceptionally(new RingIoException(Opcode.TIMEOUT, -res));
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Integer> poll(int fd, int events) {
+        Ring ring = executor.ring();
+        CompletableFuture<Integer> result = new CompletableFuture<>();
+        return armed(ring, new Sqe().pollAdd(fd, events, false), null, result, res -> {
+            if (res >= 0) {
+                result.complete(res);
+            } else {
+                result.completeExceptionally(new RingIoException(Opcode.POLL_ADD, -res));
+            }
+        });
+    }
+
+    /**
+     * Submits a one-shot IO whose completion (on this driver's thread) settles {@code result}; cancelling
+     * {@code result} cancels the IO in the kernel, whose completion then frees {@code arena}.
+     */
+    private <T> CompletableFuture<T> armed(Ring ring, Sqe sqe, Arena arena, CompletableFuture<T> result,
+            java.util.function.IntConsumer settle) {
+        long io;
+        try {
+            io = ring.submit(sqe, IoMemory.NONE, (id, res, flags) -> {
+                if (arena != null) {
+                    arena.close(); // the kernel is done with the timespec: this is the IO's final completion
+                }
+                if (res == -Errno.ECANCELED && result.isCancelled()) {
+                    return;
+                }
+                settle.accept(res);
+            });
+        } catch (RuntimeException e) {
+            if (arena != null) {
+                arena.close();
+            }
+            throw e;
+        }
+        ring.flush();
+        result.whenComplete((r, t) -> {
+            if (result.isCancelled()) {
+                ring.cancel(io);
+            }
+        });
+        return result;
+    }
+
+    @Override
     public void retargetVp(int vp) {
-        VpReadiness.checkVp(vp);
+        group.checkVp(vp);
         targetVp = vp;
     }
 
     @Override
     public boolean isTargetVpReady() {
         int vp = targetVp;
-        return vp == NO_VP || readiness.isReady(vp);
+        return vp == NO_VP || group.isReady(vp);
+    }
+
+    @Override
+    public VpState targetVpState() {
+        int vp = targetVp;
+        return vp == NO_VP ? VpState.RUNNING : group.state(vp);
     }
 
     @Override
     public CompletionStage<Void> waitTargetVpReady() {
         int vp = targetVp;
-        return vp == NO_VP ? CompletableFuture.completedStage(null) : readiness.whenReady(vp);
+        return vp == NO_VP ? CompletableFuture.completedStage(null) : group.whenReady(vp);
     }
 
     @Override
@@ -124,7 +207,7 @@ final class Driver implements TaskDriver {
 
     @Override
     public String toString() {
-        return "TaskDriver[" + name + (targetVp == NO_VP ? "" : ", vp " + targetVp) + " on "
+        return "TaskDriver[" + name + (targetVp == NO_VP ? "" : ", vp " + targetVp + " of " + group) + " on "
                 + executor.thread().getName() + "]";
     }
 }

@@ -10,12 +10,12 @@ final class SingleDriverBackend implements Backend {
 
     private final ExecutorThread executor;
     private final Driver defaultDriver;
-    private final VpReadiness readiness;
+    private final Vps unnamed;
 
-    SingleDriverBackend(RingFactory rings, VpReadiness readiness) {
-        this.readiness = readiness;
+    SingleDriverBackend(RingFactory rings, Vps unnamed) {
+        this.unnamed = unnamed;
         this.executor = rings.newExecutor(THREAD_NAME);
-        this.defaultDriver = new Driver("default", OptionalInt.empty(), false, executor, false, readiness, d -> { });
+        this.defaultDriver = new Driver("default", OptionalInt.empty(), false, executor, false, unnamed, d -> { });
         executor.start(defaultDriver);
     }
 
@@ -25,8 +25,8 @@ final class SingleDriverBackend implements Backend {
     }
 
     @Override
-    public Driver build(String name, OptionalInt targetVp, boolean runOnTarget) {
-        return new Driver(name, targetVp, runOnTarget, executor, false, readiness, d -> { });
+    public Driver build(String name, Vps group, OptionalInt targetVp, boolean runOnTarget) {
+        return new Driver(name, targetVp, runOnTarget, executor, false, group, d -> { });
     }
 
     @Override

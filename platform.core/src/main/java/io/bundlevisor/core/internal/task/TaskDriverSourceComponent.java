@@ -57,8 +57,18 @@ public final class TaskDriverSourceComponent implements TaskDriverSource {
         LOG.info("task-driver source active with the {} backend", source.backend());
     }
 
+    /**
+     * Outside OSGi (tests, benches): the {@code backend} named ({@code single} or {@code thread}) with rings of 256
+     * entries; {@link #deactivate()} stops its threads.
+     *
+     * @throws IllegalArgumentException for an unknown backend
+     */
+    public TaskDriverSourceComponent(String backend, RingService rings) {
+        this.source = new TaskDriverSourceImpl(backend, new RingFactory(rings, 256));
+    }
+
     @Deactivate
-    void deactivate() {
+    public void deactivate() {
         source.shutdown();
     }
 
@@ -80,6 +90,11 @@ public final class TaskDriverSourceComponent implements TaskDriverSource {
     @Override
     public void setVpReady(int vp, boolean ready) {
         source.setVpReady(vp, ready);
+    }
+
+    @Override
+    public io.bundlevisor.core.task.VpGroup createVpGroup(String name, int vpCount) {
+        return source.createVpGroup(name, vpCount);
     }
 
     @Override

@@ -14,17 +14,17 @@ final class ThreadDriverBackend implements Backend {
     static final String DEFAULT_THREAD_NAME = "bundlevisor-default";
 
     private final RingFactory rings;
-    private final VpReadiness readiness;
+    private final Vps unnamed;
     private final ExecutorThread defaultExecutor;
     private final Driver defaultDriver;
     private final Set<Driver> dedicated = ConcurrentHashMap.newKeySet();
     private volatile boolean shutDown;
 
-    ThreadDriverBackend(RingFactory rings, VpReadiness readiness) {
+    ThreadDriverBackend(RingFactory rings, Vps unnamed) {
         this.rings = rings;
-        this.readiness = readiness;
+        this.unnamed = unnamed;
         this.defaultExecutor = rings.newExecutor(DEFAULT_THREAD_NAME);
-        this.defaultDriver = new Driver("default", OptionalInt.empty(), false, defaultExecutor, false, readiness,
+        this.defaultDriver = new Driver("default", OptionalInt.empty(), false, defaultExecutor, false, unnamed,
                 d -> { });
         defaultExecutor.start(defaultDriver);
     }
@@ -35,15 +35,15 @@ final class ThreadDriverBackend implements Backend {
     }
 
     @Override
-    public Driver build(String name, OptionalInt targetVp, boolean runOnTarget) {
+    public Driver build(String name, Vps group, OptionalInt targetVp, boolean runOnTarget) {
         if (targetVp.isEmpty()) {
-            return new Driver(name, targetVp, runOnTarget, defaultExecutor, false, readiness, d -> { });
+            return new Driver(name, targetVp, runOnTarget, defaultExecutor, false, group, d -> { });
         }
         if (shutDown) {
             throw new IllegalStateException("the thread task backend is shut down");
         }
         ExecutorThread executor = rings.newExecutor(name);
-        Driver driver = new Driver(name, targetVp, runOnTarget, executor, true, readiness, dedicated::remove);
+        Driver driver = new Driver(name, targetVp, runOnTarget, executor, true, group, dedicated::remove);
         dedicated.add(driver);
         executor.start(driver);
         return driver;

@@ -18,6 +18,8 @@ import java.util.concurrent.TimeUnit;
 
 import io.bundlevisor.core.ring.RingUnavailableException;
 import io.bundlevisor.core.task.TaskDriver;
+import io.bundlevisor.core.task.VpGroup;
+import io.bundlevisor.core.task.VpState;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -186,5 +188,53 @@ class TaskDriverSourceTest {
                 () -> new TaskDriverSourceImpl("fibers", new RingFactory(null, 8)));
         assertEquals("task backend 'fibers' is not one of: single, thread", e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> source("thread").builder().build(" "));
+    }
+
+    @Test
+    void aPartitionsVpGroupReportsStatesAndDriversTargetOnlyItsVps() throws Exception {
+        TaskDriverSourceImpl source = source("thread");
+        VpGroup a = source.createVpGroup("a", 2);
+        VpGroup b = source.createVpGroup("b", 1);
+        assertEquals(VpState.STOPPED, a.state(1), "a VP nobody reported on is stopped");
+        assertThrows(IllegalArgumentException.class, () -> a.builder().targetVp(2), "a has VPs 0..1");
+        assertThrows(IllegalArgumentException.class, () -> a.report(-1, VpState.RUNNING));
+        assertThrows(IllegalArgumentException.class, () -> source.createVpGroup("c", 0));
+
+        TaskDriver onA1 = a.builder().targetVp(1).build("a1");
+        TaskDriver onB0 = b.builder().targetVp(0).build("b0");
+        assertFalse(onA1.isTargetVpReady());
+        CompletableFuture<Void> a1Ready = onA1.waitTargetVpReady().toCompletableFuture();
+        CompletableFuture<Thread> completedOn = a1Ready.thenApply(v -> Thread.currentThread());
+
+        a.report(0, VpState.RUNNING);
+        assertFalse(a1Ready.isDone(), "VP 0 of a is not the driver's target");
+        b.report(0, VpState.RUNNING);
+        assertTrue(onB0.isTargetVpReady());
+        assertFalse(onA1.isTargetVpReady(), "VP 0 of b is not VP 1 of a");
+        assertFalse(onA1.targetVpState() == VpState.RUNNING);
+
+        Thread reporter = Thread.currentThread();
+        a.report(1, VpState.RUNNING);
+        a1Ready.get(5, TimeUnit.SECONDS);
+        assertTrue(onA1.isTargetVpReady());
+        assertEquals(VpState.RUNNING, onA1.targetVpState());
+        assertNotSame(reporter, completedOn.get(5, TimeUnit.SECONDS),
+                "a waiter never runs on the reporting thread (a VP thread)");
+        assertSame(threadOf(source.simple()), completedOn.get(), "waiters complete on the default driver");
+
+        assertThrows(IllegalArgumentException.class, () -> onA1.retargetVp(2), "retargeting stays in the group");
+        a.report(1, VpState.HALTED);
+        assertEquals(VpState.HALTED, onA1.targetVpState());
+        assertFalse(onA1.isTargetVpReady(), "a halted VP is not ready");
+        CompletableFuture<Void> again = onA1.waitTargetVpReady().toCompletableFuture();
+
+        a.close();
+        assertEquals(VpState.GONE, a.state(0));
+        a.report(0, VpState.RUNNING);
+        assertEquals(VpState.GONE, a.state(0), "gone is final");
+        ExecutionException gone = assertThrows(ExecutionException.class, () -> again.get(5, TimeUnit.SECONDS));
+        assertTrue(gone.getCause() instanceof java.util.concurrent.CancellationException, gone.toString());
+        assertEquals(7, onA1.spawn("still usable", () -> 7).get(), "a driver outlives its VP group");
+        assertTrue(onB0.isTargetVpReady(), "closing a leaves b alone");
     }
 }

@@ -19,6 +19,8 @@ import io.bundlevisor.core.partition.IoHandler;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
 import io.bundlevisor.core.partition.PartitionException;
+import io.bundlevisor.core.task.VpGroup;
+import io.bundlevisor.core.task.VpState;
 import io.bundlevisor.core.virtio.VirtioBinding;
 import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.kvm.internal.Kvm;
@@ -52,6 +54,8 @@ public final class KvmPartition implements Partition {
     private final Condition changed = lock.newCondition();
     private final List<Consumer<HaltReason>> listeners = new CopyOnWriteArrayList<>();
     private final EmulationFailures emulation;
+    /** Where each VP's state is reported for its task drivers; null when the creator gave none. */
+    private final VpGroup vpGroup;
     // Guarded by lock.
     private boolean started;
     private boolean closing;
@@ -63,8 +67,9 @@ public final class KvmPartition implements Partition {
     private volatile boolean runnable;
 
     private KvmPartition(Machine machine, Executor notifier, Consumer<KvmPartition> onClose,
-            EmulationFailures emulation) {
+            EmulationFailures emulation, VpGroup vpGroup) {
         this.machine = machine;
+        this.vpGroup = vpGroup;
         this.emulation = emulation;
         this.notifier = notifier;
         this.onClose = onClose;
@@ -81,10 +86,30 @@ public final class KvmPartition implements Partition {
      */
     public static KvmPartition create(Kvm kvm, MachineConfig config, VirtioService virtio, Executor notifier,
             Consumer<KvmPartition> onClose) throws PartitionException {
+        return create(kvm, config, virtio, notifier, onClose, null);
+    }
+
+    /**
+     * As {@link #create(Kvm, MachineConfig, VirtioService, Executor, Consumer)}, reporting each VP's state to
+     * {@code vpGroup} (of {@code config.cpus()} VPs), which the partition closes with itself.
+     */
+    public static KvmPartition create(Kvm kvm, MachineConfig config, VirtioService virtio, Executor notifier,
+            Consumer<KvmPartition> onClose, VpGroup vpGroup) throws PartitionException {
+        if (vpGroup != null && vpGroup.vpCount() != config.cpus()) {
+            throw new IllegalArgumentException("a VP group of " + vpGroup.vpCount() + " VPs for " + config.cpus());
+        }
         KvmPartition[] self = new KvmPartition[1];
-        Machine machine = Machine.create(kvm, config, reason -> self[0].report(reason));
+        Machine machine;
+        try {
+            machine = Machine.create(kvm, config, reason -> self[0].report(reason));
+        } catch (PartitionException | RuntimeException e) {
+            if (vpGroup != null) {
+                vpGroup.close();
+            }
+            throw e;
+        }
         KvmPartition p = new KvmPartition(machine, notifier, onClose,
-                new EmulationFailures(config.name(), config.emulation(), kvm.host()));
+                new EmulationFailures(config.name(), config.emulation(), kvm.host()), vpGroup);
         self[0] = p;
         try {
             machine.powerOn(false);
@@ -94,6 +119,9 @@ public final class KvmPartition implements Partition {
         } catch (PartitionException | RuntimeException e) {
             p.closeDevices();
             machine.close();
+            if (vpGroup != null) {
+                vpGroup.close();
+            }
             throw e;
         }
         for (int i = 0; i < config.cpus(); i++) {
@@ -284,12 +312,14 @@ public final class KvmPartition implements Partition {
             vp.active = false;
             changed.signalAll();
             while (!runnable && !closing) {
+                reportVp(vp, pending != null ? VpState.HALTED : VpState.STOPPED);
                 changed.await();
             }
             if (closing) {
                 return false;
             }
             vp.active = true;
+            reportVp(vp, VpState.RUNNING);
             return true;
         } finally {
             lock.unlock();
@@ -300,10 +330,27 @@ public final class KvmPartition implements Partition {
         lock.lock();
         try {
             vp.active = false;
+            reportVp(vp, VpState.HALTED); // its report of the error parks the others; it never runs again
             changed.signalAll();
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Tells the VP group, when the state changed since the VP's last report (a VP woken by another change but
+     * still parked reports nothing). Under the lock, on the VP's thread: the group runs no waiter's code here.
+     */
+    private void reportVp(VirtualProcessor vp, VpState state) {
+        if (vpGroup != null && vp.reported != state) {
+            vp.reported = state;
+            vpGroup.report(vp.index(), state);
+        }
+    }
+
+    @Override
+    public Optional<VpGroup> vpGroup() {
+        return Optional.ofNullable(vpGroup);
     }
 
     @Override
@@ -515,6 +562,9 @@ public final class KvmPartition implements Partition {
         }
         closeDevices(); // before RAM and the VM: a device's worker may still be finishing IO into RAM
         machine.close();
+        if (vpGroup != null) {
+            vpGroup.close();
+        }
         onClose.accept(this);
         if (interrupted) {
             Thread.currentThread().interrupt();

@@ -36,6 +36,7 @@ public final class PartitionServiceComponent implements PartitionService {
     private final Kvm kvm;
     private final String cause;
     private final TaskDriver notifier;
+    private final TaskDriverSource drivers;
     private final VirtioService virtio;
     private final List<Partition> partitions = new CopyOnWriteArrayList<>();
 
@@ -52,6 +53,7 @@ public final class PartitionServiceComponent implements PartitionService {
         this.kvm = opened;
         this.cause = why;
         this.notifier = drivers.simple();
+        this.drivers = drivers;
         this.virtio = virtio;
         if (opened != null) {
             LOG.info("partition service active on KVM: {}", opened.host().describe());
@@ -91,7 +93,8 @@ public final class PartitionServiceComponent implements PartitionService {
         if (partitions.stream().anyMatch(p -> p.name().equals(config.name()))) {
             throw new PartitionException("a VM named " + config.name() + " exists already");
         }
-        KvmPartition p = KvmPartition.create(kvm, config, virtio, notifier::execute, partitions::remove);
+        KvmPartition p = KvmPartition.create(kvm, config, virtio, notifier::execute, partitions::remove,
+                drivers.createVpGroup(config.name(), config.cpus()));
         partitions.add(p);
         return p;
     }

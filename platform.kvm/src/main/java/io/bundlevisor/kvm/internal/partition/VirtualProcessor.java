@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import java.lang.foreign.MemorySegment;
 
 import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.task.VpState;
 import io.bundlevisor.kvm.internal.KvmVcpu;
 import io.bundlevisor.kvm.internal.machine.IoBus;
 import io.bundlevisor.kvm.internal.machine.Machine;
@@ -40,6 +41,8 @@ final class VirtualProcessor {
     private final NoProgressGuard guard = new NoProgressGuard();
     /** Guarded by the partition's lock: true while this VP may be inside KVM_RUN. */
     boolean active;
+    /** Guarded by the partition's lock: the state last reported to the partition's VP group, if any. */
+    VpState reported;
 
     VirtualProcessor(KvmPartition partition, Machine machine, int index, EmulationFailures emulation) {
         this.partition = partition;
