@@ -109,13 +109,14 @@ final class Driver implements TaskDriver {
             throw new IllegalArgumentException("a sleep cannot be negative: " + delay);
         }
         Ring ring = executor.ring();
-        Arena arena = Arena.ofShared();
-        // struct __kernel_timespec (include/uapi/linux/time_types.h): tv_sec, tv_nsec.
-        MemorySegment timespec = arena.allocate(16, 8);
+        // struct __kernel_timespec (include/uapi/linux/time_types.h): tv_sec, tv_nsec. Memory the GC frees once
+        // unreachable: the completion handler below keeps it reachable until the kernel is done with it (a shared
+        // arena's close would cost a handshake with every thread, for each sleep).
+        MemorySegment timespec = Arena.ofAuto().allocate(16, 8);
         timespec.set(JAVA_LONG, 0, delay.getSeconds());
         timespec.set(JAVA_LONG, 8, delay.getNano());
         CompletableFuture<Void> result = new CompletableFuture<>();
-        return armed(ring, new Sqe().timeout(timespec, 0), arena, result, res -> {
+        return armed(ring, new Sqe().timeout(timespec, 0), timespec, result, res -> {
             if (res == -Errno.ETIME || res >= 0) {
                 result.complete(null);
             } else {
@@ -128,7 +129,7 @@ final class Driver implements TaskDriver {
     public CompletableFuture<Integer> poll(int fd, int events) {
         Ring ring = executor.ring();
         CompletableFuture<Integer> result = new CompletableFuture<>();
-        return armed(ring, new Sqe().pollAdd(fd, events, false), null, result, res -> {
+        return armed(ring, new Sqe().pollAdd(fd, events, false), MemorySegment.NULL, result, res -> {
             if (res >= 0) {
                 result.complete(res);
             } else {
@@ -139,27 +140,18 @@ final class Driver implements TaskDriver {
 
     /**
      * Submits a one-shot IO whose completion (on this driver's thread) settles {@code result}; cancelling
-     * {@code result} cancels the IO in the kernel, whose completion then frees {@code arena}.
+     * {@code result} cancels the IO in the kernel. {@code memory}, what the IO points at, stays reachable until its
+     * final completion.
      */
-    private <T> CompletableFuture<T> armed(Ring ring, Sqe sqe, Arena arena, CompletableFuture<T> result,
+    private <T> CompletableFuture<T> armed(Ring ring, Sqe sqe, MemorySegment memory, CompletableFuture<T> result,
             java.util.function.IntConsumer settle) {
-        long io;
-        try {
-            io = ring.submit(sqe, IoMemory.NONE, (id, res, flags) -> {
-                if (arena != null) {
-                    arena.close(); // the kernel is done with the timespec: this is the IO's final completion
-                }
-                if (res == -Errno.ECANCELED && result.isCancelled()) {
-                    return;
-                }
-                settle.accept(res);
-            });
-        } catch (RuntimeException e) {
-            if (arena != null) {
-                arena.close();
+        long io = ring.submit(sqe, IoMemory.NONE, (id, res, flags) -> {
+            java.lang.ref.Reference.reachabilityFence(memory);
+            if (res == -Errno.ECANCELED && result.isCancelled()) {
+                return;
             }
-            throw e;
-        }
+            settle.accept(res);
+        });
         ring.flush();
         result.whenComplete((r, t) -> {
             if (result.isCancelled()) {

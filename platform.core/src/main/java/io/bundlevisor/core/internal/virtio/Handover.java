@@ -1,6 +1,6 @@
 package io.bundlevisor.core.internal.virtio;
 
-import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.Future;
 
 /**
  * One device between two bundles, for a {@link Binding} or a {@link BackendBinding}: what its parked worker let go
@@ -11,14 +11,14 @@ final class Handover {
 
     final VirtioWorker.Parked parked;
     private ResourceShelf shelf;
-    private final ScheduledFuture<?> graceTimer;
+    private final Future<?> graceTimer;
     private final long started;
     private final long parkedAt;
 
     /**
      * @param started when the worker was told to park (the guest's IO stopped being taken then)
      */
-    Handover(VirtioWorker.Parked parked, ResourceShelf shelf, long started, ScheduledFuture<?> graceTimer) {
+    Handover(VirtioWorker.Parked parked, ResourceShelf shelf, long started, Future<?> graceTimer) {
         this.parked = parked;
         this.shelf = shelf;
         this.started = started;

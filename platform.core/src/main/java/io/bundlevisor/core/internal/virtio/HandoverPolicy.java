@@ -1,8 +1,12 @@
 package io.bundlevisor.core.internal.virtio;
 
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
+import java.util.concurrent.Future;
+
+import io.bundlevisor.core.internal.task.TaskDriverSourceComponent;
+import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.task.TaskDriver;
+
 
 /**
  * How long a device waits between two bundles before its guest is told DEVICE_NEEDS_RESET (Config Admin, PID
@@ -14,12 +18,22 @@ final class HandoverPolicy implements AutoCloseable {
     static final long DEFAULT_GRACE_MILLIS = 30_000;
 
     private volatile long graceMillis = DEFAULT_GRACE_MILLIS;
-    private final ScheduledThreadPoolExecutor timer;
+    /** Whose ring times the grace periods (an IORING_OP_TIMEOUT each): no timer thread of its own. */
+    private final TaskDriver timer;
+    /** The task-driver source made for a service outside OSGi, stopped with it; null in the framework. */
+    private final AutoCloseable ownSource;
 
-    HandoverPolicy() {
-        timer = new ScheduledThreadPoolExecutor(1, r -> Thread.ofPlatform().name("virtio handover timer").daemon()
-                .unstarted(r));
-        timer.setRemoveOnCancelPolicy(true);
+    /** Grace periods timed on {@code timer}'s ring. */
+    HandoverPolicy(TaskDriver timer) {
+        this.timer = timer;
+        this.ownSource = null;
+    }
+
+    /** Outside OSGi: a task-driver source of its own (one thread and ring), stopped by {@link #close()}. */
+    HandoverPolicy(RingService rings) {
+        TaskDriverSourceComponent source = new TaskDriverSourceComponent("single", rings);
+        this.timer = source.simple();
+        this.ownSource = source::deactivate;
     }
 
     /** Milliseconds a device waits for a successor; 0 or less: devices are not handed over. */
@@ -36,13 +50,24 @@ final class HandoverPolicy implements AutoCloseable {
         return graceMillis > 0;
     }
 
-    /** Runs {@code expiry} once the grace period has passed, unless cancelled. */
-    ScheduledFuture<?> afterGrace(Runnable expiry) {
-        return timer.schedule(expiry, graceMillis, TimeUnit.MILLISECONDS);
+    /**
+     * Runs {@code expiry} on the timer's thread once the grace period has passed, unless the returned future is
+     * cancelled first (which cancels the timeout in the kernel).
+     */
+    Future<?> afterGrace(Runnable expiry) {
+        java.util.concurrent.CompletableFuture<Void> grace = timer.sleep(Duration.ofMillis(Math.max(0, graceMillis)));
+        grace.thenRun(expiry); // not returned: cancelling a dependent stage would not reach the timeout
+        return grace;
     }
 
     @Override
     public void close() {
-        timer.shutdownNow();
+        if (ownSource != null) {
+            try {
+                ownSource.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
     }
 }

@@ -28,6 +28,7 @@ import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.core.ring.RingService;
+import io.bundlevisor.core.task.TaskDriverSource;
 import io.bundlevisor.core.virtio.BackendEvents;
 import io.bundlevisor.core.virtio.DeviceResources;
 import io.bundlevisor.core.virtio.VirtioBackend;
@@ -64,16 +65,22 @@ public final class VirtioServiceImpl implements VirtioService, AutoCloseable {
     private final Map<String, List<VirtioDeviceFactory>> factories = new LinkedHashMap<>();
     private final List<Binding> bindings = new CopyOnWriteArrayList<>();
     private final List<BackendBinding> backends = new CopyOnWriteArrayList<>();
-    private final HandoverPolicy policy = new HandoverPolicy();
+    private final HandoverPolicy policy;
 
-    /** Outside OSGi: a grace period of {@value HandoverPolicy#DEFAULT_GRACE_MILLIS} ms. */
+    /**
+     * Outside OSGi: a grace period of {@value HandoverPolicy#DEFAULT_GRACE_MILLIS} ms, timed by a task-driver source
+     * of its own that {@link #close()} stops.
+     */
     public VirtioServiceImpl(RingService rings) {
         this.rings = rings;
+        this.policy = new HandoverPolicy(rings);
     }
 
+    /** In the framework: grace periods are timed on the default task driver's ring, with no thread of their own. */
     @Activate
-    public VirtioServiceImpl(Config config, @Reference RingService rings) {
-        this(rings);
+    public VirtioServiceImpl(Config config, @Reference RingService rings, @Reference TaskDriverSource drivers) {
+        this.rings = rings;
+        this.policy = new HandoverPolicy(drivers.simple());
         modified(config);
     }
 
