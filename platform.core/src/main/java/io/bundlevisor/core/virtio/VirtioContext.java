@@ -17,4 +17,12 @@ public interface VirtioContext {
      * configuration-change interrupt (section 2.4.2, 4.2.2). Callable from any thread.
      */
     void configChanged();
+
+    /**
+     * The event sources the device may register with its worker (since 1.7): descriptors of its own to watch and
+     * timers, handled on the worker thread. Worker thread only.
+     */
+    default DeviceEvents events() {
+        throw new UnsupportedOperationException("this transport gives devices no event sources");
+    }
 }

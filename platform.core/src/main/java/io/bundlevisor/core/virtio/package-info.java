@@ -39,7 +39,7 @@
  * successor takes: one log line naming the reason, and DEVICE_NEEDS_RESET for the driver.
  */
 @Export
-@Version("1.6.0")
+@Version("1.7.0")
 package io.bundlevisor.core.virtio;
 
 import org.osgi.annotation.bundle.Export;

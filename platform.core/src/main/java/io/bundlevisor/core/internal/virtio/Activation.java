@@ -11,11 +11,13 @@ final class Activation implements VirtioContext {
     private final long features;
     private final int[] sizes;
     private final WorkerTransport transport;
+    private final WorkerEvents events;
 
-    Activation(long features, int[] sizes, WorkerTransport transport) {
+    Activation(long features, int[] sizes, WorkerTransport transport, WorkerEvents events) {
         this.features = features;
         this.sizes = sizes.clone();
         this.transport = transport;
+        this.events = events;
     }
 
     /** The sizes of the ready queues of {@code queues}, 0 for the others. */
@@ -45,5 +47,10 @@ final class Activation implements VirtioContext {
     @Override
     public void configChanged() {
         transport.configChanged();
+    }
+
+    @Override
+    public io.bundlevisor.core.virtio.DeviceEvents events() {
+        return events;
     }
 }

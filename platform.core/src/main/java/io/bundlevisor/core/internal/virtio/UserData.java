@@ -14,6 +14,8 @@ final class UserData {
     static final int CANCEL = 3;
     /** An IO a device submitted itself ({@link io.bundlevisor.core.virtio.QueueIo#submit}); head is its tag. */
     static final int DEVICE = 4;
+    /** An event source a device registered ({@link WorkerEvents}); queue is its slot, head its generation. */
+    static final int EVENT = 5;
 
     private UserData() {
     }

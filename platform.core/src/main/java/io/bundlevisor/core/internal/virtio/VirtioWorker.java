@@ -96,6 +96,8 @@ final class VirtioWorker {
     private final Sqe cancelSqe = new Sqe();
     private final ConcurrentLinkedQueue<Runnable> control = new ConcurrentLinkedQueue<>();
     private final Thread thread;
+    /** The event sources the device registered (worker thread only). */
+    private final WorkerEvents events;
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
 
     // Worker-thread state.
@@ -175,6 +177,7 @@ final class VirtioWorker {
         this.ring = created;
         this.rings = rings;
         this.thread = Thread.ofPlatform().name("virtio " + name).daemon().unstarted(this::run);
+        this.events = new WorkerEvents(ring, thread);
         thread.start();
     }
 
@@ -301,6 +304,7 @@ final class VirtioWorker {
             old.saveState(new java.io.DataOutputStream(state));
             StandIn standIn = StandIn.of(old);
             old.handOver(shelf);
+            events.closeAll(); // the old device's handlers never run again; its successor registers its own
             device = standIn;
             parked = true;
             f.complete(new Parked(old, standIn, state.toByteArray()));
@@ -571,6 +575,7 @@ final class VirtioWorker {
                         quiesced = true;
                         quiesceDevice();
                     }
+                    deliverEvents();
                     serviceQueues();
                     publish();
                     finishDrains();
@@ -670,6 +675,7 @@ final class VirtioWorker {
                 // The cancellation's own completion: nothing to do.
             }
             case UserData.DEVICE -> deviceIoDone(q, UserData.head(userData), result);
+            case UserData.EVENT -> events.completed(q, UserData.head(userData), result, flags);
             case UserData.RESAMPLE -> {
                 resample.drain();
                 transport.resampled();
@@ -925,7 +931,7 @@ final class VirtioWorker {
             needsReset("queue setup: " + e.getMessage());
             return;
         }
-        if (!activateDevice(new Activation(features, Activation.sizes(configs), transport))) {
+        if (!activateDevice(new Activation(features, Activation.sizes(configs), transport, events))) {
             return;
         }
         active = true;
@@ -946,6 +952,7 @@ final class VirtioWorker {
 
     private void resetDevice() {
         activation = null;
+        events.closeAll(); // what the device registered lasts until its reset (DeviceEvents)
         try {
             device.reset();
         } catch (RuntimeException e) {
@@ -1000,7 +1007,7 @@ final class VirtioWorker {
             }
         }
         active = false;
-        if (!activateDevice(new Activation(features, activeSizes, transport))) {
+        if (!activateDevice(new Activation(features, activeSizes, transport, events))) {
             return;
         }
         for (int r = 0; r < queues.length; r++) {
@@ -1078,6 +1085,17 @@ final class VirtioWorker {
     }
 
     // ---- held chains and the device's own IO ------------------------------------------------------------------------
+
+    /** Calls the handlers of the device's event sources that fired, while the worker pulls chains. */
+    private void deliverEvents() {
+        if (!events.hasPending() || !active || !pulling || discard) {
+            return;
+        }
+        RuntimeException failure = events.deliver(deviceIo);
+        if (failure != null) {
+            needsReset("device failed handling an event: " + failure);
+        }
+    }
 
     private void quiesceDevice() {
         try {
