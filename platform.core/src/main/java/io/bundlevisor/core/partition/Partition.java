@@ -144,6 +144,24 @@ public interface Partition extends AutoCloseable {
     }
 
     /**
+     * Puts VP {@code vp} at {@code registers} for the next {@link #start()} (since 1.6), as a loader does: the rest of
+     * its state is the machine's 64-bit boot state ({@link InitialRegisters}), and a VP other than 0 runs from there
+     * rather than waiting for INIT/SIPI. Needs a stopped partition.
+     *
+     * <p><b>Scrub rule</b> (OpenVMM's partition unit): if any VP ran since the partition was created, reset or
+     * restored, every VP's state (registers, LAPIC, pending events, MSRs) is first put back to power-on, so nothing
+     * of the earlier run leaks into the new start; VP 0 is then no longer at the boot image's entry and the other
+     * VPs wait for INIT/SIPI again, unless set here too. RAM is not touched.
+     *
+     * @throws IllegalStateException if started
+     * @throws IllegalArgumentException for a VP the partition does not have
+     * @throws PartitionException if the hypervisor refused the state, in one line
+     */
+    default void setInitialRegisters(int vp, InitialRegisters registers) throws PartitionException {
+        throw new UnsupportedOperationException("this partition cannot set initial registers");
+    }
+
+    /**
      * The partition's VPs as its task drivers see them (since 1.6): the partition reports each VP's state there
      * ({@link io.bundlevisor.core.task.VpState#RUNNING} while it may run guest code, {@code STOPPED} while the
      * partition is stopped, {@code HALTED} while a halt is pending, {@code GONE} once closed), and drivers built

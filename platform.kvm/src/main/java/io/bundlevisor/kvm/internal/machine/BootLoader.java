@@ -8,6 +8,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
+import io.bundlevisor.core.partition.InitialRegisters;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.kvm.internal.KvmVcpu;
@@ -56,6 +57,22 @@ final class BootLoader {
         MemorySegment regs = bsp.getRegs();
         regs.set(JAVA_LONG, REGS_RSI, entry.bootParams());
         bsp.setRegs();
+    }
+
+    /**
+     * Puts {@code vcpu} in 64-bit mode with the boot GDT and page tables written to RAM, and its general registers
+     * as given: {@code struct kvm_regs} holds them in {@link InitialRegisters.Register}'s order, 8 bytes each
+     * (arch/x86/include/uapi/asm/kvm.h).
+     */
+    static void enter(KvmVcpu vcpu, MemorySegment ram, InitialRegisters registers) throws SyscallException {
+        LongMode.buildPageTables(ram, IDENTITY_GIB);
+        LongMode.writeGdt(ram);
+        LongMode.enter(vcpu, registers.get(InitialRegisters.Register.RIP));
+        MemorySegment regs = vcpu.getRegs();
+        for (InitialRegisters.Register r : InitialRegisters.Register.values()) {
+            regs.set(JAVA_LONG, (long) r.ordinal() * Long.BYTES, registers.get(r));
+        }
+        vcpu.setRegs();
     }
 
     private static boolean isElf(Path file) throws PartitionException {

@@ -180,6 +180,38 @@ public final class Machine implements AutoCloseable {
         }
     }
 
+    /**
+     * Puts every vCPU back to its power-on state (registers, LAPIC, pending events, MSRs), leaving RAM, the
+     * irqchip and the devices alone: VP 0 is no longer at the boot entry, the others wait for INIT/SIPI. Call only
+     * while no VP runs.
+     */
+    public void scrubVps() throws PartitionException {
+        try {
+            for (int i = 0; i < vcpus.size(); i++) {
+                vcpus.get(i).restoreState(pristineVps[i]);
+            }
+        } catch (SyscallException e) {
+            throw new PartitionException(config.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Puts vCPU {@code vp} at {@code registers} in the 64-bit boot state: the boot GDT and identity page tables
+     * written again (as the loader writes them), long mode, the given general registers over zeros, and a VP other
+     * than 0 runnable rather than waiting for INIT/SIPI. Call only while no VP runs.
+     */
+    public void enter(int vp, io.bundlevisor.core.partition.InitialRegisters registers) throws PartitionException {
+        KvmVcpu vcpu = vcpus.get(vp);
+        try {
+            BootLoader.enter(vcpu, ram.segment(), registers);
+            if (vp != 0) {
+                vcpu.setMpState(KvmVcpu.MP_STATE_RUNNABLE);
+            }
+        } catch (SyscallException e) {
+            throw new PartitionException(config.name() + ": VP " + vp + ": " + e.getMessage(), e);
+        }
+    }
+
     /** The DSDT entries of the device slots, in declaration order: VRT0..VRTn-1. */
     static List<AcpiTables.MmioDevice> acpiDevices(int count) {
         List<AcpiTables.MmioDevice> devices = new ArrayList<>();

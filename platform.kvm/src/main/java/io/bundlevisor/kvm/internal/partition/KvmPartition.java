@@ -15,6 +15,7 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
 import io.bundlevisor.core.partition.HaltReason;
+import io.bundlevisor.core.partition.InitialRegisters;
 import io.bundlevisor.core.partition.IoHandler;
 import io.bundlevisor.core.partition.MachineConfig;
 import io.bundlevisor.core.partition.Partition;
@@ -62,6 +63,8 @@ public final class KvmPartition implements Partition {
     private HaltReason pending;
     private long haltEpisodes;
     private int guards;
+    /** Whether a VP ran since creation, reset or restore: the scrub rule of {@link #setInitialRegisters}. */
+    private boolean ranSinceReset;
     private boolean resumeAfterGuards;
     /** Read without the lock by VPs on their hot path: may VPs run now? */
     private volatile boolean runnable;
@@ -319,6 +322,7 @@ public final class KvmPartition implements Partition {
                 return false;
             }
             vp.active = true;
+            ranSinceReset = true;
             reportVp(vp, VpState.RUNNING);
             return true;
         } finally {
@@ -345,6 +349,25 @@ public final class KvmPartition implements Partition {
         if (vpGroup != null && vp.reported != state) {
             vp.reported = state;
             vpGroup.report(vp.index(), state);
+        }
+    }
+
+    @Override
+    public void setInitialRegisters(int vp, InitialRegisters registers) throws PartitionException {
+        if (vp < 0 || vp >= vps.size()) {
+            throw new IllegalArgumentException(name() + " has VPs 0.." + (vps.size() - 1) + ", not " + vp);
+        }
+        lock.lock();
+        try {
+            requireStopped("setting initial registers");
+            quiesce();
+            if (ranSinceReset) {
+                machine.scrubVps();
+                ranSinceReset = false;
+            }
+            machine.enter(vp, registers);
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -402,6 +425,7 @@ public final class KvmPartition implements Partition {
             }
             machine.powerOn(true);
             pending = null;
+            ranSinceReset = false;
             update();
         } finally {
             lock.unlock();
@@ -428,6 +452,7 @@ public final class KvmPartition implements Partition {
             quiesce();
             SaveFormat.read(machine, devices, in);
             pending = null;
+            ranSinceReset = false;
             update();
         } finally {
             lock.unlock();
@@ -455,6 +480,7 @@ public final class KvmPartition implements Partition {
             quiesce();
             SaveFormat.read(machine, devices, state, ram -> RamFile.map(memory, ram, name()));
             pending = null;
+            ranSinceReset = false;
             update();
         } finally {
             lock.unlock();

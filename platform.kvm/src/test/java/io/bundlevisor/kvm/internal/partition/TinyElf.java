@@ -16,6 +16,8 @@ final class TinyElf {
     static final long LOAD = 0x20_0000;
     private static final int EHDR = 64;
     private static final int PHDR = 56;
+    /** Where the code starts and the ELF enters: after the headers, which the one segment loads too. */
+    static final long ENTRY = LOAD + EHDR + PHDR;
 
     private TinyElf() {
     }
@@ -27,7 +29,7 @@ final class TinyElf {
         b.putShort((short) 2);          // e_type: ET_EXEC
         b.putShort((short) 62);         // e_machine: EM_X86_64
         b.putInt(1);                    // e_version
-        b.putLong(LOAD + EHDR + PHDR);  // e_entry
+        b.putLong(ENTRY);               // e_entry
         b.putLong(EHDR);                // e_phoff
         b.putLong(0);                   // e_shoff
         b.putInt(0);                    // e_flags

@@ -84,6 +84,50 @@ final class TinyGuests {
             "f4",                               // hlt
             "eb fd");                           // jmp dead
 
+    /**
+     * Prints BL and CL on COM1 and powers off. From its ELF entry it first sets BL to 'x' and its LAPIC's task
+     * priority (TPR, offset 0x80) to 'C', then reads the TPR into ECX (so it prints "xC"); from
+     * {@link #REGISTERS_SECOND_ENTRY} it only reads the TPR, so what it prints shows the BL it was given and whether
+     * the LAPIC kept state from an earlier run. (Not CR2: kvm_pvm keeps the guest's CR2 across KVM_SET_SREGS.)
+     */
+    static final byte[] REGISTERS = code(
+            "b3 78",                            // mov bl,'x'
+            "48 be 00 00 e0 fe 00 00 00 00",    // mov rsi,0xfee00000
+            "c7 86 80 00 00 00 43 00 00 00",    // mov dword [rsi+0x80],'C'
+            // second entry (offset 22):
+            "48 be 00 00 e0 fe 00 00 00 00",    // mov rsi,0xfee00000
+            "8b 8e 80 00 00 00",                // mov ecx,[rsi+0x80]
+            "66 ba f8 03",                      // mov dx,0x3f8
+            "88 d8",                            // mov al,bl
+            "ee",                               // out dx,al
+            "88 c8",                            // mov al,cl
+            "ee",                               // out dx,al
+            "66 ba 00 06",                      // mov dx,0x600
+            "b0 34",                            // mov al,0x34
+            "ee",                               // out dx,al
+            "f4",                               // hlt
+            "eb fd");                           // jmp hlt
+
+    /** {@link #REGISTERS}' second entry point, as an offset from its first instruction ({@link TinyElf#ENTRY}). */
+    static final int REGISTERS_SECOND_ENTRY = 22;
+
+    /** Prints 'a', powers off, and if it runs on, prints 'b' and powers off again. */
+    static final byte[] TWO_POWER_OFFS = code(
+            "66 ba f8 03",                      // mov dx,0x3f8
+            "b0 61",                            // mov al,'a'
+            "ee",                               // out dx,al
+            "66 ba 00 06",                      // mov dx,0x600
+            "b0 34",                            // mov al,0x34
+            "ee",                               // out dx,al
+            "66 ba f8 03",                      // mov dx,0x3f8
+            "b0 62",                            // mov al,'b'
+            "ee",                               // out dx,al
+            "66 ba 00 06",                      // mov dx,0x600
+            "b0 34",                            // mov al,0x34
+            "ee",                               // out dx,al
+            "f4",                               // hlt
+            "eb fd");                           // jmp hlt
+
     private TinyGuests() {
     }
 
