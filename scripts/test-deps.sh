@@ -6,6 +6,7 @@
 #   (busybox nc, sha256sum);
 #   util-linux's script: the console and shell tests run the launcher in a pseudo terminal it makes;
 #   curl: the API test replays Firecracker's getting-started curl --unix-socket lines;
+#   gdb: the gdb stub's tests drive Debian's gdb in batch mode against a test guest;
 #   libfuse3-dev and fuse3: virtio-blk's host-fault test compiles a small FUSE file system (the header and
 #   pkg-config file) and unmounts it with fusermount3;
 #   the guest kit (scripts/guest-kit.sh): Debian's cloud kernel and an initramfs, for the stock-kernel boot test;
@@ -26,6 +27,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 [[ -e /usr/include/fuse3/fuse.h ]] || need+=(libfuse3-dev)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 [[ ${#need[@]} -eq 0 ]] && exit 0

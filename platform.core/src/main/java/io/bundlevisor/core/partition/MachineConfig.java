@@ -8,11 +8,12 @@ import java.util.Optional;
 /**
  * What to build: VP count, RAM, the boot image (a bzImage, an ELF vmlinux or an ELF test guest, all entered in
  * 64-bit mode with a Linux boot_params), its initrd and command line, the console, the devices, and what to do
- * with an instruction KVM cannot emulate. The constructor checks
+ * with an instruction KVM cannot emulate, and where a gdb stub listens ({@link #gdb()}, since 1.6). The constructor checks
  * what it can without touching the host; the service checks the rest (files, host limits) at creation.
  */
 public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd,
-        String cmdline, Console console, List<DeviceSpec> devices, EmulationPolicy emulation) {
+        String cmdline, Console console, List<DeviceSpec> devices, EmulationPolicy emulation,
+        Optional<GdbEndpoint> gdb) {
 
     /** The most devices a machine declares: each takes one of the IOAPIC's eight PCI-range pins (16-23). */
     public static final int MAX_DEVICES = 8;
@@ -33,6 +34,7 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         Objects.requireNonNull(cmdline, "cmdline");
         Objects.requireNonNull(console, "console");
         Objects.requireNonNull(emulation, "emulation");
+        Objects.requireNonNull(gdb, "gdb");
         devices = List.copyOf(devices);
         if (devices.size() > MAX_DEVICES) {
             throw new IllegalArgumentException("at most " + MAX_DEVICES + " devices, not " + devices.size());
@@ -74,6 +76,12 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         return b.toString();
     }
 
+    /** A machine without a gdb stub. */
+    public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
+            Console console, List<DeviceSpec> devices, EmulationPolicy emulation) {
+        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, emulation, Optional.empty());
+    }
+
     /** A machine with the host's default {@link EmulationPolicy}. */
     public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
             Console console, List<DeviceSpec> devices) {
@@ -93,34 +101,40 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
 
     public MachineConfig withInitrd(Path path) {
         return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console, devices,
-                emulation);
+                emulation, gdb);
     }
 
     public MachineConfig withCmdline(String line) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices, emulation);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices, emulation, gdb);
     }
 
     public MachineConfig withConsole(Console c) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices, emulation);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices, emulation, gdb);
     }
 
     /** This machine with one more device, declared after the others. */
     public MachineConfig withDevice(DeviceSpec device) {
         List<DeviceSpec> more = new java.util.ArrayList<>(devices);
         more.add(device);
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation, gdb);
     }
 
     /** This machine with device {@code index} (declaration order) declared as {@code device} instead (since 1.5). */
     public MachineConfig withDevice(int index, DeviceSpec device) {
         List<DeviceSpec> changed = new java.util.ArrayList<>(devices);
         changed.set(index, device);
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, changed, emulation);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, changed, emulation, gdb);
     }
 
     /** This machine with {@code policy} for instructions KVM cannot emulate. */
     public MachineConfig withEmulation(EmulationPolicy policy) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy, gdb);
+    }
+
+    /** This machine with a gdb remote stub at {@code endpoint} (since 1.6). */
+    public MachineConfig withGdb(GdbEndpoint endpoint) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, emulation,
+                Optional.of(endpoint));
     }
 
     /**

@@ -139,6 +139,14 @@ final class KvmLayout {
             JAVA_LONG.withName("linear_address"), JAVA_LONG.withName("physical_address"), JAVA_BYTE.withName("valid"),
             JAVA_BYTE.withName("writeable"), JAVA_BYTE.withName("usermode"), paddingLayout(5));
 
+    /**
+     * {@code struct kvm_guest_debug}: control ({@code KVM_GUESTDBG_*}), pad, then {@code struct
+     * kvm_guest_debug_arch}: debugreg[8] (DR0-DR3 addresses, DR7 at index 7); 72 bytes.
+     */
+    static final StructLayout GUEST_DEBUG = structLayout(
+            JAVA_INT.withName("control"), JAVA_INT.withName("pad"),
+            sequenceLayout(8, JAVA_LONG).withName("debugreg"));
+
     /** {@code struct kvm_lapic_state}: the APIC register page as KVM keeps it; 1024 bytes. */
     static final StructLayout LAPIC = structLayout(sequenceLayout(1024, JAVA_BYTE).withName("regs"));
 
@@ -246,6 +254,9 @@ final class KvmLayout {
     static final long EVENTS_PAYLOAD = offset(VCPU_EVENTS, 56, "exception_payload");
     static final long VCPU_EVENTS_SIZE = size(VCPU_EVENTS, 64);
     static final long LAPIC_SIZE = size(LAPIC, 1024);
+    static final long GUEST_DEBUG_CONTROL = offset(GUEST_DEBUG, 0, "control");
+    static final long GUEST_DEBUG_DEBUGREG = offset(GUEST_DEBUG, 8, "debugreg");
+    static final long GUEST_DEBUG_SIZE = size(GUEST_DEBUG, 72);
     static final long FPU_FSW = offset(FPU, 130, "fsw");
     static final long FPU_SIZE = size(FPU, 416);
     /** sizeof(struct kvm_xsave): the legacy KVM_GET_XSAVE buffer; KVM_CAP_XSAVE2 reports the size it needs. */
@@ -271,8 +282,10 @@ final class KvmLayout {
     static final long SREGS_TR = offset(SREGS, 144, "tr");
     static final long SREGS_GDT = offset(SREGS, 192, "gdt");
     static final long SREGS_CR0 = offset(SREGS, 224, "cr0");
+    static final long SREGS_CR2 = offset(SREGS, 232, "cr2");
     static final long SREGS_CR3 = offset(SREGS, 240, "cr3");
     static final long SREGS_CR4 = offset(SREGS, 248, "cr4");
+    static final long SREGS_CR8 = offset(SREGS, 256, "cr8");
     static final long SREGS_EFER = offset(SREGS, 264, "efer");
 
     // struct kvm_run (mapped from the vCPU fd); its union starts at 32.
@@ -294,6 +307,11 @@ final class KvmLayout {
     static final int RUN_INTERNAL_DATA_MAX = 16;
     static final long RUN_FAIL_ENTRY_REASON = 32;
     static final long RUN_SYSTEM_EVENT_TYPE = 32;
+    // kvm_run.debug.arch, struct kvm_debug_exit_arch (x86): exception, pad, pc, dr6, dr7.
+    static final long RUN_DEBUG_EXCEPTION = 32;
+    static final long RUN_DEBUG_PC = 40;
+    static final long RUN_DEBUG_DR6 = 48;
+    static final long RUN_DEBUG_DR7 = 56;
     /** sizeof(struct kvm_run) in Linux 6.x; the mapping is KVM_GET_VCPU_MMAP_SIZE, which is at least this. */
     static final long RUN_SIZE = 2352;
 
@@ -348,6 +366,8 @@ final class KvmLayout {
     static final long KVM_GET_XCRS = 0x8188AEA6L;
     static final long KVM_SET_XCRS = 0x4188AEA7L;
     static final long KVM_GET_XSAVE2 = 0x9000AECFL;
+    /** _IOW(KVMIO, 0x9b, struct kvm_guest_debug). */
+    static final long KVM_SET_GUEST_DEBUG = 0x4048AE9BL;
 
     static final int KVM_API_VERSION = 12;
     /** errno E2BIG: a KVM_GET_* list buffer is too small. */

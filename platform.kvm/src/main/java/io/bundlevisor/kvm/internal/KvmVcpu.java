@@ -98,6 +98,35 @@ public final class KvmVcpu implements AutoCloseable {
         MSR_IA32_TSC_DEADLINE,   // a pending TSC-deadline timer: only restorable once the LAPIC is
     };
 
+    // KVM_GUESTDBG_* (linux/kvm.h; the x86 ones from asm/kvm.h): kvm_guest_debug.control
+    public static final int GUESTDBG_ENABLE = 0x1;
+    public static final int GUESTDBG_SINGLESTEP = 0x2;
+    public static final int GUESTDBG_USE_SW_BP = 0x1_0000;
+    public static final int GUESTDBG_USE_HW_BP = 0x2_0000;
+    /** No interrupt is injected while single-stepping (KVM_CAP_SET_GUEST_DEBUG2 lists it where supported). */
+    public static final int GUESTDBG_BLOCKIRQ = 0x10_0000;
+    /** kvm_guest_debug_arch.debugreg: DR0-DR3, (DR4, DR5 unused), DR6, DR7. */
+    public static final int DEBUG_REGISTERS = 8;
+
+    /** How many values {@link #generalRegisters()} has: kvm_regs' 16 general registers, rip and rflags. */
+    public static final int GENERAL_REGISTERS = 18;
+    // Indices of specialRegisters(): the segment selectors, the FS and GS bases, the control registers and EFER.
+    public static final int SPECIAL_CS = 0;
+    public static final int SPECIAL_SS = 1;
+    public static final int SPECIAL_DS = 2;
+    public static final int SPECIAL_ES = 3;
+    public static final int SPECIAL_FS = 4;
+    public static final int SPECIAL_GS = 5;
+    public static final int SPECIAL_FS_BASE = 6;
+    public static final int SPECIAL_GS_BASE = 7;
+    public static final int SPECIAL_CR0 = 8;
+    public static final int SPECIAL_CR2 = 9;
+    public static final int SPECIAL_CR3 = 10;
+    public static final int SPECIAL_CR4 = 11;
+    public static final int SPECIAL_CR8 = 12;
+    public static final int SPECIAL_EFER = 13;
+    public static final int SPECIAL_REGISTERS = 14;
+
     /** The most MSRs one {@link #getMsrs}/{@link #setMsrs} call takes (the size of the vCPU's buffer). */
     public static final int MSRS_MAX = 256;
 
@@ -294,6 +323,99 @@ public final class KvmVcpu implements AutoCloseable {
 
     public int systemEventType() {
         return run.get(JAVA_INT, RUN_SYSTEM_EVENT_TYPE);
+    }
+
+    /** KVM_EXIT_DEBUG: kvm_run.debug.arch.exception, the vector (1 for #DB, 3 for #BP). */
+    public int debugExitException() {
+        return run.get(JAVA_INT, RUN_DEBUG_EXCEPTION);
+    }
+
+    /** KVM_EXIT_DEBUG: kvm_run.debug.arch.pc. */
+    public long debugExitPc() {
+        return run.get(JAVA_LONG, RUN_DEBUG_PC);
+    }
+
+    /** KVM_EXIT_DEBUG: kvm_run.debug.arch.dr6 (which breakpoint hit, BS for a single step). */
+    public long debugExitDr6() {
+        return run.get(JAVA_LONG, RUN_DEBUG_DR6);
+    }
+
+    // ---- guest debugging ----
+
+    /**
+     * KVM_SET_GUEST_DEBUG: {@code control} ({@code GUESTDBG_*}) and the debug registers KVM loads for the guest
+     * with {@link #GUESTDBG_USE_HW_BP} ({@link #DEBUG_REGISTERS} values: DR0-DR3, two unused, DR6, DR7). Call with
+     * the vCPU out of KVM_RUN; it applies from the next entry.
+     */
+    public void setGuestDebug(int control, long[] debugRegisters) throws SyscallException {
+        if (debugRegisters.length != DEBUG_REGISTERS) {
+            throw new IllegalArgumentException(debugRegisters.length + " debug registers, not " + DEBUG_REGISTERS);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(GUEST_DEBUG);
+            s.set(JAVA_INT, GUEST_DEBUG_CONTROL, control);
+            for (int i = 0; i < DEBUG_REGISTERS; i++) {
+                s.set(JAVA_LONG, GUEST_DEBUG_DEBUGREG + i * 8L, debugRegisters[i]);
+            }
+            Native.check("KVM_SET_GUEST_DEBUG 0x" + Integer.toHexString(control) + " on vCPU " + id,
+                    Native.ioctl(fd, KVM_SET_GUEST_DEBUG, s.address()));
+        }
+    }
+
+    /**
+     * KVM_GET_REGS as {@link #GENERAL_REGISTERS} values in kvm_regs order: rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp,
+     * r8-r15, rip, rflags.
+     */
+    public long[] generalRegisters() throws SyscallException {
+        MemorySegment r = getRegs();
+        long[] values = new long[GENERAL_REGISTERS];
+        for (int i = 0; i < GENERAL_REGISTERS; i++) {
+            values[i] = r.get(JAVA_LONG, REGS_RAX + i * 8L);
+        }
+        return values;
+    }
+
+    /** KVM_SET_REGS from {@link #GENERAL_REGISTERS} values in kvm_regs order. */
+    public void setGeneralRegisters(long[] values) throws SyscallException {
+        if (values.length != GENERAL_REGISTERS) {
+            throw new IllegalArgumentException(values.length + " general registers, not " + GENERAL_REGISTERS);
+        }
+        for (int i = 0; i < GENERAL_REGISTERS; i++) {
+            regs.set(JAVA_LONG, REGS_RAX + i * 8L, values[i]);
+        }
+        setRegs();
+    }
+
+    /**
+     * KVM_GET_SREGS as {@link #SPECIAL_REGISTERS} values, indexed by the {@code SPECIAL_*} constants: the six
+     * segment selectors, the FS and GS bases, CR0, CR2, CR3, CR4, CR8 and EFER.
+     */
+    public long[] specialRegisters() throws SyscallException {
+        MemorySegment s = getSregs();
+        long[] v = new long[SPECIAL_REGISTERS];
+        v[SPECIAL_CS] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_CS + SEG_SELECTOR));
+        v[SPECIAL_SS] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_SS + SEG_SELECTOR));
+        v[SPECIAL_DS] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_DS + SEG_SELECTOR));
+        v[SPECIAL_ES] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_ES + SEG_SELECTOR));
+        v[SPECIAL_FS] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_FS + SEG_SELECTOR));
+        v[SPECIAL_GS] = Short.toUnsignedLong(s.get(JAVA_SHORT, SREGS_GS + SEG_SELECTOR));
+        v[SPECIAL_FS_BASE] = s.get(JAVA_LONG, SREGS_FS + SEG_BASE);
+        v[SPECIAL_GS_BASE] = s.get(JAVA_LONG, SREGS_GS + SEG_BASE);
+        v[SPECIAL_CR0] = s.get(JAVA_LONG, SREGS_CR0);
+        v[SPECIAL_CR2] = s.get(JAVA_LONG, SREGS_CR2);
+        v[SPECIAL_CR3] = s.get(JAVA_LONG, SREGS_CR3);
+        v[SPECIAL_CR4] = s.get(JAVA_LONG, SREGS_CR4);
+        v[SPECIAL_CR8] = s.get(JAVA_LONG, SREGS_CR8);
+        v[SPECIAL_EFER] = s.get(JAVA_LONG, SREGS_EFER);
+        return v;
+    }
+
+    /** Sets the FS and GS segment bases (KVM_GET_SREGS, then KVM_SET_SREGS with the new bases). */
+    public void setSegmentBases(long fsBase, long gsBase) throws SyscallException {
+        MemorySegment s = getSregs();
+        s.set(JAVA_LONG, SREGS_FS + SEG_BASE, fsBase);
+        s.set(JAVA_LONG, SREGS_GS + SEG_BASE, gsBase);
+        setSregs();
     }
 
     // ---- registers ----

@@ -11,6 +11,7 @@ import io.bundlevisor.core.partition.Console;
 import io.bundlevisor.core.partition.DeviceOptions;
 import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.EmulationPolicy;
+import io.bundlevisor.core.partition.GdbEndpoint;
 import io.bundlevisor.core.partition.MachineConfig;
 
 import picocli.CommandLine.Command;
@@ -99,6 +100,11 @@ public final class RunOptions {
                     + "would have done; auto: inject on a software KVM, halt with VMX/SVM (default: ${DEFAULT-VALUE})")
     String emulation;
 
+    @Option(names = "--gdb", paramLabel = "PORT|PATH[,wait]", order = 14,
+            description = "a gdb remote stub on 127.0.0.1:PORT or the Unix socket PATH (gdb: target remote ...); "
+                    + "'wait' holds the VM before its first instruction until gdb continues it")
+    String gdb;
+
     @Option(names = "--restore", paramLabel = "DIR", order = 13,
             description = "restore the VM snapshotted into DIR (vm:snapshot, or the API's /snapshot/create): its "
                     + "state and memory files, its machine as it was; with it only --console and --no-reboot")
@@ -171,6 +177,9 @@ public final class RunOptions {
         EmulationPolicy policy = EmulationPolicy.parse(emulation);
         MachineConfig config = new MachineConfig(name, cpus, memory, kernel, Optional.ofNullable(initrd), cmdline,
                 console(console), devices, policy);
+        if (gdb != null) {
+            config = config.withGdb(GdbEndpoint.parse(gdb));
+        }
         return new RunArguments(config, !noReboot);
     }
 

@@ -143,6 +143,11 @@ public final class RunLauncher {
                 err.println("bundlevisor: " + vm.name() + ": console on " + p + " (e.g. screen " + p + ")");
                 err.flush();
             });
+            vm.config().gdb().ifPresent(gdb -> {
+                err.println("bundlevisor: " + vm.name() + ": gdb stub on " + gdb.describe() + " (in gdb: "
+                        + gdb.gdbCommand() + ")" + (gdb.waitForAttach() ? "; the VM waits for gdb" : ""));
+                err.flush();
+            });
             vm.start();
             while (true) {
                 HaltReason reason;

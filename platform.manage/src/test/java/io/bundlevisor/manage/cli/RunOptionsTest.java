@@ -71,6 +71,22 @@ class RunOptionsTest {
     }
 
     @Test
+    void gdbTakesAPortOrASocketAndMayWait() throws Exception {
+        String kernel = Files.writeString(dir.resolve("k"), "x").toString();
+        assertEquals(java.util.Optional.empty(), parse(List.of("--kernel", kernel), 2).config().gdb());
+        io.bundlevisor.core.partition.GdbEndpoint port = parse(List.of("--kernel", kernel, "--gdb", "1234"), 2)
+                .config().gdb().orElseThrow();
+        assertEquals(1234, port.port());
+        assertEquals(false, port.waitForAttach());
+        io.bundlevisor.core.partition.GdbEndpoint socket = parse(List.of("--kernel", kernel, "--gdb",
+                dir.resolve("gdb.sock") + ",wait"), 2).config().gdb().orElseThrow();
+        assertEquals(java.util.Optional.of(dir.resolve("gdb.sock")), socket.socket());
+        assertEquals(true, socket.waitForAttach());
+        expect("--gdb port must be 1..65535, not 0", List.of("--kernel", kernel, "--gdb", "0"));
+        expect("unknown --gdb option 'stop'", List.of("--kernel", kernel, "--gdb", "1234,stop"));
+    }
+
+    @Test
     void mistakesAreOneLine() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
         String kernel = k.toString();

@@ -68,6 +68,12 @@ public final class KvmPartition implements Partition {
     private boolean resumeAfterGuards;
     /** Read without the lock by VPs on their hot path: may VPs run now? */
     private volatile boolean runnable;
+    /** The gdb stub's side, or null without one (set before the VP threads start). */
+    private DebugControl debug;
+    /** Guarded by lock: the debugger holds every VP stopped (all-stop). */
+    private boolean debugStopped;
+    /** The one VP the debugger lets run (single-stepping), or -1 for all; written under the lock. */
+    private volatile int debugOnly = -1;
 
     private KvmPartition(Machine machine, Executor notifier, Consumer<KvmPartition> onClose,
             EmulationFailures emulation, VpGroup vpGroup) {
@@ -129,6 +135,17 @@ public final class KvmPartition implements Partition {
         }
         for (int i = 0; i < config.cpus(); i++) {
             p.vps.add(new VirtualProcessor(p, machine, i, p.emulation));
+        }
+        if (config.gdb().isPresent()) {
+            try {
+                p.debug = DebugControl.start(p, machine, config.gdb().get(), kvm.host().software());
+            } catch (PartitionException e) {
+                p.closeDevices();
+                machine.close();
+                throw e;
+            }
+            // With ",wait" the VPs hold before their first instruction until gdb continues them.
+            p.debugStopped = config.gdb().get().waitForAttach();
         }
         p.vps.forEach(VirtualProcessor::startThread);
         return p;
@@ -204,7 +221,7 @@ public final class KvmPartition implements Partition {
     }
 
     private void update() {
-        runnable = started && !closing && pending == null;
+        runnable = started && !closing && pending == null && !debugStopped;
         changed.signalAll();
     }
 
@@ -283,6 +300,9 @@ public final class KvmPartition implements Partition {
         }
         machine.flushConsole();
         LOG.info("{} halted: {}", name(), reason.describe());
+        if (debug != null) {
+            debug.halted(reason);
+        }
         for (Consumer<HaltReason> l : listeners) {
             notifier.execute(() -> l.accept(reason));
         }
@@ -302,19 +322,74 @@ public final class KvmPartition implements Partition {
         return runnable;
     }
 
+    /** The gdb stub's side, or null without one. */
+    DebugControl debug() {
+        return debug;
+    }
+
+    /**
+     * A VP stops every VP for the debugger: false if they are stopped or stopping already (another VP's stop, an
+     * interrupt, a halt), else true and every VP is kicked. Does not wait.
+     */
+    boolean debugStop() {
+        lock.lock();
+        try {
+            if (debugStopped || pending != null || closing) {
+                return false;
+            }
+            debugStopped = true;
+            update();
+            for (VirtualProcessor vp : vps) {
+                vp.kick();
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The debugger stops every VP and waits until none is inside KVM_RUN. */
+    void debugQuiesce() {
+        lock.lock();
+        try {
+            debugStopped = true;
+            update();
+            quiesce();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The debugger lets the VPs run again: all, or only {@code onlyVp}. */
+    void debugResume(int onlyVp) {
+        lock.lock();
+        try {
+            debugOnly = onlyVp;
+            debugStopped = false;
+            update();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private boolean mayRun(VirtualProcessor vp) {
+        int only = debugOnly;
+        return runnable && (only < 0 || only == vp.index());
+    }
+
     /**
      * Called by a VP whose state is consistent: marks it inactive and waits until VPs may run; false when the
      * partition closes.
      */
     boolean awaitRunnable(VirtualProcessor vp) throws InterruptedException {
-        if (runnable && vp.active) {
+        if (vp.active && mayRun(vp)) {
             return true; // fast path: only this VP's thread sets its own flag to true
         }
         lock.lock();
         try {
             vp.active = false;
             changed.signalAll();
-            while (!runnable && !closing) {
+            while (!mayRun(vp) && !closing) {
                 reportVp(vp, pending != null ? VpState.HALTED : VpState.STOPPED);
                 changed.await();
             }
@@ -427,6 +502,9 @@ public final class KvmPartition implements Partition {
             pending = null;
             ranSinceReset = false;
             update();
+            if (debug != null) {
+                debug.reset();
+            }
         } finally {
             lock.unlock();
         }
@@ -585,6 +663,9 @@ public final class KvmPartition implements Partition {
             } catch (InterruptedException e) {
                 interrupted = true;
             }
+        }
+        if (debug != null) {
+            debug.close(); // tells an attached gdb the VM's end; before the vCPUs and RAM go
         }
         closeDevices(); // before RAM and the VM: a device's worker may still be finishing IO into RAM
         machine.close();

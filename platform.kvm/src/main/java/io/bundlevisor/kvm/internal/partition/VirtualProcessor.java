@@ -123,6 +123,7 @@ final class VirtualProcessor {
                 partition.report(internalError("KVM could not enter the guest, hardware reason 0x"
                         + Long.toHexString(vcpu.failEntryReason())));
             case KvmVcpu.EXIT_HLT -> partition.report(internalError("HLT exit with the in-kernel LAPIC"));
+            case KvmVcpu.EXIT_DEBUG -> debugExit();
             default -> partition.report(internalError("unexpected KVM exit " + exit));
         }
     }
@@ -134,6 +135,10 @@ final class VirtualProcessor {
      */
     private void internalErrorExit() throws SyscallException {
         int suberror = vcpu.internalErrorSuberror();
+        DebugControl debug = partition.debug();
+        if (suberror == KvmVcpu.INTERNAL_ERROR_EMULATION && debug != null && debug.softwareBreakpointHit(index, vcpu)) {
+            return; // the debugger's INT3, which this KVM could not emulate: a breakpoint stop
+        }
         if (suberror != KvmVcpu.INTERNAL_ERROR_EMULATION) {
             partition.report(internalError("KVM internal error, suberror " + suberror));
             return;
@@ -161,6 +166,16 @@ final class VirtualProcessor {
             vcpu.injectException(outcome.vector(), -1);
         }
         emulation.handled(index, rip, bytes, outcome);
+    }
+
+    /** KVM_EXIT_DEBUG: only the debugger asks for these (KVM_SET_GUEST_DEBUG). */
+    private void debugExit() throws SyscallException {
+        DebugControl debug = partition.debug();
+        if (debug == null) {
+            partition.report(internalError("a KVM debug exit without a debugger"));
+            return;
+        }
+        debug.debugExit(index, vcpu);
     }
 
     /** KVM_EXIT_IO: each of {@code count} items of {@code size} bytes goes through the port bus in turn. */
