@@ -46,6 +46,22 @@ public interface VirtioDevice {
     /** Queues the device has (the driver may enable fewer). */
     int queueCount();
 
+    /**
+     * Which group queue {@code queue} belongs to (since 1.7): queues of different groups may be served by different
+     * worker threads at the same time, each with its own ring, one per vCPU up to the number of groups (Alioth's
+     * worker; vhost-user's {@code queues_per_thread}); queues of one group always share a thread. All in group 0 by
+     * default: everything on one thread, as the package documentation describes.
+     *
+     * <p>A device with more than one group must be safe for {@link #handleDesc} and {@link #completeDesc} of queues
+     * of different groups running at once (its per-request state kept per queue), and must not hold chains nor do IO
+     * of its own ({@link #HOLD}, {@link QueueIo}): {@link #quiesce} is called on the first group's worker only. Every
+     * other method is still called one at a time, with every worker stopped where the call needs it (activation,
+     * reset, save, restore, update, handover).
+     */
+    default int queueGroup(int queue) {
+        return 0;
+    }
+
     /** Largest size of each queue, a power of two from 2 to 32768. */
     int maxQueueSize();
 

@@ -4,7 +4,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A disk's counters. The worker thread is the only writer, so an update is a plain read-add-write; opaque stores
+ * A disk queue's counters. The queue's worker thread is the only writer, so an update is a plain read-add-write; opaque stores
  * and loads (no fence on x86) make the values visible, untorn, to the shell reading them from another thread.
  */
 final class BlkCounters {
@@ -90,6 +90,23 @@ final class BlkCounters {
     /** A request answered IOERR or UNSUPP, or a chain that needed a reset. */
     void error() {
         add(ERRORS, 1);
+    }
+
+    /** The counters of several queues together; callable from any thread. */
+    static Snapshot sum(BlkCounters[] each) {
+        long[] t = new long[8];
+        for (BlkCounters c : each) {
+            Snapshot s = c.snapshot();
+            t[0] += s.requests();
+            t[1] += s.bytesRead();
+            t[2] += s.bytesWritten();
+            t[3] += s.flushes();
+            t[4] += s.discards();
+            t[5] += s.directIos();
+            t[6] += s.errors();
+            t[7] += s.inFlight();
+        }
+        return new Snapshot(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
     }
 
     /** Callable from any thread. */

@@ -27,10 +27,12 @@ final class BlkDevice implements VirtioDevice {
     private volatile BlkDisk disk;
     private volatile BlkConfig config;
     private BlkBackend backend;
-    private BlkRequest request;
+    /** Each queue's request parser: queues run on workers of their own (queueGroup), so nothing is shared. */
+    private BlkRequest[] requests;
     private final String serialText;
     private final BlkInFlight inFlight = new BlkInFlight();
-    private final BlkCounters counters = new BlkCounters();
+    /** Each queue's counters (one writer each: the queue's worker); blk:list sums them. */
+    private final BlkCounters[] counters;
     private final BlkWarnings warnings;
     private final byte[] serial = new byte[BlkSpec.ID_BYTES];
     private final Consumer<BlkDevice> onClose;
@@ -48,7 +50,11 @@ final class BlkDevice implements VirtioDevice {
         this.disk = disk;
         this.config = new BlkConfig(disk.capacity(), queues, disk.readOnly(), disk.blockSize());
         this.backend = new BlkBackend(disk);
-        this.request = new BlkRequest(disk.capacity(), disk.readOnly());
+        this.requests = requests(disk, queues);
+        this.counters = new BlkCounters[queues];
+        for (int q = 0; q < queues; q++) {
+            counters[q] = new BlkCounters();
+        }
         this.warnings = new BlkWarnings(name);
         this.serialText = serial;
         byte[] id = serial.getBytes(StandardCharsets.US_ASCII);
@@ -64,8 +70,26 @@ final class BlkDevice implements VirtioDevice {
         return disk;
     }
 
+    private static BlkRequest[] requests(BlkDisk disk, int queues) {
+        BlkRequest[] r = new BlkRequest[queues];
+        for (int q = 0; q < queues; q++) {
+            r[q] = new BlkRequest(disk.capacity(), disk.readOnly());
+        }
+        return r;
+    }
+
     BlkCounters.Snapshot counters() {
-        return counters.snapshot();
+        return BlkCounters.sum(counters);
+    }
+
+    /**
+     * Each queue is a group of its own: the queues of a multi-queue disk are served by one worker per vCPU (virtio
+     * 1.2 section 5.2.6: requests of different queues are independent); in-flight slots, the request parser and the
+     * counters are per queue.
+     */
+    @Override
+    public int queueGroup(int queue) {
+        return queue;
     }
 
     @Override
@@ -114,14 +138,16 @@ final class BlkDevice implements VirtioDevice {
 
     @Override
     public int handleDesc(int queue, DescChain chain, Sqe sqe) {
+        BlkCounters counters = this.counters[queue];
+        BlkRequest request = requests[queue];
         counters.request();
         int head = chain.head();
         if (!inFlight.fits(queue, head)) {
-            return needsReset(BlkRefusal.BAD_HEAD);
+            return needsReset(queue, BlkRefusal.BAD_HEAD);
         }
         int verdict = request.check(chain);
         if (verdict == BlkRequest.MALFORMED) {
-            return needsReset(request.refusal());
+            return needsReset(queue, request.refusal());
         }
         int status = request.statusOffset();
         if (verdict != BlkRequest.PROCEED) {
@@ -173,7 +199,7 @@ final class BlkDevice implements VirtioDevice {
                 length = 0; // fallocate returns 0
             }
             default -> {
-                return needsReset(BlkRefusal.UNKNOWN_TYPE); // check() answers every other type
+                return needsReset(queue, BlkRefusal.UNKNOWN_TYPE); // check() answers every other type
             }
         }
         inFlight.put(queue, head, type, length, status);
@@ -183,9 +209,10 @@ final class BlkDevice implements VirtioDevice {
 
     @Override
     public int completeDesc(int queue, DescChain chain, int result) {
+        BlkCounters counters = this.counters[queue];
         int head = chain.head();
         if (!inFlight.holds(queue, head)) {
-            return needsReset(BlkRefusal.BAD_HEAD);
+            return needsReset(queue, BlkRefusal.BAD_HEAD);
         }
         int type = inFlight.type(queue, head);
         int expected = inFlight.expected(queue, head);
@@ -221,8 +248,8 @@ final class BlkDevice implements VirtioDevice {
         return 1;
     }
 
-    private int needsReset(BlkRefusal why) {
-        counters.error();
+    private int needsReset(int queue, BlkRefusal why) {
+        counters[queue].error();
         warnings.refused(why);
         return NEEDS_RESET;
     }
@@ -264,7 +291,7 @@ final class BlkDevice implements VirtioDevice {
                     + old.blockSize());
         }
         backend = new BlkBackend(opened);
-        request = new BlkRequest(opened.capacity(), opened.readOnly());
+        requests = requests(opened, config.queues());
         config = new BlkConfig(opened.capacity(), config.queues(), opened.readOnly(), opened.blockSize());
         disk = opened;
         old.close();

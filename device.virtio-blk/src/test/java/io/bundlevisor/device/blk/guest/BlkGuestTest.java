@@ -95,9 +95,55 @@ class BlkGuestTest {
     @Test
     void twoQueuesOnTwoVcpus() throws Exception {
         Path img = image("mq.img");
-        String out = GuestHarness.run(GuestHarness.config("blk.mode=mq", 2, img + ",queues=2"));
+        String out;
+        try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=mq", 2, img + ",queues=2"))) {
+            // A multi-queue disk gets a worker per vCPU, each serving its queue on a thread and ring of its own.
+            assertEquals(java.util.Set.of("virtio blk/virtio-blk0 q0", "virtio blk/virtio-blk0 q1"), workers());
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), h.output());
+            out = h.output();
+        }
         assertTrue(out.contains("BLK-MQ-OK"), out);
         assertTrue(number(out, "q0 completions=(\\d+)") > 0 && number(out, "q1 completions=(\\d+)") > 0, out);
+    }
+
+    /** The worker threads of the machine "blk" alive now. */
+    private static java.util.Set<String> workers() {
+        return Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                .filter(n -> n.startsWith("virtio blk/")).collect(java.util.stream.Collectors.toSet());
+    }
+
+    /**
+     * With its queues on two workers, a disk is still handed over between bundles, saved and restored as one device:
+     * the other worker stops and takes the stand-in and then the successor, and the save holds each queue's indices
+     * from the worker serving it. A one-queue disk keeps one worker.
+     */
+    @Test
+    void aDiskOnTwoWorkersIsHandedOverSavedAndRestoredAsOne() throws Exception {
+        Path img = image("two-workers.img");
+        var config = GuestHarness.config("blk.mode=hot blk.strict=1 blk.acked=640", 2, img + ",queues=2");
+        java.io.ByteArrayOutputStream saved = new java.io.ByteArrayOutputStream();
+        String before;
+        try (GuestHarness h = GuestHarness.start(config)) {
+            assertEquals(2, workers().size(), workers().toString());
+            h.await("BLK-HOT acked=", 2);
+            GuestHarness.virtio.removeFactory(GuestHarness.factory, GuestHarness.TYPE);
+            GuestHarness.virtio.addFactory(GuestHarness.factory, GuestHarness.TYPE);
+            h.await("BLK-HOT acked=", GuestHarness.count(h.output(), "BLK-HOT acked=") + 2);
+            h.partition.stop();
+            h.partition.save(saved);
+            before = h.output();
+            assertEquals(0, GuestHarness.virtio.bindings().getLast().needsResetCount(), before);
+        }
+        try (GuestHarness h = GuestHarness.create(config)) {
+            h.partition.restore(new java.io.ByteArrayInputStream(saved.toByteArray()));
+            h.partition.start();
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), before + h.output());
+            assertTrue(h.output().contains("BLK-HOT-OK"), before + "\n--- restored ---\n" + h.output());
+            assertFalse(h.output().contains("BLK-HOT gone"), h.output());
+        }
+        try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=hot", 2, image("one.img") + ",queues=1"))) {
+            assertEquals(java.util.Set.of("virtio blk/virtio-blk0"), workers(), "one queue, one worker");
+        }
     }
 
     @Test

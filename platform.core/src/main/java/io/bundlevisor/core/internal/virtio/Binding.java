@@ -48,7 +48,8 @@ final class Binding implements VirtioBinding, TransportEvents {
     // Guarded by this.
     private VirtioDeviceFactory factory;
     private VirtioDevice device;
-    private VirtioWorker worker;
+    /** The device's workers: one, or one per vCPU up to its queue groups. */
+    private WorkerGroup worker;
     private boolean closed;
     private long completedBefore;
     private long[] completedBeforePerQueue = new long[0];
@@ -88,8 +89,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     private synchronized void start(VirtioDeviceFactory f, VirtioDevice d) throws PartitionException {
         try {
-            worker = new VirtioWorker(name, d, slot.ram(), VirtioWorker.mmioNotifiers(slot, d.queueCount()),
-                    slot.interrupt().resample(), transport, errors, rings);
+            worker = WorkerGroup.create(name, d, slot, transport, errors, rings);
         } catch (PartitionException e) {
             d.close();
             throw e;
@@ -287,13 +287,13 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     // ---- TransportEvents (VP threads) -----------------------------------------------------------------------
 
-    private synchronized VirtioWorker worker() {
+    private synchronized WorkerGroup worker() {
         return worker;
     }
 
     @Override
     public void driverOk(long features, QueueConfig[] queues) {
-        VirtioWorker w = worker();
+        WorkerGroup w = worker();
         if (w != null) {
             w.activate(features, queues, null, null);
         }
@@ -301,7 +301,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public void deviceReset() {
-        VirtioWorker w = worker();
+        WorkerGroup w = worker();
         if (w != null) {
             w.reset();
         }
@@ -309,7 +309,7 @@ final class Binding implements VirtioBinding, TransportEvents {
 
     @Override
     public void notifyQueue(int queue) {
-        VirtioWorker w = worker();
+        WorkerGroup w = worker();
         if (w != null) {
             w.notifyQueue(queue);
         }
@@ -457,7 +457,7 @@ final class Binding implements VirtioBinding, TransportEvents {
             throw new IOException(name + ": IO did not finish for the save: " + e.getMessage(), e);
         }
         try {
-            int[][] indices = worker.call(worker::indices);
+            int[][] indices = worker.indices();
             ByteArrayOutputStream deviceState = new ByteArrayOutputStream();
             VirtioDevice d = device;
             worker.call(() -> {

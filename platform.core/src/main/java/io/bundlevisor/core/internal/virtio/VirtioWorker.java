@@ -71,6 +71,13 @@ final class VirtioWorker {
     private static final boolean NOTIFY_IN_FLIGHT = Boolean.getBoolean(NOTIFY_IN_FLIGHT_PROPERTY);
 
     private final String name;
+    /**
+     * The queues this worker serves: all of the device's, or, for a device whose queues run on several workers
+     * ({@link WorkerGroup}), its share. Only the {@link #leader} calls the device as a whole (activate, reset,
+     * quiesce, save, hand over) and has its event sources; the others serve their queues.
+     */
+    private final long mask;
+    private final boolean leader;
     /** The device; a {@link StandIn} while parked between two bundles. Worker thread only after construction. */
     private VirtioDevice device;
     private final WorkerTransport transport;
@@ -137,7 +144,20 @@ final class VirtioWorker {
      */
     VirtioWorker(String name, VirtioDevice device, GuestRam ram, Notifier[] notifiers, Notifier resample,
             WorkerTransport transport, GuestErrors errors, RingService rings) throws PartitionException {
+        this(name, "", device, ram, notifiers, resample, transport, errors, rings, -1L, true);
+    }
+
+    /**
+     * One worker of a {@link WorkerGroup}: it serves the queues of {@code mask} (its notifiers are those queues'),
+     * and only a {@code leader} calls the device as a whole.
+     *
+     * @param label what its thread and ring add to the device's name ({@code " q1"}), or empty
+     */
+    VirtioWorker(String name, String label, VirtioDevice device, GuestRam ram, Notifier[] notifiers,
+            Notifier resample, WorkerTransport transport, GuestErrors errors, RingService rings, long mask,
+            boolean leader) throws PartitionException {
         this.name = name;
+        this.leader = leader;
         this.device = device;
         this.transport = transport;
         this.errors = errors;
@@ -149,6 +169,7 @@ final class VirtioWorker {
             throw new PartitionException(name + ": a device must have 1-" + MAX_QUEUES
                     + " queues of a power-of-two size up to 32768, not " + count + " of " + max);
         }
+        this.mask = count == 64 ? mask : mask & ((1L << count) - 1);
         this.queues = new SplitQueue[count];
         this.completedPerQueue = new java.util.concurrent.atomic.AtomicLongArray(count);
         this.inFlightChains = new Chain[count][];
@@ -169,14 +190,14 @@ final class VirtioWorker {
         this.running = new QueueConfig[count];
         Ring created;
         try {
-            created = rings.create("virtio " + name, Math.max(RING_ENTRIES, count), this::completed);
+            created = rings.create("virtio " + name + label, Math.max(RING_ENTRIES, count), this::completed);
         } catch (RuntimeException e) {
             closeAll(notifiers);
             throw new PartitionException(name + ": no io_uring for the device worker: " + e.getMessage(), e);
         }
         this.ring = created;
         this.rings = rings;
-        this.thread = Thread.ofPlatform().name("virtio " + name).daemon().unstarted(this::run);
+        this.thread = Thread.ofPlatform().name("virtio " + name + label).daemon().unstarted(this::run);
         this.events = new WorkerEvents(ring, thread);
         thread.start();
     }
@@ -208,6 +229,38 @@ final class VirtioWorker {
     /** The driver set DRIVER_OK: configure the queues and activate the device. */
     void activate(long features, QueueConfig[] configs, int[] lastAvail, int[] usedIndex) {
         post(() -> doActivate(features, configs, lastAvail, usedIndex));
+    }
+
+    /**
+     * Runs {@code then} on the worker thread after the activation posted before it, if the device took it: how a
+     * {@link WorkerGroup} activates its other workers only once the leader has activated the device.
+     */
+    void afterActivation(Runnable then) {
+        post(() -> {
+            if (active) {
+                then.run();
+            }
+        });
+    }
+
+    /**
+     * A worker of a group that is not its leader takes the group's device (the leader parked it, or a successor took
+     * over): {@code parked} while between two bundles; once attached it pulls again, unless the successor was
+     * {@code refused} (the driver was told DEVICE_NEEDS_RESET).
+     */
+    void adopt(VirtioDevice d, boolean parked, boolean refused) {
+        post(() -> {
+            device = d;
+            this.parked = parked;
+            if (refused) {
+                active = false;
+                activation = null;
+            }
+            if (!parked) {
+                pulling = true;
+                pendingService = allQueues();
+            }
+        });
     }
 
     /** A notification that came the slow way (an MMIO exit, not the ioeventfd). */
@@ -786,7 +839,7 @@ final class VirtioWorker {
                 return true;
             }
             for (int q = 0; q < queues.length; q++) {
-                if ((blocked & 1L << q) == 0 && queues[q].hasAvailable()) {
+                if (owns(q) && (blocked & 1L << q) == 0 && queues[q].hasAvailable()) {
                     pendingService |= 1L << q;
                 }
             }
@@ -810,6 +863,9 @@ final class VirtioWorker {
             return false;
         }
         for (int q = 0; q < queues.length; q++) {
+            if (!owns(q)) {
+                continue;
+            }
             boolean ask = NOTIFY_IN_FLIGHT ? (blocked & 1L << q) == 0 : budget.inFlight(q) == 0;
             if (ask && queues[q].isConfigured() && queues[q].enableNotifications()) {
                 pendingService |= 1L << q;
@@ -920,7 +976,7 @@ final class VirtioWorker {
         try {
             for (int q = 0; q < queues.length && q < configs.length; q++) {
                 QueueConfig c = configs[q];
-                if (c.ready) {
+                if (c.ready && owns(q)) {
                     queues[q].configure(c.size, c.desc, c.driver, c.device, eventIdx, indirect);
                     if (lastAvail != null) {
                         queues[q].restoreIndices(lastAvail[q], usedIndex[q]);
@@ -931,8 +987,13 @@ final class VirtioWorker {
             needsReset("queue setup: " + e.getMessage());
             return;
         }
-        if (!activateDevice(new Activation(features, Activation.sizes(configs), transport, events))) {
-            return;
+        Activation a = new Activation(features, Activation.sizes(configs), transport, events);
+        if (leader) {
+            if (!activateDevice(a)) {
+                return;
+            }
+        } else {
+            activation = a; // the leader activated the device before this worker was told to (WorkerGroup)
         }
         active = true;
         pulling = !parked;
@@ -952,6 +1013,9 @@ final class VirtioWorker {
 
     private void resetDevice() {
         activation = null;
+        if (!leader) {
+            return; // the leader resets the device, once every worker has drained (WorkerGroup)
+        }
         events.closeAll(); // what the device registered lasts until its reset (DeviceEvents)
         try {
             device.reset();
@@ -1098,6 +1162,9 @@ final class VirtioWorker {
     }
 
     private void quiesceDevice() {
+        if (!leader) {
+            return; // a device whose queues run on several workers holds no chains (VirtioDevice#queueGroup)
+        }
         try {
             device.quiesce(deviceIo);
         } catch (RuntimeException e) {
@@ -1232,8 +1299,13 @@ final class VirtioWorker {
         }
     }
 
+    /** The queues this worker serves. */
     private long allQueues() {
-        return queues.length == 64 ? -1L : (1L << queues.length) - 1;
+        return mask;
+    }
+
+    private boolean owns(int q) {
+        return (mask & 1L << q) != 0;
     }
 
     private void needsReset(String why) {
