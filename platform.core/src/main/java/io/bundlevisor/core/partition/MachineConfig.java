@@ -8,12 +8,13 @@ import java.util.Optional;
 /**
  * What to build: VP count, RAM, the boot image (a bzImage, an ELF vmlinux or an ELF test guest, all entered in
  * 64-bit mode with a Linux boot_params), its initrd and command line, the console, the devices, and what to do
- * with an instruction KVM cannot emulate, and where a gdb stub listens ({@link #gdb()}, since 1.6). The constructor checks
- * what it can without touching the host; the service checks the rest (files, host limits) at creation.
+ * with an instruction KVM cannot emulate, where a gdb stub listens ({@link #gdb()}, since 1.6), and the host CPUs
+ * each VP's thread is pinned to ({@link #vpAffinity()}, since 1.6). The constructor checks what it can without
+ * touching the host; the service checks the rest (files, host limits) at creation.
  */
 public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd,
         String cmdline, Console console, List<DeviceSpec> devices, EmulationPolicy emulation,
-        Optional<GdbEndpoint> gdb) {
+        Optional<GdbEndpoint> gdb, VpAffinity vpAffinity) {
 
     /** The most devices a machine declares: each takes one of the IOAPIC's eight PCI-range pins (16-23). */
     public static final int MAX_DEVICES = 8;
@@ -35,6 +36,7 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         Objects.requireNonNull(console, "console");
         Objects.requireNonNull(emulation, "emulation");
         Objects.requireNonNull(gdb, "gdb");
+        Objects.requireNonNull(vpAffinity, "vpAffinity");
         devices = List.copyOf(devices);
         if (devices.size() > MAX_DEVICES) {
             throw new IllegalArgumentException("at most " + MAX_DEVICES + " devices, not " + devices.size());
@@ -46,6 +48,7 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         if (cpus < 1 || cpus > MAX_CPUS) {
             throw new IllegalArgumentException("--cpus must be 1.." + MAX_CPUS + ", not " + cpus);
         }
+        vpAffinity.check(cpus, VpAffinity.MAX_CPU + 1);
         if (memoryBytes < MIN_MEMORY || memoryBytes > MAX_MEMORY) {
             throw new IllegalArgumentException("--memory must be " + (MIN_MEMORY >> 20) + " MiB.." + (MAX_MEMORY >> 30)
                     + " GiB, not " + memoryBytes + " bytes");
@@ -76,6 +79,12 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
         return b.toString();
     }
 
+    /** A machine whose VP threads are not pinned (since 1.6). */
+    public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
+            Console console, List<DeviceSpec> devices, EmulationPolicy emulation, Optional<GdbEndpoint> gdb) {
+        this(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, emulation, gdb, VpAffinity.none());
+    }
+
     /** A machine without a gdb stub. */
     public MachineConfig(String name, int cpus, long memoryBytes, Path kernel, Optional<Path> initrd, String cmdline,
             Console console, List<DeviceSpec> devices, EmulationPolicy emulation) {
@@ -101,40 +110,56 @@ public record MachineConfig(String name, int cpus, long memoryBytes, Path kernel
 
     public MachineConfig withInitrd(Path path) {
         return new MachineConfig(name, cpus, memoryBytes, kernel, Optional.of(path), cmdline, console, devices,
-                emulation, gdb);
+                emulation, gdb, vpAffinity);
     }
 
     public MachineConfig withCmdline(String line) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices, emulation, gdb);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, line, console, devices, emulation, gdb,
+                vpAffinity);
     }
 
     public MachineConfig withConsole(Console c) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices, emulation, gdb);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, c, devices, emulation, gdb,
+                vpAffinity);
     }
 
     /** This machine with one more device, declared after the others. */
     public MachineConfig withDevice(DeviceSpec device) {
         List<DeviceSpec> more = new java.util.ArrayList<>(devices);
         more.add(device);
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation, gdb);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, more, emulation, gdb,
+                vpAffinity);
     }
 
     /** This machine with device {@code index} (declaration order) declared as {@code device} instead (since 1.5). */
     public MachineConfig withDevice(int index, DeviceSpec device) {
         List<DeviceSpec> changed = new java.util.ArrayList<>(devices);
         changed.set(index, device);
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, changed, emulation, gdb);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, changed, emulation, gdb,
+                vpAffinity);
     }
 
     /** This machine with {@code policy} for instructions KVM cannot emulate. */
     public MachineConfig withEmulation(EmulationPolicy policy) {
-        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy, gdb);
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, policy, gdb,
+                vpAffinity);
     }
 
     /** This machine with a gdb remote stub at {@code endpoint} (since 1.6). */
     public MachineConfig withGdb(GdbEndpoint endpoint) {
         return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, emulation,
-                Optional.of(endpoint));
+                Optional.of(endpoint), vpAffinity);
+    }
+
+    /**
+     * This machine with its VP threads pinned as {@code affinity} says (since 1.6); {@link VpAffinity#none()} for
+     * none pinned.
+     *
+     * @throws IllegalArgumentException for a VP the machine does not have
+     */
+    public MachineConfig withVpAffinity(VpAffinity affinity) {
+        return new MachineConfig(name, cpus, memoryBytes, kernel, initrd, cmdline, console, devices, emulation, gdb,
+                affinity);
     }
 
     /**

@@ -1,7 +1,9 @@
 package io.bundlevisor.core.ring;
 
+import java.util.BitSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 import org.osgi.annotation.versioning.ProviderType;
 
@@ -51,6 +53,39 @@ public interface RingService {
      * @return whether the thread is now confined
      */
     boolean confineWorkerThread();
+
+    /**
+     * Pins the calling thread to the CPUs set in {@code cpus} (bit {@code n}: CPU {@code n}), as
+     * {@code sched_setaffinity} does for one thread (since 1.2). Call it before {@link #confineWorkerThread()}: a
+     * confined thread may not change its affinity. This default, for services without thread placement, pins
+     * nothing.
+     *
+     * @return whether the thread is now pinned; false where that is not possible here (no such call on this host,
+     *         a confined thread, CPUs outside this process's cpuset), which the implementation logs
+     * @throws IllegalArgumentException for a null or empty set, or one naming a CPU the host does not have
+     */
+    default boolean pinCurrentThread(BitSet cpus) {
+        if (cpus == null || cpus.isEmpty()) {
+            throw new IllegalArgumentException("a CPU set needs at least one CPU");
+        }
+        return false;
+    }
+
+    /**
+     * The CPUs the calling thread may run on (since 1.2); empty where the service cannot tell. The set is the
+     * caller's to keep.
+     */
+    default Optional<BitSet> currentThreadCpus() {
+        return Optional.empty();
+    }
+
+    /**
+     * The CPU the calling thread runs on as it asks, which may change a moment later unless it is pinned to one
+     * (since 1.2); empty where the service cannot tell.
+     */
+    default OptionalInt currentCpu() {
+        return OptionalInt.empty();
+    }
 
     /** The open rings this service created, for diagnostics. */
     List<Ring> rings();

@@ -14,8 +14,13 @@ public interface TaskDriverBuilder {
     TaskDriverBuilder targetVp(int vp);
 
     /**
-     * Whether the driver should run on its target VP's own thread when the backend has such threads, rather than
-     * merely near it. Neither built-in backend runs work on VP threads, so this is recorded and reported.
+     * Whether the driver's work should run next to its target VP, for latency-sensitive device work. A JVM cannot run
+     * Java tasks on a VP's thread while it sits in {@code KVM_RUN}, so "on the target" means beside it: with the
+     * {@code thread} backend, a driver with a target VP and this flag has its own thread pinned to the CPUs its
+     * target VP's thread is pinned to ({@link VpGroup#cpus}), as its first task; when those CPUs become known later,
+     * or the driver is retargeted, the thread moves at its next loop iteration. A driver whose VP is not pinned stays
+     * unpinned. The {@code single} backend pins nothing (one thread serves every VP); the flag is still reported by
+     * {@link TaskDriver#runOnTarget()}.
      */
     TaskDriverBuilder runOnTarget(boolean runOnTarget);
 

@@ -1,5 +1,8 @@
 package io.bundlevisor.core.task;
 
+import java.util.BitSet;
+import java.util.Optional;
+
 import org.osgi.annotation.versioning.ProviderType;
 
 /**
@@ -29,6 +32,23 @@ public interface VpGroup extends AutoCloseable {
      * @throws IllegalArgumentException for a VP outside {@code 0..vpCount()-1}
      */
     void report(int vp, VpState state);
+
+    /**
+     * Records the host CPUs VP {@code vp}'s thread is pinned to (since 1.1), or that it is not pinned (an empty
+     * set). The partition calls it on the VP's thread once the thread has pinned itself. Drivers built with
+     * {@link TaskDriverBuilder#runOnTarget runOnTarget} that target the VP move their threads next to it.
+     *
+     * @throws IllegalArgumentException for a VP outside {@code 0..vpCount()-1}, or a null set
+     */
+    void reportCpus(int vp, BitSet cpus);
+
+    /**
+     * The host CPUs VP {@code vp}'s thread is pinned to (since 1.1), a copy; empty while it is not pinned or has
+     * not said.
+     *
+     * @throws IllegalArgumentException for a VP outside {@code 0..vpCount()-1}
+     */
+    Optional<BitSet> cpus(int vp);
 
     /**
      * Starts describing a driver whose target VP (given with {@link TaskDriverBuilder#targetVp}) is one of this

@@ -13,6 +13,7 @@ import io.bundlevisor.core.partition.DeviceSpec;
 import io.bundlevisor.core.partition.EmulationPolicy;
 import io.bundlevisor.core.partition.GdbEndpoint;
 import io.bundlevisor.core.partition.MachineConfig;
+import io.bundlevisor.core.partition.VpAffinity;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -105,6 +106,11 @@ public final class RunOptions {
                     + "'wait' holds the VM before its first instruction until gdb continues it")
     String gdb;
 
+    @Option(names = "--vp-affinity", paramLabel = "VP=CPUS[,VP=CPUS...]", order = 15,
+            description = "pin VP threads to host CPUs, CPUS a Linux CPU list: 0=0-1,1=2 pins VP 0 to CPUs 0 and 1, "
+                    + "VP 1 to CPU 2; task drivers that run on target follow their VP (default: none pinned)")
+    String vpAffinity;
+
     @Option(names = "--restore", paramLabel = "DIR", order = 13,
             description = "restore the VM snapshotted into DIR (vm:snapshot, or the API's /snapshot/create): its "
                     + "state and memory files, its machine as it was; with it only --console and --no-reboot")
@@ -154,7 +160,8 @@ public final class RunOptions {
     }
 
     /**
-     * The machine these options describe; {@code hostCpus} bounds {@code --cpus} (8 VPs per host CPU at most).
+     * The machine these options describe; {@code hostCpus} bounds {@code --cpus} (8 VPs per host CPU at most) and
+     * the CPUs {@code --vp-affinity} may name ({@code 0..hostCpus-1}).
      *
      * @throws IllegalArgumentException with one line for a person
      */
@@ -180,6 +187,11 @@ public final class RunOptions {
         if (gdb != null) {
             config = config.withGdb(GdbEndpoint.parse(gdb));
         }
+        if (vpAffinity != null) {
+            VpAffinity affinity = VpAffinity.parse(vpAffinity);
+            affinity.check(cpus, Math.max(hostCpus, 1));
+            config = config.withVpAffinity(affinity);
+        }
         return new RunArguments(config, !noReboot);
     }
 
@@ -193,6 +205,9 @@ public final class RunOptions {
                 "--cmdline", config.cmdline(), "--on-emulation-failure",
                 config.emulation().name().toLowerCase(java.util.Locale.ROOT)));
         config.initrd().ifPresent(i -> a.addAll(List.of("--initrd", i.toAbsolutePath().toString())));
+        if (!config.vpAffinity().isEmpty()) {
+            a.addAll(List.of("--vp-affinity", config.vpAffinity().toString()));
+        }
         for (DeviceSpec d : config.devices()) {
             a.addAll(List.of("--device", d.options().isEmpty() ? d.type() : d.type() + "," + d.options()));
         }

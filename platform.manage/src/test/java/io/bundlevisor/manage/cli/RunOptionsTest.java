@@ -87,6 +87,45 @@ class RunOptionsTest {
     }
 
     @Test
+    void vpAffinityPinsEachNamedVpToItsCpuList() throws Exception {
+        String kernel = Files.writeString(dir.resolve("k"), "x").toString();
+        assertTrue(parse(List.of("--kernel", kernel, "--cpus", "2"), 2).config().vpAffinity().isEmpty());
+        MachineConfig c = parse(List.of("--kernel", kernel, "--cpus", "3", "--vp-affinity", "0=0-1,3,2=2"), 4)
+                .config();
+        java.util.BitSet vp0 = new java.util.BitSet();
+        vp0.set(0, 2);
+        vp0.set(3);
+        assertEquals(java.util.Optional.of(vp0), c.vpAffinity().cpus(0));
+        assertEquals(java.util.Optional.empty(), c.vpAffinity().cpus(1), "a VP not named stays unpinned");
+        assertEquals(java.util.Optional.of(java.util.BitSet.valueOf(new long[] {4})), c.vpAffinity().cpus(2));
+        assertEquals("0=0-1,3,2=2", c.vpAffinity().toString());
+        assertEquals(c.vpAffinity(), parse(List.of("--kernel", kernel, "--cpus", "3", "--vp-affinity=2=2, 0=3,0-1"), 4)
+                .config().vpAffinity(), "spaces and order do not matter");
+        List<String> again = new java.util.ArrayList<>(RunOptions.arguments(c));
+        assertEquals(c.vpAffinity(), parse(again, 4).config().vpAffinity(), "a snapshot's arguments keep it");
+
+        List<String> two = List.of("--kernel", kernel, "--cpus", "2", "--vp-affinity");
+        expect("--vp-affinity names VP 2, but the machine has VPs 0..1", concat(two, "0=0,2=1"));
+        expect("--vp-affinity pins VP 1 to CPU 2, but this host has CPUs 0..1", concat(two, "0=0,1=1-2"));
+        expect("--vp-affinity names VP 0 twice", concat(two, "0=0,0=1"));
+        expect("--vp-affinity lists CPU 1 twice for VP 0", concat(two, "0=0-1,1"));
+        expect("--vp-affinity: the CPU range 1-0 runs backwards", concat(two, "0=1-0"));
+        expect("--vp-affinity needs VP=CPUS[,VP=CPUS...], e.g. 0=0-1,1=2, not '0'", concat(two, "0"));
+        expect("--vp-affinity needs VP=CPUS", concat(two, "1,0=0"));
+        expect("--vp-affinity: a CPU is missing in '0='", concat(two, "0="));
+        expect("--vp-affinity: a CPU is missing in '0=0,,1'", concat(two, "0=0,,1"));
+        expect("--vp-affinity: VP 'x' is not a number", concat(two, "x=0"));
+        expect("--vp-affinity: a CPU is missing", concat(two, "0=-1"));
+        expect("--vp-affinity: CPU '[0]' is not a number", concat(two, "0=[0]"));
+    }
+
+    private static List<String> concat(List<String> head, String last) {
+        List<String> all = new java.util.ArrayList<>(head);
+        all.add(last);
+        return all;
+    }
+
+    @Test
     void mistakesAreOneLine() throws Exception {
         Path k = Files.writeString(dir.resolve("k"), "x");
         String kernel = k.toString();

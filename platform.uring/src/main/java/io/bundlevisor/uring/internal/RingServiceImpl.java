@@ -1,7 +1,9 @@
 package io.bundlevisor.uring.internal;
 
+import java.util.BitSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import io.bundlevisor.core.ring.CompletionHandler;
@@ -10,6 +12,7 @@ import io.bundlevisor.core.ring.Ring;
 import io.bundlevisor.core.ring.RingService;
 import io.bundlevisor.core.ring.RingUnavailableException;
 import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.CpuAffinity;
 import io.bundlevisor.uring.sys.SyscallFilter;
 
 import org.osgi.service.component.annotations.Component;
@@ -90,6 +93,37 @@ public final class RingServiceImpl implements RingService {
     @Override
     public boolean confineWorkerThread() {
         return SyscallFilter.confine(SyscallFilter.Profile.DEVICE_WORKER);
+    }
+
+    @Override
+    public boolean pinCurrentThread(BitSet cpus) {
+        CpuAffinity.check(cpus);
+        try {
+            CpuAffinity.pinCurrentThread(cpus);
+            return true;
+        } catch (SyscallException e) {
+            LOG.warn("thread {} stays where it was: {}", Thread.currentThread().getName(), e.getMessage());
+            return false;
+        }
+    }
+
+    @Override
+    public Optional<BitSet> currentThreadCpus() {
+        try {
+            return Optional.of(CpuAffinity.currentThreadCpus());
+        } catch (SyscallException e) {
+            LOG.debug("the CPUs of thread {}: {}", Thread.currentThread().getName(), e.getMessage());
+            return Optional.empty();
+        }
+    }
+
+    @Override
+    public OptionalInt currentCpu() {
+        try {
+            return OptionalInt.of(CpuAffinity.currentCpu());
+        } catch (SyscallException e) {
+            return OptionalInt.empty();
+        }
     }
 
     @Override

@@ -127,6 +127,13 @@ public final class Native {
     private static final MethodHandle READLINK = downcall("readlink",
             FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle SYSCONF = downcall("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
+    // <sched.h>: a thread's CPU affinity (the caller's with pid 0), where it runs now; <unistd.h> gettid (glibc 2.30)
+    private static final MethodHandle SCHED_SETAFFINITY = downcall("sched_setaffinity",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle SCHED_GETAFFINITY = downcall("sched_getaffinity",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle SCHED_GETCPU = downcall("sched_getcpu", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETTID = downcall("gettid", FunctionDescriptor.of(JAVA_INT));
     // <termios.h>, <stdlib.h> (POSIX pseudo terminals); a struct termios is opaque here (TermiosLayout).
     private static final MethodHandle ISATTY = downcall("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle TCGETATTR = downcall("tcgetattr",
@@ -585,6 +592,77 @@ public final class Native {
             return r == -1 ? -errno(capture) : r;
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+    }
+
+    /**
+     * sched_setaffinity(2) of thread {@code tid} (0: the calling thread) to the CPUs set in {@code mask}, a
+     * {@code cpu_set_t} of {@code mask.byteSize()} bytes (a multiple of 8); 0 or {@code -errno} (EINVAL: no CPU of the
+     * mask is one the thread may use, e.g. outside its cpuset). See {@link CpuAffinity} for the checked form.
+     */
+    public static int schedSetaffinity(int tid, MemorySegment mask) {
+        checkMask(mask);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SCHED_SETAFFINITY.invokeExact(capture, tid, mask.byteSize(), mask);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * sched_getaffinity(2) of thread {@code tid} (0: the calling thread) into {@code mask}, a {@code cpu_set_t} of
+     * {@code mask.byteSize()} bytes (a multiple of 8; glibc zeroes what the kernel does not fill); 0 or
+     * {@code -errno} (EINVAL: the mask is smaller than the kernel's CPU count).
+     */
+    public static int schedGetaffinity(int tid, MemorySegment mask) {
+        checkMask(mask);
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SCHED_GETAFFINITY.invokeExact(capture, tid, mask.byteSize(), mask);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** sched_getcpu(3): the CPU the calling thread runs on as it asks (maybe not a moment later), or {@code -errno}. */
+    public static int schedGetcpu() {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            int r = (int) SCHED_GETCPU.invokeExact(capture);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** gettid(2): the calling thread's kernel id (its {@code /proc/self/task/TID}); it cannot fail. */
+    public static int gettid() {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            return (int) GETTID.invokeExact(capture);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The number of CPUs the host is configured with (sysconf {@code _SC_NPROCESSORS_CONF}), or {@code -errno}. */
+    public static long configuredCpus() {
+        MemorySegment capture = CAPTURE.get();
+        try {
+            long r = (long) SYSCONF.invokeExact(capture, 83 /* _SC_NPROCESSORS_CONF, <bits/confname.h> */);
+            return r == -1 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static void checkMask(MemorySegment mask) {
+        if (mask.byteSize() == 0 || mask.byteSize() % 8 != 0) {
+            throw new IllegalArgumentException("a CPU mask is a non-empty multiple of 8 bytes, not "
+                    + mask.byteSize());
         }
     }
 

@@ -7,7 +7,7 @@
  */
 @Export(attribute = {"platform=true", "mandatory:=platform"})
 @ExportTo({"io.bundlevisor.platform.kvm", "io.bundlevisor.platform.vhost"})
-@Version("1.5.0")
+@Version("1.6.0")
 package io.bundlevisor.uring.sys;
 
 import org.osgi.annotation.bundle.Export;

@@ -33,11 +33,21 @@ final class Driver implements TaskDriver {
     private final boolean ownsExecutor;
     private final Vps group;
     private final Consumer<Driver> onClose;
+    /** Keeps its own thread next to the target VP ({@code runOnTarget} on a thread of its own); else null. */
+    private final TargetPlacement placement;
     private volatile int targetVp;
     private volatile boolean closed;
 
     Driver(String name, OptionalInt targetVp, boolean runOnTarget, ExecutorThread executor, boolean ownsExecutor,
             Vps group, Consumer<Driver> onClose) {
+        this(name, targetVp, runOnTarget, executor, ownsExecutor, group, onClose, null);
+    }
+
+    /**
+     * @param placer pins the driver's own thread next to its target VP when it runs on target; null: never pinned
+     */
+    Driver(String name, OptionalInt targetVp, boolean runOnTarget, ExecutorThread executor, boolean ownsExecutor,
+            Vps group, Consumer<Driver> onClose, RingFactory placer) {
         this.name = name;
         this.targetVp = group.checked(targetVp).orElse(NO_VP);
         this.runOnTarget = runOnTarget;
@@ -45,6 +55,23 @@ final class Driver implements TaskDriver {
         this.ownsExecutor = ownsExecutor;
         this.group = group;
         this.onClose = onClose;
+        this.placement = runOnTarget && ownsExecutor && placer != null ? new TargetPlacement(this, group, placer)
+                : null;
+    }
+
+    /**
+     * Moves the driver's thread next to its target VP at the thread's next loop iteration (a task posted to it), when
+     * the driver runs on target; else nothing.
+     */
+    void requestPlacement() {
+        if (placement == null || closed) {
+            return;
+        }
+        try {
+            executor.execute(placement::apply);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // Closed meanwhile: nothing left to place.
+        }
     }
 
     ExecutorThread executor() {
@@ -165,6 +192,7 @@ final class Driver implements TaskDriver {
     public void retargetVp(int vp) {
         group.checkVp(vp);
         targetVp = vp;
+        requestPlacement();
     }
 
     @Override

@@ -2,7 +2,10 @@ package io.bundlevisor.core.internal.task;
 
 import java.util.OptionalInt;
 
-/** Everything on one executor thread with one ring: the smallest footprint, no parallelism. */
+/**
+ * Everything on one executor thread with one ring: the smallest footprint, no parallelism. Nothing is pinned, not
+ * even for drivers that run on target: one thread cannot sit next to every VP.
+ */
 final class SingleDriverBackend implements Backend {
 
     static final String NAME = "single";

@@ -6,7 +6,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A driver that names a target VP gets its own platform thread, named after the driver, with its own ring;
- * drivers without a target share the default thread.
+ * drivers without a target share the default thread. A driver that also runs on target has its thread pinned next to
+ * its VP ({@link TargetPlacement}).
  */
 final class ThreadDriverBackend implements Backend {
 
@@ -43,8 +44,16 @@ final class ThreadDriverBackend implements Backend {
             throw new IllegalStateException("the thread task backend is shut down");
         }
         ExecutorThread executor = rings.newExecutor(name);
-        Driver driver = new Driver(name, targetVp, runOnTarget, executor, true, group, dedicated::remove);
+        Driver driver = new Driver(name, targetVp, runOnTarget, executor, true, group, d -> {
+            dedicated.remove(d);
+            group.unfollow(d);
+        }, rings);
         dedicated.add(driver);
+        if (runOnTarget) {
+            // Its first task: the thread pins itself next to its VP (if that VP's CPUs are known) before any other.
+            group.follow(driver);
+            driver.requestPlacement();
+        }
         executor.start(driver);
         return driver;
     }

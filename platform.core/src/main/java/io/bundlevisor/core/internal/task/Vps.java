@@ -1,6 +1,9 @@
 package io.bundlevisor.core.internal.task;
 
+import java.util.BitSet;
+import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -27,6 +30,10 @@ final class Vps implements VpGroup {
     private final AtomicReferenceArray<VpState> states;
     private final ConcurrentHashMap<Integer, CompletableFuture<Void>> readiness = new ConcurrentHashMap<>();
     private final Executor completer;
+    /** Each pinned VP's CPUs, as its partition reported them. */
+    private final ConcurrentHashMap<Integer, BitSet> cpus = new ConcurrentHashMap<>();
+    /** Drivers whose own thread follows its target VP's CPUs ({@link TargetPlacement}). */
+    private final Set<Driver> followers = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private Vps(TaskDriverSourceImpl source, String name, int count, Executor completer) {
@@ -95,6 +102,45 @@ final class Vps implements VpGroup {
             states.set(vp, state);
         }
         setReady(vp, state == VpState.RUNNING);
+    }
+
+    @Override
+    public void reportCpus(int vp, BitSet set) {
+        checkVp(vp);
+        if (set == null) {
+            throw new IllegalArgumentException("a CPU set is required (an empty one: not pinned)");
+        }
+        if (set.isEmpty()) {
+            cpus.remove(vp);
+        } else {
+            cpus.put(vp, (BitSet) set.clone());
+        }
+        // The followers move on their own threads; the reporting VP thread only hands the news on.
+        if (!followers.isEmpty()) {
+            completer.execute(() -> {
+                for (Driver d : followers) {
+                    if (d.targetVp().orElse(-1) == vp) {
+                        d.requestPlacement();
+                    }
+                }
+            });
+        }
+    }
+
+    @Override
+    public Optional<BitSet> cpus(int vp) {
+        checkVp(vp);
+        BitSet set = cpus.get(vp);
+        return set == null ? Optional.empty() : Optional.of((BitSet) set.clone());
+    }
+
+    /** {@code driver} moves next to its target VP whenever that VP's CPUs are reported, until {@link #unfollow}. */
+    void follow(Driver driver) {
+        followers.add(driver);
+    }
+
+    void unfollow(Driver driver) {
+        followers.remove(driver);
     }
 
     /** The unnamed group's {@code setVpReady}. */

@@ -416,6 +416,13 @@ public final class KvmPartition implements Partition {
         }
     }
 
+    /** Tells the VP group the CPUs {@code vp}'s thread is now pinned to; on that thread, before it is confined. */
+    void vpPinned(VirtualProcessor vp, java.util.BitSet cpus) {
+        if (vpGroup != null) {
+            vpGroup.reportCpus(vp.index(), cpus);
+        }
+    }
+
     /**
      * Tells the VP group, when the state changed since the VP's last report (a VP woken by another change but
      * still parked reports nothing). Under the lock, on the VP's thread: the group runs no waiter's code here.

@@ -6,6 +6,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.MemorySegment;
+import java.util.BitSet;
+import java.util.Optional;
 
 import io.bundlevisor.core.partition.HaltReason;
 import io.bundlevisor.core.task.VpState;
@@ -13,6 +15,7 @@ import io.bundlevisor.kvm.internal.KvmVcpu;
 import io.bundlevisor.kvm.internal.machine.IoBus;
 import io.bundlevisor.kvm.internal.machine.Machine;
 import io.bundlevisor.uring.host.SyscallException;
+import io.bundlevisor.uring.sys.CpuAffinity;
 import io.bundlevisor.uring.sys.SyscallFilter;
 
 import org.slf4j.Logger;
@@ -70,6 +73,24 @@ final class VirtualProcessor {
         thread.join();
     }
 
+    /**
+     * Pins this thread to the CPUs the machine gives this VP ({@code MachineConfig.vpAffinity}), if any, and reports
+     * the CPUs the kernel then allows it to the partition's VP group. A pin that fails (a cpuset without those CPUs)
+     * is logged and the VP runs unpinned: the guest still runs, only slower than asked.
+     */
+    private void pin() {
+        Optional<BitSet> cpus = machine.config().vpAffinity().cpus(index);
+        if (cpus.isEmpty()) {
+            return;
+        }
+        try {
+            CpuAffinity.pinCurrentThread(cpus.get());
+            partition.vpPinned(this, CpuAffinity.currentThreadCpus());
+        } catch (SyscallException | IllegalArgumentException e) {
+            LOG.warn("VP {} of {} runs unpinned: {}", index, machine.config().name(), e.getMessage());
+        }
+    }
+
     private void loop() {
         try {
             vcpu.bindToCurrentThread();
@@ -79,6 +100,8 @@ final class VirtualProcessor {
             partition.vpDied(this);
             return;
         }
+        // Pinning needs sched_setaffinity, which the filter refuses: pin first.
+        pin();
         // The guest drives this thread from here on: confine it (after the kick's signal handler is in place).
         SyscallFilter.confine(SyscallFilter.Profile.VIRTUAL_PROCESSOR);
         boolean consistent = true;
