@@ -18,6 +18,14 @@ public interface DeviceSlot {
     /** The machine's VP count (devices size per-VP queues by it). */
     int vpCount();
 
+    /**
+     * The CPUs VP {@code vp}'s thread is pinned to ({@link MachineConfig#vpAffinity()}), empty when it is not
+     * pinned (since 1.6): a device's worker that serves that VP's queue runs next to it.
+     */
+    default java.util.Optional<java.util.BitSet> vpCpus(int vp) {
+        return java.util.Optional.empty();
+    }
+
     /** Position among the machine's devices, from 0. */
     int index();
 

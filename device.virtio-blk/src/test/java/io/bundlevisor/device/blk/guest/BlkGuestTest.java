@@ -113,6 +113,55 @@ class BlkGuestTest {
     }
 
     /**
+     * The CPUs each thread whose name starts with {@code prefix} (the kernel's 15-character name) may run on, as
+     * {@code Cpus_allowed_list} in /proc shows them.
+     */
+    private static java.util.List<String> allowedCpus(String prefix) throws java.io.IOException {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : tasks.toList()) {
+                String status;
+                try {
+                    status = java.nio.file.Files.readString(task.resolve("status"));
+                } catch (java.io.IOException gone) {
+                    continue; // the thread ended meanwhile
+                }
+                String name = status.lines().filter(l -> l.startsWith("Name:")).findFirst().orElse("").substring(5)
+                        .strip();
+                if (name.startsWith(prefix)) {
+                    out.add(status.lines().filter(l -> l.startsWith("Cpus_allowed_list:")).findFirst().orElseThrow()
+                            .substring("Cpus_allowed_list:".length()).strip());
+                }
+            }
+        }
+        java.util.Collections.sort(out);
+        return out;
+    }
+
+    /**
+     * A worker runs next to the VP whose queue it serves: with VP 0 pinned to CPU 0 and VP 1 to CPU 1, the worker of
+     * queue 0 is pinned to CPU 0 and that of queue 1 to CPU 1 (issue 18: runOnTarget for the device's workers).
+     */
+    @Test
+    void eachWorkerRunsPinnedNextToItsVp() throws Exception {
+        String second = Runtime.getRuntime().availableProcessors() > 1 ? "1" : "0"; // CI has two CPUs
+        Path img = image("pinned.img");
+        var config = GuestHarness.config("blk.mode=mq", 2, img + ",queues=2")
+                .withVpAffinity(io.bundlevisor.core.partition.VpAffinity.parse("0=0,1=" + second));
+        try (GuestHarness h = GuestHarness.start(config)) {
+            assertEquals(java.util.List.of("0", second), allowedCpus("virtio blk/"), "a worker on each VP's CPU");
+            assertEquals(java.util.List.of("0", second), allowedCpus("vp-"), "the VPs where they were put");
+            assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), h.output());
+            assertTrue(h.output().contains("BLK-MQ-OK"), h.output());
+        }
+        try (GuestHarness h = GuestHarness.start(GuestHarness.config("blk.mode=mq", 2, img + ",queues=2"))) {
+            String all = "0-" + (Runtime.getRuntime().availableProcessors() - 1);
+            assertEquals(java.util.List.of(all, all), allowedCpus("virtio blk/"), "unpinned VPs, unpinned workers");
+            h.awaitHalt();
+        }
+    }
+
+    /**
      * With its queues on two workers, a disk is still handed over between bundles, saved and restored as one device:
      * the other worker stops and takes the stand-in and then the successor, and the save holds each queue's indices
      * from the worker serving it. A one-queue disk keeps one worker.

@@ -78,6 +78,8 @@ final class VirtioWorker {
      */
     private final long mask;
     private final boolean leader;
+    /** The CPUs to pin this worker's thread to (those of the VP whose queues it serves), or null. */
+    private final java.util.BitSet cpus;
     /** The device; a {@link StandIn} while parked between two bundles. Worker thread only after construction. */
     private VirtioDevice device;
     private final WorkerTransport transport;
@@ -144,7 +146,7 @@ final class VirtioWorker {
      */
     VirtioWorker(String name, VirtioDevice device, GuestRam ram, Notifier[] notifiers, Notifier resample,
             WorkerTransport transport, GuestErrors errors, RingService rings) throws PartitionException {
-        this(name, "", device, ram, notifiers, resample, transport, errors, rings, -1L, true);
+        this(name, "", device, ram, notifiers, resample, transport, errors, rings, -1L, true, null);
     }
 
     /**
@@ -152,12 +154,14 @@ final class VirtioWorker {
      * and only a {@code leader} calls the device as a whole.
      *
      * @param label what its thread and ring add to the device's name ({@code " q1"}), or empty
+     * @param cpus  the CPUs its thread pins itself to before it confines itself (its VP's), or null
      */
     VirtioWorker(String name, String label, VirtioDevice device, GuestRam ram, Notifier[] notifiers,
             Notifier resample, WorkerTransport transport, GuestErrors errors, RingService rings, long mask,
-            boolean leader) throws PartitionException {
+            boolean leader, java.util.BitSet cpus) throws PartitionException {
         this.name = name;
         this.leader = leader;
+        this.cpus = cpus;
         this.device = device;
         this.transport = transport;
         this.errors = errors;
@@ -607,6 +611,9 @@ final class VirtioWorker {
     // ---- the worker thread ---------------------------------------------------------------------------------------
 
     private void run() {
+        if (cpus != null) {
+            pin(); // before the confinement, which refuses sched_setaffinity
+        }
         // Guest-driven code runs here: confine the thread before the first notification is read (RingService).
         rings.confineWorkerThread();
         try {
@@ -659,6 +666,17 @@ final class VirtioWorker {
             ring.close();
             closeAll(notifiers);
             finished.complete(null);
+        }
+    }
+
+    /** Runs next to the VP whose queues this worker serves; a refused pin leaves the thread where it was. */
+    private void pin() {
+        try {
+            if (!rings.pinCurrentThread(cpus)) {
+                LOG.warn("{}: this host cannot pin the worker next to its VP", name);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("{}: the worker runs unpinned: {}", name, e.getMessage());
         }
     }
 

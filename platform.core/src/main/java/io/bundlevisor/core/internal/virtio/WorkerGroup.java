@@ -28,6 +28,12 @@ final class WorkerGroup {
      * queue groups. 1 puts every device on one worker, as before devices could say their queues run apart.
      */
     static final String WORKERS_PROPERTY = "bundlevisor.virtio.workersPerDevice";
+    /**
+     * System property ({@value}, default true): worker k serves the queues of VP k's group and, when the machine pins
+     * VP k ({@code --vp-affinity}), runs pinned to the same CPUs, next to it (a task driver's runOnTarget); false
+     * leaves workers to the scheduler.
+     */
+    static final String NEAR_VP_PROPERTY = "bundlevisor.virtio.nearVp";
 
     private final VirtioWorker[] workers;
     /** Each queue's worker. */
@@ -98,8 +104,10 @@ final class WorkerGroup {
                         }
                     }
                 }
+                java.util.BitSet cpus = nearVp() ? slot.vpCpus(w).orElse(null) : null;
                 workers[w] = new VirtioWorker(name, label.toString(), device, slot.ram(), mine,
-                        w == 0 ? slot.interrupt().resample() : null, transport, errors, rings, masks[w], w == 0);
+                        w == 0 ? slot.interrupt().resample() : null, transport, errors, rings, masks[w], w == 0,
+                        cpus);
             }
         } catch (PartitionException | RuntimeException e) {
             for (VirtioWorker w : workers) {
@@ -115,6 +123,10 @@ final class WorkerGroup {
             throw e;
         }
         return new WorkerGroup(workers, owner);
+    }
+
+    private static boolean nearVp() {
+        return !"false".equalsIgnoreCase(System.getProperty(NEAR_VP_PROPERTY, "true"));
     }
 
     int size() {

@@ -129,7 +129,7 @@ public final class Machine implements AutoCloseable {
             undo.add(machine); // closes all of the above, and the slots made so far
             for (int i = 0; i < config.devices().size(); i++) {
                 machine.slots.add(VirtioMmioSlot.create(config.name(), config.cpus(), i, config.devices().get(i),
-                        machine.guestRam, vm, machine.mmio));
+                        machine.guestRam, vm, machine.mmio, config.vpAffinity()));
             }
             return machine;
         } catch (IOException | RuntimeException e) {

@@ -8,6 +8,7 @@ import java.util.Set;
 
 import io.bundlevisor.core.partition.DeviceSlot;
 import io.bundlevisor.core.partition.DeviceSpec;
+import io.bundlevisor.core.partition.VpAffinity;
 import io.bundlevisor.core.partition.GuestRam;
 import io.bundlevisor.core.partition.InterruptLine;
 import io.bundlevisor.core.partition.IoHandler;
@@ -34,14 +35,17 @@ public final class VirtioMmioSlot implements DeviceSlot, AutoCloseable {
     private final KvmVm vm;
     private final IoBus mmio;
     private final SlotInterrupt interrupt;
+    /** Where the machine pins its VP threads. */
+    private final VpAffinity affinity;
     // Guarded by this.
     private final Set<SlotNotifier> notifiers = new LinkedHashSet<>();
     private AutoCloseable claim;
     private boolean closed;
 
     private VirtioMmioSlot(String machineName, int vpCount, int index, DeviceSpec spec, GuestRam ram, KvmVm vm,
-            IoBus mmio, SlotInterrupt interrupt) {
+            IoBus mmio, SlotInterrupt interrupt, VpAffinity affinity) {
         this.machineName = machineName;
+        this.affinity = affinity;
         this.vpCount = vpCount;
         this.index = index;
         this.spec = spec;
@@ -59,10 +63,15 @@ public final class VirtioMmioSlot implements DeviceSlot, AutoCloseable {
      * @throws SyscallException if the line cannot be wired
      */
     static VirtioMmioSlot create(String machineName, int vpCount, int index, DeviceSpec spec, GuestRam ram,
-            KvmVm vm, IoBus mmio) throws SyscallException {
+            KvmVm vm, IoBus mmio, VpAffinity affinity) throws SyscallException {
         String name = machineName + "/" + spec.type() + index;
         SlotInterrupt line = SlotInterrupt.wire(name, vm, DeviceWindows.gsi(index));
-        return new VirtioMmioSlot(machineName, vpCount, index, spec, ram, vm, mmio, line);
+        return new VirtioMmioSlot(machineName, vpCount, index, spec, ram, vm, mmio, line, affinity);
+    }
+
+    @Override
+    public java.util.Optional<java.util.BitSet> vpCpus(int vp) {
+        return affinity.cpus(vp);
     }
 
     @Override
