@@ -183,6 +183,119 @@ public class VhostUserQemuIT {
     }
 
     /**
+     * In-flight tracking (issue 18, INFLIGHT_SHMFD): {@code bundlevisor serve} SIGKILLed with requests in flight
+     * under a guest running the mixed load in a loop (parallel O_DIRECT writers of 512 B to 1 MiB and two readers:
+     * requests completing out of order), whose QEMU reconnects ({@code reconnect=1}); a new {@code serve} is started
+     * on the same socket and image. The image is served through faultfs (FUSE, no faults here), which is stopped
+     * (SIGSTOP) for seconds before the kill, so the back-end's host IO waits and the kill catches requests in flight.
+     * QEMU gives the new back-end the in-flight buffer the killed one kept up to date, the back-end takes those
+     * requests again first, and the guest's load goes on: each round reads back exactly what it wrote, the guest's
+     * kernel logs no IO error or reset, and the host finds the pattern on the image. Three kills.
+     */
+    @Test(timeout = 300_000)
+    public void aKilledBackendRestartedUnderTheGuestLosesNoRequest() throws Exception {
+        Path backing = image("restarted.img");
+        Path mountpoint = Files.createDirectories(dir.resolve("slowfs"));
+        FaultFs fs = FaultFs.mount(backing, mountpoint, (SECTORS + 8) + ":8"); // a range past the disk: no faults
+        open.add(fs);
+        String mounted = mountpoint.toRealPath().toString();
+        long fuse = ProcessHandle.allProcesses()
+                .filter(p -> p.info().commandLine().orElse("").contains(mounted))
+                .filter(p -> p.info().command().orElse("").endsWith("faultfs"))
+                .findFirst().orElseThrow(() -> new AssertionError("faultfs's process")).pid();
+        String disk = fs.image() + ",serial=bv-vhost-6";
+        Path socket = backend(disk, false, "info");
+        QemuGuest guest = QemuGuest.start(1, "while bv-blk-test mixed vda " + MIXED_BASE_MIB + "; do :; done",
+                QemuGuest.vhostUserBlkReconnecting(socket), QemuGuest.FAILURE_ON_RECONNECT);
+        open.add(guest);
+        guest.await(Pattern.compile("BV-OK mixed"), GUEST_RUN);
+        java.util.Random random = new java.util.Random();
+        int resubmitted = 0;
+        for (int round = 1; round <= 3; round++) {
+            long done = mixedRounds(guest);
+            // From the end of a round: the next one generates its pattern (seconds under TCG), then reads and writes
+            // with many requests at once, which wait on the stopped faultfs: in flight in the back-end.
+            signal("STOP", fuse);
+            try {
+                Thread.sleep(8000 + random.nextInt(1000));
+                backendProcess.destroyForcibly(); // SIGKILL
+            } finally {
+                signal("CONT", fuse); // a request faultfs had already read ends only once it answers
+            }
+            assertTrue(backendProcess.waitFor(10, TimeUnit.SECONDS));
+            backend(disk, false, "info"); // the killed one's image lock went with it
+            long deadline = System.nanoTime() + GUEST_RUN.toNanos();
+            while (mixedRounds(guest) < done + 2) {
+                assertTrue("the guest's load goes on after the restart\n" + guest.text(), System.nanoTime() < deadline);
+                assertFalse(guest.text(), guest.text().contains("BV-FAIL"));
+                Thread.sleep(50);
+            }
+            String log = backendOutput.text();
+            assertTrue("QEMU gave the new back-end its in-flight buffer\n" + log,
+                    log.contains("in-flight tracking in a buffer of 1 queues of"));
+            if (log.contains("were in flight; taking them again first")) {
+                resubmitted++;
+            }
+        }
+        guest.kill();
+        assertFalse(guest.text(), guest.text().contains("BV-FAIL"));
+        assertNoKernelErrors(guest);
+        assertImage(backing, MIXED_SEED, MIXED_BASE_MIB * 256L, MIXED_BLOCKS);
+        System.err.println("VhostUserQemuIT: serve killed and restarted 3 times under the mixed load; requests in "
+                + "flight taken again after " + resubmitted + " of the kills");
+        assertEquals("every kill caught requests in flight, and they were taken again", 3, resubmitted);
+    }
+
+    private static void signal(String name, long pid) throws Exception {
+        assertEquals("kill -" + name + " " + pid, 0, new ProcessBuilder("kill", "-" + name, Long.toString(pid))
+                .inheritIO().start().waitFor());
+    }
+
+    /**
+     * The back-end request channel (issue 18, BACKEND_REQ): the served disk changed under the running guest to an
+     * image twice as large (the device's update path, {@code VhostService.update}, here called from the serving
+     * platform's shell) reaches QEMU as CONFIG_CHANGE_MSG; QEMU 7.2's vhost-user-blk reads the config again and
+     * raises the guest's config interrupt, and Linux sees the new capacity, then writes past the old end; the host
+     * finds that write in the new image.
+     */
+    @Test(timeout = 120_000)
+    public void aDiskChangedUnderTheGuestShowsItsNewCapacity() throws Exception {
+        Path image = image("small.img");
+        Path larger = dir.resolve("large.img");
+        try (RandomAccessFile f = new RandomAccessFile(larger.toFile(), "rw")) {
+            f.setLength(2 * IMAGE_BYTES);
+        }
+        Path socket = backend(image + ",serial=bv-vhost-7", true);
+        QemuGuest guest = guest(1, "bv-blk-test check vda " + SECTORS + " bv-vhost-7 && echo BV-OK ready"
+                + " && while [ $(cat /sys/block/vda/size) -eq " + SECTORS + " ]; do sleep 0.2; done"
+                + " && echo BV-OK resized $(cat /sys/block/vda/size)"
+                + " && bv-blk-test pattern vda 4663 1"
+                + " && dd if=/dev/zero bs=4096 count=1 status=none | tr '\\000' 'Z'"
+                + " | dd of=/dev/vda bs=4096 seek=" + (2 * IMAGE_BYTES / BLOCK - 1) + " oflag=direct status=none"
+                + " && echo BV-OK wrote-the-last-block", socket, 1);
+        guest.await(Pattern.compile("BV-OK ready"), GUEST_RUN);
+        backendShell.println("svc = $.context service ($.context serviceReference io.bundlevisor.vhost.VhostService)");
+        backendShell.println("$svc update ((new java.io.File " + socket + ") toPath) \"" + larger
+                + ",serial=bv-vhost-7\"");
+        guest.awaitSuccess(GUEST_RUN);
+        assertOk(guest, "resized " + 2 * SECTORS, "pattern", "wrote-the-last-block");
+        assertNoKernelErrors(guest);
+        assertImage(larger, 4663, 0, 256);
+        try (RandomAccessFile f = new RandomAccessFile(larger.toFile(), "r")) {
+            byte[] last = new byte[BLOCK];
+            f.seek(2 * IMAGE_BYTES - BLOCK);
+            f.readFully(last);
+            byte[] zs = new byte[BLOCK];
+            Arrays.fill(zs, (byte) 'Z');
+            assertTrue("the guest's write past the old end is in the new image", Arrays.equals(zs, last));
+        }
+    }
+
+    private static long mixedRounds(QemuGuest guest) {
+        return guest.lines().stream().filter(l -> l.contains("BV-OK mixed")).count();
+    }
+
+    /**
      * The device bundle stopped and started, then updated five times (each a rebuilt jar with another bundle
      * version) from the platform's shell while the guest writes, QEMU connected without {@code reconnect}: each time
      * the device is handed over to the next bundle. The guest's writes stall while no bundle provides the device and
@@ -476,8 +589,14 @@ public class VhostUserQemuIT {
 
     /** As {@link #backend(String)}; with {@code shell}, the platform's shell reads {@link #backendShell}. */
     private Path backend(String disk, boolean shell) throws Exception {
+        return backend(disk, shell, "warn");
+    }
+
+    /** As {@link #backend(String, boolean)}, logging at {@code level}. */
+    private Path backend(String disk, boolean shell, String level) throws Exception {
         Path socket = socketDir.resolve("blk.sock");
         List<String> command = new ArrayList<>(backendCommand(socket, disk));
+        command.replaceAll(a -> a.equals("-Dbundlevisor.log.level=warn") ? "-Dbundlevisor.log.level=" + level : a);
         if (shell) {
             command.remove(DistroJar.NO_SHELL); // the shell (start level 1000) reads our commands from stdin
         }

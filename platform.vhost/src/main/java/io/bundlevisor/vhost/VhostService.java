@@ -25,6 +25,17 @@ public interface VhostService {
      */
     VhostBackendInfo serve(Path socket, DeviceSpec device) throws PartitionException;
 
+    /**
+     * Changes the device served on {@code socket} to {@code options} (its type's option syntax: a virtio-blk's new
+     * image) under the connected front-end (since 1.1). The device finishes its IO in flight and changes; a front-end
+     * that negotiated the back-end channel is sent CONFIG_CHANGE_MSG and reads the new config (QEMU's
+     * vhost-user-blk shows the guest the new capacity); later front-ends get a device made from these options.
+     *
+     * @throws PartitionException with one line: nothing is served there, or the device refused the change (which
+     *                            then changed nothing)
+     */
+    void update(Path socket, String options) throws PartitionException;
+
     /** Stops the back-end on {@code socket} once its device has finished its IO; false if none is served there. */
     boolean stop(Path socket);
 

@@ -3,7 +3,7 @@
  * and stops back-ends on Unix sockets and lists them as {@link io.bundlevisor.vhost.VhostBackendInfo} records.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.bundlevisor.vhost;
 
 import org.osgi.annotation.bundle.Export;

@@ -102,6 +102,18 @@ public interface VirtioBackend extends AutoCloseable {
     /** Whether the queue runs. */
     boolean isRunning(int queue);
 
+    /**
+     * Changes the device under the running frontend (since 1.7), to {@code options} in its factory's syntax, as
+     * {@link VirtioDevice#update} does for a machine's device (a virtio-blk's new image): the worker finishes the IO in
+     * flight, the device changes on its thread, and then {@link BackendEvents#configChanged} tells the transport, whose
+     * frontend reads the new config space. Refusals change nothing.
+     *
+     * @throws DeviceException with one line: the device cannot change so, or is closed or between two bundles
+     */
+    default void update(String options) throws DeviceException {
+        throw new DeviceException(name() + " cannot be changed while it is served");
+    }
+
     /** Stops every queue (their IO finishing first), resets the device and forgets the acknowledged features. */
     void reset();
 
@@ -158,7 +170,14 @@ public interface VirtioBackend extends AutoCloseable {
      * @param nextAvail the avail index to take first (vhost-user SET_VRING_BASE); the used index is read from the
      *                  used ring
      * @param kick      the notifier the frontend signals for this queue
+     * @param tracker   follows the queue's chains for in-flight tracking (since 1.7), or null
      */
-    record QueueSetup(int size, long desc, long driver, long device, int nextAvail, Notifier kick) {
+    record QueueSetup(int size, long desc, long driver, long device, int nextAvail, Notifier kick,
+            ChainTracker tracker) {
+
+        /** A queue without a {@link ChainTracker}. */
+        public QueueSetup(int size, long desc, long driver, long device, int nextAvail, Notifier kick) {
+            this(size, desc, driver, device, nextAvail, kick, null);
+        }
     }
 }

@@ -17,7 +17,6 @@ import io.bundlevisor.core.virtio.BackendEvents;
 import io.bundlevisor.core.virtio.VirtioBackend;
 import io.bundlevisor.core.virtio.VirtioService;
 import io.bundlevisor.uring.host.EventFd;
-import io.bundlevisor.uring.host.MappedRegion;
 import io.bundlevisor.uring.host.SyscallException;
 import io.bundlevisor.uring.host.UnixSocket;
 
@@ -31,13 +30,15 @@ final class VhostConnection implements BackendEvents {
 
     private static final Logger LOG = LoggerFactory.getLogger(VhostConnection.class);
     /** Protocol features we offer; DEVICE_STATE is added where the device can save its state. */
-    static final long PROTOCOL_FEATURES = PF_MQ | PF_REPLY_ACK | PF_CONFIG | PF_RESET_DEVICE | PF_DEVICE_STATE;
+    static final long PROTOCOL_FEATURES = PF_MQ | PF_REPLY_ACK | PF_CONFIG | PF_RESET_DEVICE | PF_DEVICE_STATE
+            | PF_CONFIGURE_MEM_SLOTS | PF_BACKEND_REQ | PF_INFLIGHT_SHMFD;
 
     private final String name;
     private final UnixSocket socket;
     private final VirtioBackend backend;
     private final VhostMemory memory;
     private final VringState[] rings;
+    private final MemoryTable memoryTable;
     private final VhostMessage message = new VhostMessage();
 
     private boolean owner;
@@ -45,11 +46,18 @@ final class VhostConnection implements BackendEvents {
     private boolean protocolNegotiated;
     /** SET_PROTOCOL_FEATURES came (the front-end saw F_PROTOCOL_FEATURES offered). */
     private boolean protocolFeaturesSet;
-    private long protocolFeatures;
+    /** Written on the connection's thread, read by {@link #configChanged()} on others. */
+    private volatile long protocolFeatures;
+    /** The in-flight buffer (SET_INFLIGHT_FD), or null. */
+    private InflightBuffer inflight;
+    /** The back-end's request channel (SET_BACKEND_REQ_FD), or null. */
+    private volatile BackendChannel channel;
     private CompletableFuture<String> transfer;
     /** The pipe of the transfer under way, to abort it when the connection ends. */
     private volatile StateTransfer transferPipe;
     private volatile boolean deviceGone;
+    /** The connection is being released: nothing more is sent to the front-end. */
+    private volatile boolean releasing;
 
     private VhostConnection(String name, UnixSocket socket, VirtioBackend backend, VhostMemory memory) {
         this.name = name;
@@ -60,6 +68,7 @@ final class VhostConnection implements BackendEvents {
         for (int i = 0; i < rings.length; i++) {
             rings[i] = new VringState();
         }
+        this.memoryTable = new MemoryTable(name, memory, backend, rings);
     }
 
     /** The holder lets the backend's events reach a connection created after it. */
@@ -118,12 +127,13 @@ final class VhostConnection implements BackendEvents {
      * Serves one front-end until it disconnects, breaks the protocol or the device's bundle goes; then releases
      * everything. Its device takes over the host resources of {@code idle} (the device that held them while no
      * front-end was connected; null if none), and gives them on to a new idle device named {@code idleName} at
-     * the end, so that the image's lock never lapses between two front-ends.
+     * the end, so that the image's lock never lapses between two front-ends. {@code serving} is given the
+     * front-end's device once it is made.
      *
      * @throws PartitionException if no device could be created for it (the socket is closed)
      */
     static End serve(String name, UnixSocket socket, VirtioService service, DeviceSpec spec, VirtioBackend idle,
-            String idleName) throws PartitionException {
+            String idleName, java.util.function.Consumer<VirtioBackend> serving) throws PartitionException {
         try {
             // A front-end that stops inside a message, or stops reading our replies, is dropped after this, so it
             // cannot keep the next one waiting (red-team finding); between messages it may be silent.
@@ -145,6 +155,7 @@ final class VhostConnection implements BackendEvents {
         }
         VhostConnection c = new VhostConnection(name, socket, backend, memory);
         events.target = c;
+        serving.accept(backend);
         String why = "internal error";
         VirtioBackend next = null;
         try {
@@ -182,6 +193,7 @@ final class VhostConnection implements BackendEvents {
 
     /** Closes the connection; its device's resources go to a new idle device (returned; null if none could be made). */
     private VirtioBackend release(VirtioService service, DeviceSpec spec, String idleName) {
+        releasing = true; // a device that announces a change as it closes (a net link going down) is not waited on
         socket.close();
         VirtioBackend idle = null;
         if (backend.isBound()) {
@@ -204,6 +216,13 @@ final class VhostConnection implements BackendEvents {
             r.clear(); // a kick handed to the backend was closed with its worker
         }
         VhostMemory.unmap(memory.replace(new VhostMemory.Region[0]));
+        BackendChannel c = channel;
+        if (c != null) {
+            c.close();
+        }
+        if (inflight != null) {
+            inflight.close(); // the backend and its worker are closed: no tracker uses it
+        }
         return idle;
     }
 
@@ -231,9 +250,11 @@ final class VhostConnection implements BackendEvents {
     private void handle() throws ProtocolException {
         int request = message.request;
         if (!owner && request != GET_FEATURES && request != GET_PROTOCOL_FEATURES && request != SET_PROTOCOL_FEATURES
-                && request != SET_OWNER && request != GET_QUEUE_NUM && request != GET_CONFIG) {
-            // QEMU sends SET_OWNER right after the feature handshake; state-changing requests before it are out of
-            // order ("Front-end message types", VHOST_USER_SET_OWNER).
+                && request != SET_OWNER && request != GET_QUEUE_NUM && request != GET_CONFIG
+                && request != GET_MAX_MEM_SLOTS && request != SET_BACKEND_REQ_FD) {
+            // QEMU sends SET_OWNER right after the feature handshake (its backend init, which asks for the queue
+            // count and the memory slots first); state-changing requests before it are out of order ("Front-end
+            // message types", VHOST_USER_SET_OWNER).
             throw new ProtocolException(message.name() + " before SET_OWNER");
         }
         switch (request) {
@@ -255,7 +276,31 @@ final class VhostConnection implements BackendEvents {
                 resetDevice();
                 ack(true);
             }
-            case SET_MEM_TABLE -> setMemTable();
+            case SET_MEM_TABLE -> {
+                memoryTable.set(message);
+                ack(true);
+            }
+            case SET_BACKEND_REQ_FD -> setBackendReqFd();
+            case GET_INFLIGHT_FD -> {
+                requireProtocolFeature(PF_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+                InflightBuffer.get(message, rings.length, socket);
+            }
+            case SET_INFLIGHT_FD -> setInflightFd();
+            case GET_MAX_MEM_SLOTS -> {
+                requireProtocolFeature(PF_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                message.expectSize(0);
+                replyU64(MAX_MEM_SLOTS);
+            }
+            case ADD_MEM_REG -> {
+                requireProtocolFeature(PF_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                memoryTable.add(message);
+                ack(true);
+            }
+            case REM_MEM_REG -> {
+                requireProtocolFeature(PF_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                memoryTable.remove(message);
+                ack(true);
+            }
             case SET_VRING_NUM -> setVringNum();
             case SET_VRING_ADDR -> setVringAddr();
             case SET_VRING_BASE -> setVringBase();
@@ -294,6 +339,46 @@ final class VhostConnection implements BackendEvents {
         return (protocolFeatures & protocolFeature) != 0;
     }
 
+    private void requireProtocolFeature(long protocolFeature, String name) throws ProtocolException {
+        if (!negotiated(protocolFeature)) {
+            throw new ProtocolException(message.name() + " without protocol feature " + name);
+        }
+    }
+
+    private void setInflightFd() throws ProtocolException {
+        requireProtocolFeature(PF_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+        for (int i = 0; i < rings.length; i++) {
+            if (rings[i].running) {
+                throw new ProtocolException("SET_INFLIGHT_FD while vring " + i + " runs");
+            }
+        }
+        InflightBuffer next = InflightBuffer.set(message, rings.length);
+        if (inflight != null) {
+            inflight.close(); // no ring runs: the worker holds no tracker over it
+        }
+        inflight = next;
+        LOG.info("{}: in-flight tracking in a buffer of {} queues of {}", name, next.queues(), next.queueSize());
+        ack(true);
+    }
+
+    private void setBackendReqFd() throws ProtocolException {
+        requireProtocolFeature(PF_BACKEND_REQ, "BACKEND_REQ");
+        message.expectSize(0);
+        message.expectFds(1);
+        BackendChannel next;
+        try {
+            next = BackendChannel.adopt(message.takeFds()[0]);
+        } catch (SyscallException e) {
+            throw new ProtocolException("SET_BACKEND_REQ_FD: " + e.getMessage(), e);
+        }
+        BackendChannel old = channel;
+        channel = next;
+        if (old != null) {
+            old.close();
+        }
+        ack(true);
+    }
+
     private void setFeatures() throws ProtocolException {
         message.expectSize(U64_SIZE);
         long f = message.u64(0);
@@ -317,72 +402,6 @@ final class VhostConnection implements BackendEvents {
         protocolNegotiated = (f & F_PROTOCOL_FEATURES) != 0;
         featuresSet = true;
         ack(true);
-    }
-
-    private void setMemTable() throws ProtocolException {
-        int n = message.u32(MEM_NREGIONS);
-        if (n < 1 || n > MAX_REGIONS) {
-            throw new ProtocolException("SET_MEM_TABLE with " + Integer.toUnsignedString(n) + " regions (1.."
-                    + MAX_REGIONS + ")");
-        }
-        message.expectSize(MEM_HEADER_SIZE + n * REGION_SIZE);
-        message.expectFds(n);
-        VhostMemory.Region[] table = new VhostMemory.Region[n];
-        int[] fds = message.takeFds();
-        try {
-            for (int i = 0; i < n; i++) {
-                int at = MEM_HEADER_SIZE + i * REGION_SIZE;
-                long gpa = message.u64(at + REGION_GUEST_ADDR);
-                long size = message.u64(at + REGION_MEMORY_SIZE);
-                long user = message.u64(at + REGION_USER_ADDR);
-                long offset = message.u64(at + REGION_MMAP_OFFSET);
-                if (size <= 0 || gpa + size - 1 < gpa || user + size - 1 < user || offset < 0
-                        || offset + size < offset) {
-                    throw new ProtocolException(String.format("SET_MEM_TABLE region %d [0x%x +0x%x] at user 0x%x, "
-                            + "offset 0x%x is not a range", i, gpa, size, user, offset));
-                }
-                for (int j = 0; j < i; j++) {
-                    VhostMemory.Region o = table[j];
-                    if (overlaps(gpa, size, o.guestAddress(), o.size())
-                            || overlaps(user, size, o.userAddress(), o.size())) {
-                        throw new ProtocolException("SET_MEM_TABLE regions " + j + " and " + i + " overlap");
-                    }
-                }
-                MappedRegion mapping;
-                try {
-                    mapping = MappedRegion.map(fds[i], offset, size);
-                } catch (SyscallException e) {
-                    throw new ProtocolException("SET_MEM_TABLE region " + i + ": " + e.getMessage(), e);
-                }
-                table[i] = new VhostMemory.Region(gpa, size, user, mapping);
-            }
-        } catch (ProtocolException e) {
-            for (VhostMemory.Region r : table) {
-                if (r != null) {
-                    r.mapping().close();
-                }
-            }
-            throw e;
-        } finally {
-            for (int fd : fds) {
-                UnixSocket.closeFd(fd); // the mappings keep the memory
-            }
-        }
-        VhostMemory.Region[] old = memory.replace(table);
-        boolean anyRunning = false;
-        for (VringState r : rings) {
-            anyRunning |= r.running;
-        }
-        if (anyRunning) {
-            backend.memoryChanged(); // the worker has left the old mappings when this returns
-        }
-        VhostMemory.unmap(old);
-        LOG.debug("{}: memory table of {} regions", name, n);
-        ack(true);
-    }
-
-    private static boolean overlaps(long a, long aSize, long b, long bSize) {
-        return Long.compareUnsigned(a, b + bSize - 1) <= 0 && Long.compareUnsigned(b, a + aSize - 1) <= 0;
     }
 
     private VringState ring(int index) throws ProtocolException {
@@ -570,9 +589,33 @@ final class VhostConnection implements BackendEvents {
             throw new ProtocolException("vring " + index + " started without "
                     + (r.size == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
         }
+        InflightQueue tracker = null;
+        int nextAvail = r.base;
+        if (inflight != null && index < inflight.queues()) {
+            // "Inflight I/O tracking": the chains a previous back-end had in flight are taken again first, and the
+            // avail ring resumes after them (QEMU gave the used index as the base when that back-end vanished).
+            int ringUsed = usedIndexInRing(index, r);
+            if (r.size > inflight.queueSize()) {
+                throw new ProtocolException("vring " + index + " of " + r.size + " entries; the in-flight buffer is for "
+                        + inflight.queueSize());
+            }
+            try {
+                tracker = InflightQueue.open("the in-flight region of vring " + index, inflight.region(index), r.size,
+                        ringUsed);
+            } catch (InternalError e) {
+                // SIGBUS: the front-end shrank the buffer's file under the mapping.
+                throw new ProtocolException("vring " + index + ": its in-flight region cannot be read: " + e, e);
+            }
+            if (tracker.pending() > 0) {
+                nextAvail = (ringUsed + tracker.pending()) & 0xFFFF;
+                LOG.info("{}: vring {}: {} chains were in flight; taking them again first", name, index,
+                        tracker.pending());
+            }
+        }
         try {
             r.kickHanded = true;
-            backend.startQueue(index, new VirtioBackend.QueueSetup(r.size, r.desc, r.avail, r.used, r.base, r.kick));
+            backend.startQueue(index, new VirtioBackend.QueueSetup(r.size, r.desc, r.avail, r.used, nextAvail,
+                    r.kick, tracker));
         } catch (IllegalArgumentException | IllegalStateException e) {
             r.kick = null; // closed by the backend
             r.kickHanded = false;
@@ -580,6 +623,21 @@ final class VhostConnection implements BackendEvents {
             throw new ProtocolException("vring " + index + " cannot start: " + e.getMessage(), e);
         }
         r.running = true;
+    }
+
+    /** The used ring's idx in guest memory now. */
+    private int usedIndexInRing(int index, VringState r) throws ProtocolException {
+        long at = memory.hostOffset(r.used + 2, 2); // struct virtq_used: le16 flags, le16 idx (virtio 2.7.8)
+        if (at < 0) {
+            throw new ProtocolException("vring " + index + ": its used ring is not in the memory table");
+        }
+        try {
+            return Short.toUnsignedInt(memory.memory().get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED
+                    .withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), at));
+        } catch (InternalError e) {
+            // SIGBUS: the front-end shrank its memory's file under the mapping.
+            throw new ProtocolException("vring " + index + ": its used ring cannot be read: " + e, e);
+        }
     }
 
     private void getConfig() throws ProtocolException {
@@ -744,10 +802,29 @@ final class VhostConnection implements BackendEvents {
         }
     }
 
+    /**
+     * The device's config changed: CONFIG_CHANGE_MSG on the back-end channel, acknowledged when REPLY_ACK was
+     * negotiated (QEMU's vhost-user-blk then reads the config with GET_CONFIG and, for a new capacity, raises the
+     * guest's config interrupt). Never called on the connection's thread (which must stay free for that GET_CONFIG);
+     * bounded by the stall limit.
+     */
     @Override
     public void configChanged() {
-        // A config-change notification travels on the back-end channel (BACKEND_REQ), which we do not offer.
-        LOG.info("{}: the device's config changed; the front-end reads it again on its next GET_CONFIG", name);
+        BackendChannel c = channel;
+        if (releasing) {
+            return;
+        }
+        if (c == null || !negotiated(PF_CONFIG)) {
+            LOG.info("{}: the device's config changed; without a back-end channel the front-end reads it on its next "
+                    + "GET_CONFIG", name);
+            return;
+        }
+        String failure = c.configChanged(negotiated(PF_REPLY_ACK), stallLimit);
+        if (failure != null) {
+            LOG.warn("{}: the front-end was not told the device's config changed: {}", name, failure);
+        } else {
+            LOG.info("{}: the front-end was told the device's config changed", name);
+        }
     }
 
     @Override

@@ -68,6 +68,11 @@ final class VhostMemory implements GuestRam {
         return regions.length == 0;
     }
 
+    /** The regions as they are now (a copy). */
+    Region[] table() {
+        return regions.clone();
+    }
+
     /** Puts {@code next} in place and returns the previous table, whose mappings the caller unmaps when safe. */
     Region[] replace(Region[] next) {
         Region[] old = regions;

@@ -27,7 +27,10 @@ final class VhostServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VhostServer.class);
 
     private final Path path;
-    private final DeviceSpec spec;
+    /** The type and options a new device is made from; the options change with {@link #update}. */
+    private volatile DeviceSpec spec;
+    /** The device a change goes to: the connected front-end's, else the idle one (null when neither). */
+    private volatile VirtioBackend holder;
     private final String name;
     private final VirtioService service;
     private final UnixSocket listener;
@@ -59,6 +62,7 @@ final class VhostServer implements AutoCloseable {
         // A device made now refuses bad options (a missing image, one locked by another process) before anyone
         // connects, and holds the image (its lock) or tap until the first front-end's device takes it over.
         this.idle = service.serve(name, spec, 1, new VhostMemory(), VhostConnection.IDLE_EVENTS);
+        this.holder = idle;
         try {
             this.listener = listen(path);
         } catch (PartitionException | RuntimeException e) {
@@ -115,10 +119,13 @@ final class VhostServer implements AutoCloseable {
                 idle.close(); // its device's bundle went and no other took it over: it holds nothing
             }
             idle = null;
+            holder = null;
             try {
-                VhostConnection.End end = VhostConnection.serve(name + "#" + n, s, service, spec, before, name);
+                VhostConnection.End end = VhostConnection.serve(name + "#" + n, s, service, spec, before, name,
+                        b -> holder = b);
                 why = end.why();
                 idle = end.idle();
+                holder = idle;
             } catch (PartitionException e) {
                 why = "refused: " + e.getMessage();
                 LOG.error("{}: front-end {} {}", name, n, why);
@@ -154,6 +161,7 @@ final class VhostServer implements AutoCloseable {
         if (idle == null && service.deviceTypes().contains(spec.type())) {
             try {
                 idle = service.serve(name, spec, 1, new VhostMemory(), VhostConnection.IDLE_EVENTS);
+                holder = idle;
             } catch (PartitionException | RuntimeException e) {
                 LOG.warn("{}: no device holds {} until the next front-end: {}", name, spec.options(), e.getMessage());
             }
@@ -172,6 +180,26 @@ final class VhostServer implements AutoCloseable {
             }
         }
         return !closed;
+    }
+
+    /**
+     * Changes the served device to {@code options} (its factory's syntax) under the connected front-end, or the idle
+     * device between two: the front-end is told its config changed (see {@link VhostConnection#configChanged()}),
+     * and later front-ends get a device made from these options.
+     *
+     * @throws PartitionException with one line: the device refused the change, or none is there now
+     */
+    synchronized void update(String options) throws PartitionException {
+        VirtioBackend b = holder;
+        if (b == null || !b.isBound()) {
+            throw new PartitionException(name + ": no device is there to change now (its bundle is away)");
+        }
+        try {
+            b.update(options);
+        } catch (io.bundlevisor.core.virtio.DeviceException e) {
+            throw new PartitionException(e.getMessage(), e);
+        }
+        spec = new DeviceSpec(spec.type(), options);
     }
 
     Path path() {

@@ -49,6 +49,15 @@ public final class VhostServers implements VhostService {
     }
 
     @Override
+    public void update(Path socket, String options) throws PartitionException {
+        VhostServer s = servers.get(socket.toAbsolutePath().normalize());
+        if (s == null) {
+            throw new PartitionException("--socket " + socket + " is not served here");
+        }
+        s.update(options);
+    }
+
+    @Override
     public boolean stop(Path socket) {
         VhostServer s = servers.remove(socket.toAbsolutePath().normalize());
         if (s == null) {

@@ -44,9 +44,16 @@ final class VhostUserLayout {
     static final int SET_PROTOCOL_FEATURES = 16;
     static final int GET_QUEUE_NUM = 17;
     static final int SET_VRING_ENABLE = 18;
+    /** VHOST_USER_SET_BACKEND_REQ_FD (SET_SLAVE_REQ_FD in QEMU 7.2's copy of the spec). */
+    static final int SET_BACKEND_REQ_FD = 21;
     static final int GET_CONFIG = 24;
     static final int SET_CONFIG = 25;
+    static final int GET_INFLIGHT_FD = 31;
+    static final int SET_INFLIGHT_FD = 32;
     static final int RESET_DEVICE = 34;
+    static final int GET_MAX_MEM_SLOTS = 36;
+    static final int ADD_MEM_REG = 37;
+    static final int REM_MEM_REG = 38;
     static final int SET_DEVICE_STATE_FD = 42;
     static final int CHECK_DEVICE_STATE = 43;
 
@@ -81,6 +88,15 @@ final class VhostUserLayout {
     /** VHOST_MEMORY_BASELINE_NREGIONS: the most regions SET_MEM_TABLE carries without CONFIGURE_MEM_SLOTS. */
     static final int MAX_REGIONS = 8;
 
+    // "Single memory region description" (ADD_MEM_REG, REM_MEM_REG): u64 padding, then one region as above.
+    static final int MEM_REG_SIZE = 8 + REGION_SIZE;
+    static final int MEM_REG_REGION = 8;
+    /**
+     * Our answer to GET_MAX_MEM_SLOTS: the most regions mapped at once. QEMU caps it at its own limit (512 on x86)
+     * and, for a front-end with memory hot-plug, offers the guest no more DIMM slots than this.
+     */
+    static final int MAX_MEM_SLOTS = 32;
+
     // "Vring descriptor index for kick/call/err": u64, bits 0-7 the index, bit 8 set when no descriptor is passed.
     static final long VRING_INDEX_MASK = 0xFF;
     static final long VRING_NOFD = 0x100;
@@ -103,15 +119,56 @@ final class VhostUserLayout {
     /** The SET_DEVICE_STATE_FD reply's bit 8: the back-end uses the front-end's descriptor, returns none. */
     static final long TRANSFER_REPLY_NOFD = 0x100;
 
+    // "Inflight description": u64 mmap size, u64 mmap offset, u16 num queues, u16 queue size. QEMU sends and
+    // expects the size of its C struct, padded to 24 bytes.
+    static final int INFLIGHT_SIZE = 24;
+    static final int INFLIGHT_MMAP_SIZE = 0;
+    static final int INFLIGHT_MMAP_OFFSET = 8;
+    static final int INFLIGHT_NUM_QUEUES = 16;
+    static final int INFLIGHT_QUEUE_SIZE = 18;
+
+    // "Inflight I/O tracking", split virtqueue: one QueueRegionSplit a queue {u64 features, u16 version, u16 desc_num,
+    // u16 last_batch_head, u16 used_idx, DescStateSplit desc[desc_num]}; DescStateSplit is {u8 inflight,
+    // u8 padding[5], u16 next, u64 counter}. The regions follow each other, each 64-byte aligned (our choice).
+    static final int REGION_FEATURES = 0;
+    static final int REGION_VERSION = 8;
+    static final int REGION_DESC_NUM = 10;
+    static final int REGION_LAST_BATCH_HEAD = 12;
+    static final int REGION_USED_IDX = 14;
+    static final int REGION_DESCS = 16;
+    static final int DESC_STATE_SIZE = 16;
+    static final int DESC_STATE_INFLIGHT = 0;
+    static final int DESC_STATE_NEXT = 6;
+    static final int DESC_STATE_COUNTER = 8;
+    /** The region format's version; 0 marks a buffer nobody has set up yet. */
+    static final int REGION_FORMAT_VERSION = 1;
+    static final int REGION_ALIGN = 64;
+    /** The largest split queue (virtio 2.7: 32768). */
+    static final int MAX_QUEUE_SIZE = 32768;
+
+    /** Bytes of one queue's region for queues of {@code queueSize}, padded to {@link #REGION_ALIGN}. */
+    static long inflightRegionBytes(int queueSize) {
+        long bytes = REGION_DESCS + (long) DESC_STATE_SIZE * queueSize;
+        return (bytes + REGION_ALIGN - 1) & -REGION_ALIGN;
+    }
+
     /** VHOST_USER_F_PROTOCOL_FEATURES, a virtio feature bit of this transport ("Feature bits"). */
     static final long F_PROTOCOL_FEATURES = 1L << 30;
 
     // "Protocol features".
     static final long PF_MQ = 1L << 0;
     static final long PF_REPLY_ACK = 1L << 3;
+    /** VHOST_USER_PROTOCOL_F_BACKEND_REQ (SLAVE_REQ in QEMU 7.2): the back-end's request channel. */
+    static final long PF_BACKEND_REQ = 1L << 5;
     static final long PF_CONFIG = 1L << 9;
+    static final long PF_INFLIGHT_SHMFD = 1L << 12;
     static final long PF_RESET_DEVICE = 1L << 13;
+    static final long PF_CONFIGURE_MEM_SLOTS = 1L << 15;
     static final long PF_DEVICE_STATE = 1L << 19;
+
+    // "Back-end message types": requests the back-end sends on its channel (SET_BACKEND_REQ_FD), the front-end
+    // answering with a u64 (0 success) when the back-end set NEED_REPLY and REPLY_ACK was negotiated.
+    static final int BACKEND_CONFIG_CHANGE_MSG = 2;
 
     /** The names of the requests, for messages. */
     static String name(int request) {
@@ -134,9 +191,15 @@ final class VhostUserLayout {
             case SET_PROTOCOL_FEATURES -> "SET_PROTOCOL_FEATURES";
             case GET_QUEUE_NUM -> "GET_QUEUE_NUM";
             case SET_VRING_ENABLE -> "SET_VRING_ENABLE";
+            case SET_BACKEND_REQ_FD -> "SET_BACKEND_REQ_FD";
             case GET_CONFIG -> "GET_CONFIG";
+            case GET_INFLIGHT_FD -> "GET_INFLIGHT_FD";
+            case SET_INFLIGHT_FD -> "SET_INFLIGHT_FD";
             case SET_CONFIG -> "SET_CONFIG";
             case RESET_DEVICE -> "RESET_DEVICE";
+            case GET_MAX_MEM_SLOTS -> "GET_MAX_MEM_SLOTS";
+            case ADD_MEM_REG -> "ADD_MEM_REG";
+            case REM_MEM_REG -> "REM_MEM_REG";
             case SET_DEVICE_STATE_FD -> "SET_DEVICE_STATE_FD";
             case CHECK_DEVICE_STATE -> "CHECK_DEVICE_STATE";
             default -> "request " + request;

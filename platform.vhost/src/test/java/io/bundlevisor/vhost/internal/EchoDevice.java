@@ -90,6 +90,15 @@ final class EchoDevice implements VirtioDevice {
         }
     }
 
+    /** {@code config0=N}: config byte 0 becomes N (a change the driver can follow, as a disk's new capacity). */
+    @Override
+    public void update(String options) throws io.bundlevisor.core.virtio.DeviceException {
+        if (!options.matches("config0=\\d{1,3}") || Integer.parseInt(options.substring(8)) > 255) {
+            throw new io.bundlevisor.core.virtio.DeviceException("echo takes config0=0..255, not " + options);
+        }
+        config[0] = (byte) Integer.parseInt(options.substring(8));
+    }
+
     @Override
     public void activate(VirtioContext context) {
         activations++;

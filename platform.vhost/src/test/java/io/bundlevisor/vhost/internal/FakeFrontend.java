@@ -41,6 +41,8 @@ final class FakeFrontend implements AutoCloseable {
     final EventFd[] kick = new EventFd[2];
     final EventFd[] call = new EventFd[2];
     private final int[] availIdx = new int[2];
+    /** The end of the back-end channel given to the back-end ({@link #handshakeWithChannel}), or null. */
+    private UnixSocket channelPeer;
     /** When set, the next chains' readable descriptor points here instead of at their buffer (hostile tests). */
     long readableAt;
 
@@ -155,6 +157,55 @@ final class FakeFrontend implements AutoCloseable {
         return b;
     }
 
+    /** A "single memory region description" (ADD_MEM_REG, REM_MEM_REG). */
+    static byte[] memReg(long gpa, long size, long user, long offset) {
+        byte[] b = new byte[MEM_REG_SIZE];
+        U64.set(b, MEM_REG_REGION + REGION_GUEST_ADDR, gpa);
+        U64.set(b, MEM_REG_REGION + REGION_MEMORY_SIZE, size);
+        U64.set(b, MEM_REG_REGION + REGION_USER_ADDR, user);
+        U64.set(b, MEM_REG_REGION + REGION_MMAP_OFFSET, offset);
+        return b;
+    }
+
+    /** Where {@link #startInSlots} splits the memory: the rings below, the buffers above. */
+    static final long SPLIT = 0x8000;
+
+    /** Region 0 or 1 of {@link #startInSlots}, as ADD_MEM_REG and REM_MEM_REG describe it. */
+    static byte[] slot(int i) {
+        return i == 0 ? memReg(GPA, SPLIT, USER, 0) : memReg(GPA + SPLIT, MEMORY - SPLIT, USER + SPLIT, SPLIT);
+    }
+
+    /** Sends {@code request} asking for REPLY_ACK and returns the acknowledgement (0 is success). */
+    long acked(int request, byte[] payload, int... fds) throws SyscallException {
+        send(request, FLAG_VERSION | FLAG_NEED_REPLY, payload, fds);
+        return u64(reply(request));
+    }
+
+    /**
+     * What QEMU 7.2 does with CONFIGURE_MEM_SLOTS: the memory in two ADD_MEM_REG regions of the one memfd (rings in
+     * the first, buffers in the second), each acknowledged, instead of SET_MEM_TABLE; then queue 0 as {@link #start}.
+     */
+    void startInSlots(long features) throws SyscallException {
+        send(SET_FEATURES, u64(features | F_PROTOCOL_FEATURES));
+        for (int i = 0; i < 2; i++) {
+            if (acked(ADD_MEM_REG, slot(i), memfd.fd()) != 0) {
+                throw new IllegalStateException("ADD_MEM_REG refused");
+            }
+        }
+        startRing(0);
+        if (acked(SET_VRING_ENABLE, state(0, 1)) != 0) {
+            throw new IllegalStateException("enable refused");
+        }
+    }
+
+    private void startRing(int q) throws SyscallException {
+        send(SET_VRING_NUM, state(q, QSIZE));
+        send(SET_VRING_BASE, state(q, availIdx[q]));
+        send(SET_VRING_ADDR, vringAddr(q, user(desc(q)), user(used(q)), user(avail(q))));
+        send(SET_VRING_KICK, u64(q), kick[q].fd());
+        send(SET_VRING_CALL, u64(q), call[q].fd());
+    }
+
     byte[] vringAddr(int q, long descUser, long usedUser, long availUser) {
         byte[] b = new byte[ADDR_SIZE];
         U32.set(b, ADDR_INDEX, q);
@@ -166,6 +217,63 @@ final class FakeFrontend implements AutoCloseable {
 
     static long user(long gpa) {
         return USER + (gpa - GPA);
+    }
+
+    /**
+     * QEMU 7.2's backend init with a back-end channel: features, protocol features (all offered, or {@code
+     * protocolFeatures}), then SET_BACKEND_REQ_FD with one end of a socket pair (acknowledged), then the owner.
+     * Returns our end of the channel.
+     */
+    UnixSocket handshakeWithChannel(long protocolFeatures) throws SyscallException {
+        getU64(GET_FEATURES);
+        getU64(GET_PROTOCOL_FEATURES);
+        send(SET_PROTOCOL_FEATURES, u64(protocolFeatures));
+        UnixSocket[] pair = UnixSocket.pair();
+        try {
+            send(SET_BACKEND_REQ_FD, FLAG_VERSION | FLAG_NEED_REPLY, new byte[0], pair[1].fd());
+            if ((protocolFeatures & PF_REPLY_ACK) != 0 && u64(reply(SET_BACKEND_REQ_FD)) != 0) {
+                throw new IllegalStateException("SET_BACKEND_REQ_FD refused");
+            }
+        } finally {
+            // Kept, not closed: UnixSocket.close() shuts the socket down, for the back-end's copy too.
+            channelPeer = pair[1];
+        }
+        pair[0].setReceiveTimeout(Duration.ofSeconds(20));
+        send(SET_OWNER, new byte[0]);
+        return pair[0];
+    }
+
+    /**
+     * GET_INFLIGHT_FD for {@code queues} queues of {@link #QSIZE}, as QEMU's vhost-user-blk asks at start: the reply's
+     * payload and the buffer's descriptor (the caller's to close).
+     */
+    Received getInflight(int queues) throws SyscallException {
+        byte[] d = new byte[INFLIGHT_SIZE];
+        U32.set(d, INFLIGHT_NUM_QUEUES, queues | QSIZE << 16);
+        send(GET_INFLIGHT_FD, d);
+        byte[] h = new byte[HEADER_SIZE];
+        UnixSocket.Received r = socket.receiveFully(h, 0, HEADER_SIZE);
+        if (r == null || (int) U32.get(h, HEADER_REQUEST) != GET_INFLIGHT_FD) {
+            throw new IllegalStateException("no GET_INFLIGHT_FD reply");
+        }
+        byte[] p = new byte[(int) U32.get(h, HEADER_SIZE_FIELD)];
+        UnixSocket.Received rest = socket.receiveFully(p, 0, p.length);
+        int[] fds = java.util.stream.IntStream.concat(java.util.Arrays.stream(r.fds()),
+                java.util.Arrays.stream(rest.fds())).toArray();
+        return new Received(p, fds);
+    }
+
+    /** A reply's payload and descriptors. */
+    record Received(byte[] payload, int[] fds) {
+    }
+
+    /** An "inflight description" for SET_INFLIGHT_FD. */
+    static byte[] inflight(long mmapSize, long mmapOffset, int queues, int queueSize) {
+        byte[] d = new byte[INFLIGHT_SIZE];
+        U64.set(d, INFLIGHT_MMAP_SIZE, mmapSize);
+        U64.set(d, INFLIGHT_MMAP_OFFSET, mmapOffset);
+        U32.set(d, INFLIGHT_NUM_QUEUES, queues | queueSize << 16);
+        return d;
     }
 
     /** The handshake QEMU does at realize: features, protocol features, owner. */
@@ -181,11 +289,7 @@ final class FakeFrontend implements AutoCloseable {
         send(SET_FEATURES, u64(features | F_PROTOCOL_FEATURES));
         send(SET_MEM_TABLE, memTable(MEMORY, 0), memfd.fd());
         for (int q = 0; q < queues; q++) {
-            send(SET_VRING_NUM, state(q, QSIZE));
-            send(SET_VRING_BASE, state(q, availIdx[q]));
-            send(SET_VRING_ADDR, vringAddr(q, user(desc(q)), user(used(q)), user(avail(q))));
-            send(SET_VRING_KICK, u64(q), kick[q].fd());
-            send(SET_VRING_CALL, u64(q), call[q].fd());
+            startRing(q);
         }
         for (int q = 0; q < queues; q++) {
             send(SET_VRING_ENABLE, FLAG_VERSION | FLAG_NEED_REPLY, state(q, 1));
@@ -247,6 +351,9 @@ final class FakeFrontend implements AutoCloseable {
     @Override
     public void close() {
         socket.close();
+        if (channelPeer != null) {
+            channelPeer.close();
+        }
         mapping.close();
         memfd.close();
         for (int q = 0; q < 2; q++) {

@@ -39,7 +39,8 @@ class VhostFuzzTest {
     private static final int[] REQUESTS = {GET_FEATURES, SET_FEATURES, SET_OWNER, RESET_OWNER, SET_MEM_TABLE,
         SET_LOG_BASE, SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE, GET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL,
         SET_VRING_ERR, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE, GET_CONFIG,
-        SET_CONFIG, RESET_DEVICE, SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE, 0, 44, 1000};
+        SET_CONFIG, RESET_DEVICE, SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE, GET_MAX_MEM_SLOTS, ADD_MEM_REG,
+        REM_MEM_REG, SET_BACKEND_REQ_FD, GET_INFLIGHT_FD, SET_INFLIGHT_FD, 0, 44, 1000};
 
     @TempDir
     Path dir;
@@ -200,6 +201,15 @@ class VhostFuzzTest {
             case 2 -> payload = state(random.nextInt(3), random.nextInt(4) == 0 ? random.anyInt() : 1 << random.nextInt(8));
             default -> payload = random.bytes(300);
         }
+        if ((request == ADD_MEM_REG || request == REM_MEM_REG) && random.nextBoolean()) {
+            payload = random.nextBoolean() ? slot(random.nextInt(2))
+                    : memReg(GPA + random.nextInt(512) * 4096L, random.nextLong() & 0xFFFFF, USER + random.nextInt(512)
+                            * 4096L, random.nextInt(2) * 4096);
+        }
+        if ((request == GET_INFLIGHT_FD || request == SET_INFLIGHT_FD) && random.nextBoolean()) {
+            payload = inflight(random.nextInt(4) == 0 ? random.nextLong() : 2 * 320, random.nextInt(3) * 64,
+                    random.nextInt(4), random.nextBoolean() ? QSIZE : random.nextInt(1 << 16));
+        }
         if (request == SET_MEM_TABLE && random.nextBoolean()) {
             payload = f.memTable(random.nextBoolean() ? MEMORY : random.nextLong() & 0xFFFFFF, random.nextInt(2) * 4096);
         }
@@ -216,7 +226,8 @@ class VhostFuzzTest {
                 default -> f.send(request, flags, payload, e.fd(), f.memfd.fd(), e.fd());
             }
         }
-        if ((request == GET_FEATURES || request == GET_QUEUE_NUM || request == GET_VRING_BASE) && random.nextBoolean()) {
+        if ((request == GET_FEATURES || request == GET_QUEUE_NUM || request == GET_VRING_BASE
+                || request == GET_MAX_MEM_SLOTS) && random.nextBoolean()) {
             f.reply(request);
         }
     }

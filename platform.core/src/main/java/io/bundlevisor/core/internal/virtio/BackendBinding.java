@@ -399,6 +399,7 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
         c.desc = setup.desc();
         c.driver = setup.driver();
         c.device = setup.device();
+        c.tracker = setup.tracker();
         try {
             await(worker.startQueue(features, new int[queueCount], queue, c, setup.nextAvail(), setup.kick()),
                     "queue " + queue + " start");
@@ -425,6 +426,36 @@ final class BackendBinding implements VirtioBackend, WorkerTransport {
     @Override
     public synchronized boolean isRunning(int queue) {
         return queue >= 0 && queue < queueCount && running[queue];
+    }
+
+    @Override
+    public void update(String options) throws DeviceException {
+        synchronized (this) {
+            if (closed || handover != null) {
+                throw new DeviceException(name + " cannot be changed: " + (closed ? "it is closed"
+                        : "it is between two bundles (a handover is under way)"));
+            }
+            try {
+                worker.pause().get(VirtioWorker.DRAIN_SECONDS, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new DeviceException(name + ": IO did not finish for the change: " + e.getMessage(), e);
+            }
+            try {
+                VirtioDevice d = device;
+                worker.call(() -> {
+                    d.update(options);
+                    return null;
+                });
+            } catch (DeviceException e) {
+                throw new DeviceException(name + ": " + e.getMessage(), e);
+            } catch (Exception e) {
+                throw new DeviceException(name + ": the change failed: " + e.getMessage(), e);
+            } finally {
+                worker.resume();
+            }
+        }
+        LOG.info("{} changed: {}", name, options);
+        events.configChanged(); // outside the lock: the frontend may ask for the config before it answers
     }
 
     @Override

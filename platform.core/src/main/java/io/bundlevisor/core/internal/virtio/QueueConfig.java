@@ -12,6 +12,8 @@ final class QueueConfig {
     long desc;
     long driver;
     long device;
+    /** A backend transport's in-flight tracking of this queue, or null (machines). */
+    io.bundlevisor.core.virtio.ChainTracker tracker;
 
     void clear() {
         size = 0;
@@ -19,6 +21,7 @@ final class QueueConfig {
         desc = 0;
         driver = 0;
         device = 0;
+        tracker = null;
     }
 
     QueueConfig copy() {
@@ -28,6 +31,7 @@ final class QueueConfig {
         c.desc = desc;
         c.driver = driver;
         c.device = device;
+        c.tracker = tracker;
         return c;
     }
 }

@@ -19,6 +19,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 import io.bundlevisor.core.partition.GuestRam;
+import io.bundlevisor.core.virtio.ChainTracker;
 
 /**
  * The device side of one split virtqueue (virtio 1.x section 2.7): takes the chains the driver makes available,
@@ -65,6 +66,8 @@ public final class SplitQueue {
     private int publishedUsed;
     private int pushedSincePublish;
     private int inFlight;
+    /** A backend transport's in-flight tracking, told of every take, give-back, use and publish; null for machines. */
+    private ChainTracker tracker;
 
     /**
      * @param ram     the machine's RAM
@@ -144,21 +147,30 @@ public final class SplitQueue {
         if (size == 0) {
             return null;
         }
-        int availIdx = availIdxAcquire();
-        int pending = (availIdx - lastAvail) & INDEX_MASK;
-        if (pending == 0) {
-            return null;
-        }
-        if (pending > size) {
-            throw new QueueException(index, String.format(
-                    "avail.idx %d is %d entries ahead of the device's %d, more than the queue size %d", availIdx,
-                    pending, lastAvail, size));
-        }
-        // Read after the acquire of avail.idx: the driver wrote this entry before publishing the index.
-        int head = Short.toUnsignedInt(memory.get(LE16, availRing + VringLayout.availEntry(lastAvail & (size - 1))));
-        if (head >= size) {
-            throw new QueueException(index, String.format("avail.ring[%d] names head %d, outside the queue size %d",
-                    lastAvail & (size - 1), head, size));
+        int again = tracker == null ? -1 : tracker.resubmit();
+        int head;
+        if (again >= 0) {
+            head = again; // a chain a previous backend had in flight: taken again first, the avail index stays
+            if (head >= size) {
+                throw new QueueException(index, "in-flight head " + head + " is outside the queue size " + size);
+            }
+        } else {
+            int availIdx = availIdxAcquire();
+            int pending = (availIdx - lastAvail) & INDEX_MASK;
+            if (pending == 0) {
+                return null;
+            }
+            if (pending > size) {
+                throw new QueueException(index, String.format(
+                        "avail.idx %d is %d entries ahead of the device's %d, more than the queue size %d", availIdx,
+                        pending, lastAvail, size));
+            }
+            // Read after the acquire of avail.idx: the driver wrote this entry before publishing the index.
+            head = Short.toUnsignedInt(memory.get(LE16, availRing + VringLayout.availEntry(lastAvail & (size - 1))));
+            if (head >= size) {
+                throw new QueueException(index, String.format(
+                        "avail.ring[%d] names head %d, outside the queue size %d", lastAvail & (size - 1), head, size));
+            }
         }
         Chain chain = pool[head];
         if (chain == null) {
@@ -170,7 +182,12 @@ public final class SplitQueue {
         walker.walk(chain, descTable, size, Math.max(size, maxSize), indirect);
         chain.inFlight = true;
         inFlight++;
-        lastAvail = (lastAvail + 1) & INDEX_MASK;
+        if (again < 0) {
+            lastAvail = (lastAvail + 1) & INDEX_MASK;
+        }
+        if (tracker != null) {
+            tracker.taken(head);
+        }
         return chain;
     }
 
@@ -194,6 +211,9 @@ public final class SplitQueue {
         pushedSincePublish++;
         chain.inFlight = false;
         inFlight--;
+        if (tracker != null) {
+            tracker.used(head);
+        }
     }
 
     /**
@@ -211,11 +231,15 @@ public final class SplitQueue {
                 throw new IllegalStateException("queue " + index + ": chain " + head + " is not in flight");
             }
         }
+        int fromAvail = count;
         for (int i = 0; i < count; i++) {
             chains[i].inFlight = false;
+            if (tracker != null && tracker.returned(chains[i].head())) {
+                fromAvail--; // a resubmitted chain: the tracker hands it out again
+            }
         }
         inFlight -= count;
-        lastAvail = (lastAvail - count) & INDEX_MASK;
+        lastAvail = (lastAvail - fromAvail) & INDEX_MASK;
     }
 
     /**
@@ -233,6 +257,9 @@ public final class SplitQueue {
         IDX_ACQUIRE_RELEASE.setRelease(memory, usedRing + USED_IDX, (short) now);
         publishedUsed = now;
         pushedSincePublish = 0;
+        if (tracker != null) {
+            tracker.published(now);
+        }
         // The driver writes used_event/flags and then reads used.idx; we write used.idx and then read them. Without
         // a full fence the load could pass the store and both sides would miss the other's update.
         VarHandle.fullFence();
@@ -280,6 +307,14 @@ public final class SplitQueue {
         if (size != 0 && !eventIdx) {
             memory.set(LE16, usedRing + USED_FLAGS, (short) USED_F_NO_NOTIFY);
         }
+    }
+
+    /**
+     * The in-flight tracking of a backend transport's queue (null for none): kept until replaced, through
+     * {@link #configure} and {@link #reset}.
+     */
+    public void track(ChainTracker next) {
+        this.tracker = next;
     }
 
     /** Whether the driver has made a chain available that we have not popped (no notification needed to see it). */

@@ -1109,6 +1109,7 @@ final class VirtioWorker {
         try {
             queues[r].configure(c.size, c.desc, c.driver, c.device, (features & VirtioFeatures.EVENT_IDX) != 0,
                     (features & VirtioFeatures.INDIRECT_DESC) != 0);
+            queues[r].track(c.tracker); // a backend transport's in-flight tracking (take/used hooks), or none
             queues[r].restoreIndices(nextAvail & 0xFFFF, usedIdx < 0 ? queues[r].usedIndexInRing() : usedIdx);
             return true;
         } catch (QueueException e) {
