@@ -247,6 +247,16 @@ public class PlatformIT {
         assertTrue(again, again.startsWith("vhost: ") && again.contains("already served"));
         String missing = runCommand("vhost:serve " + dir.resolve("x.sock") + " virtio-blk," + dir.resolve("none"));
         assertTrue(missing, missing.startsWith("vhost: ") && missing.contains("does not exist"));
+        java.nio.file.Path bigger = dir.resolve("bigger.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(bigger.toFile(), "rw")) {
+            f.setLength(2 << 20);
+        }
+        String updated = runCommand("vhost:update " + socket + " " + bigger + ",serial=it");
+        assertEquals("updated " + socket, updated.strip());
+        String refused = runCommand("vhost:update " + socket + " " + dir.resolve("none") + ",serial=it");
+        assertTrue(refused, refused.startsWith("vhost: ") && !refused.strip().contains("\n"));
+        String nowhere = runCommand("vhost:update " + dir.resolve("x.sock") + " " + bigger);
+        assertTrue(nowhere, nowhere.startsWith("vhost: "));
         String stopped = runCommand("vhost:stop " + socket);
         assertTrue(stopped, stopped.startsWith("stopped "));
         assertFalse("stop removes the socket", java.nio.file.Files.exists(socket));

@@ -14,10 +14,14 @@ import io.bundlevisor.core.partition.PartitionException;
 import io.bundlevisor.vhost.VhostBackendInfo;
 import io.bundlevisor.vhost.VhostService;
 
-/** Gogo {@code vhost:serve}, {@code vhost:stop} and {@code vhost:list}: vhost-user back-ends of a running platform. */
+/**
+ * Gogo {@code vhost:serve}, {@code vhost:update}, {@code vhost:stop} and {@code vhost:list}: vhost-user back-ends of a
+ * running platform.
+ */
 @Component(service = VhostCommands.class, property = {
     "osgi.command.scope=vhost",
     "osgi.command.function=serve",
+    "osgi.command.function=update",
     "osgi.command.function=stop",
     "osgi.command.function=list"
 })
@@ -36,6 +40,18 @@ public final class VhostCommands {
         try {
             VhostBackendInfo b = vhost.serve(Path.of(socket), DeviceSpec.parse(device));
             return "serving " + b.type() + " on " + socket + " (vhost-user)";
+        } catch (PartitionException | IllegalArgumentException e) {
+            return "vhost: " + e.getMessage();
+        }
+    }
+
+    @Descriptor("changes the device served on a socket under its front-end (a disk's new image: the front-end is told "
+            + "its config changed): vhost:update PATH OPTIONS")
+    public String update(@Descriptor("socket path") String socket,
+            @Descriptor("the device's options, e.g. /path/bigger.img,serial=d1") String options) {
+        try {
+            vhost.update(Path.of(socket), options);
+            return "updated " + socket;
         } catch (PartitionException | IllegalArgumentException e) {
             return "vhost: " + e.getMessage();
         }
