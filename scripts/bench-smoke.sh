@@ -24,4 +24,5 @@ smoke compare bench/compare.sh --smoke
 smoke start env REPEATS=1 bench/start-bench.sh --quick
 smoke density env COUNTS=1,2 bench/density-bench.sh --quick
 smoke vhost-blk-path bench/vhost-blk-path-bench.sh --smoke
+smoke mq bench/mq-bench.sh --smoke
 smoke near-vp bench/near-vp-bench.sh --smoke

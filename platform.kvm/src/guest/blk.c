@@ -1,14 +1,15 @@
 /*
  * The virtio-blk test guest. The kernel command line chooses:
- *   blk.mode=write|read|ro|range|mq|hot|bench|faults|enospc|journal   what to do (see each mode; mq, hot, bench,
- *                    faults/enospc and journal have their own files, blk_faults.c the two with blk.span= and blk.bad=,
- *                    blk_journal.c the crash-consistency journal with blk.seed= and blk.until=)
+ *   blk.mode=write|read|ro|range|mq|mqbench|hot|bench|faults|enospc|journal   what to do (see each mode; mq,
+ *                    mqbench, hot, bench, faults/enospc and journal have their own files, blk_faults.c the two with
+ *                    blk.span= and blk.bad=, blk_journal.c the crash-consistency journal with blk.seed= and blk.until=)
  *   blk.slot=N       the Nth virtio-mmio device of the DSDT (0)
  *   blk.irq=0|1      wait for completions by interrupt (1 for write, read, ro and range; 0 for the others)
  *   blk.desc=direct|indirect|mixed   descriptor chains (mixed: every other request through an indirect table)
  *   blk.eventidx=0, blk.indirect=0   do not negotiate VIRTIO_F_EVENT_IDX / VIRTIO_F_INDIRECT_DESC
  *   blk.qsize=N      cap the queue size (0: as large as the device and the driver allow)
  *   blk.cpl=3        bench: run the request loops at CPL 3 (blk_bench.c)
+ *   blk.queues=1|2, blk.qd=, blk.n=, blk.warmup=   mqbench: one queue per vCPU at CPL 3 (blk_mqbench.c)
  * Every mode checks the magic value, version 2 and device ID 2 first (virtio_init).
  */
 #include "blk.h"
@@ -268,9 +269,9 @@ int main(void) {
     }
     bool simple = strcmp(mode, "write") == 0 || strcmp(mode, "read") == 0 || strcmp(mode, "ro") == 0 ||
                   strcmp(mode, "range") == 0;
-    bool mq = strcmp(mode, "mq") == 0;
-    if (!simple && !mq && strcmp(mode, "hot") != 0 && strcmp(mode, "bench") != 0 && strcmp(mode, "faults") != 0 &&
-        strcmp(mode, "enospc") != 0 && strcmp(mode, "journal") != 0) {
+    bool mq = strcmp(mode, "mq") == 0, mqbench = strcmp(mode, "mqbench") == 0;
+    if (!simple && !mq && !mqbench && strcmp(mode, "hot") != 0 && strcmp(mode, "bench") != 0 &&
+        strcmp(mode, "faults") != 0 && strcmp(mode, "enospc") != 0 && strcmp(mode, "journal") != 0) {
         blk_fail("unknown blk.mode");
     }
     idt_init();
@@ -285,7 +286,8 @@ int main(void) {
         blk_finish();
     }
     blk.desc_mode = desc_mode();
-    const char *why = blk_open(&blk, &slots[which], wanted_features(), blk_queues, mq ? 2 : 1,
+    unsigned queues = mq ? 2 : mqbench && cmdline_number("blk.queues", 1) == 2 ? 2 : 1;
+    const char *why = blk_open(&blk, &slots[which], wanted_features(), blk_queues, queues,
                                (unsigned)cmdline_number("blk.qsize", 0));
     if (why) {
         blk_fail(why);
@@ -294,7 +296,7 @@ int main(void) {
             "desc=%s\n",
             blk.vdev.offered, blk.vdev.features, blk_queues[0].vq.size, blk.seg_max, blk.size_max, blk.blk_size,
             desc_names[blk.desc_mode]);
-    bool irq = cmdline_number("blk.irq", simple ? 1 : 0) != 0 && !mq;
+    bool irq = cmdline_number("blk.irq", simple ? 1 : 0) != 0 && !mq && !mqbench;
     if (irq) {
         use_interrupts();
     }
@@ -309,6 +311,8 @@ int main(void) {
         mode_range();
     } else if (mq) {
         mode_mq();
+    } else if (mqbench) {
+        mode_mqbench();
     } else if (strcmp(mode, "hot") == 0) {
         mode_hot();
     } else if (strcmp(mode, "faults") == 0) {

@@ -29,10 +29,15 @@ uint64_t blk_user_call(uint64_t (*fn)(uint64_t), uint64_t arg);
  * the first status that was not OK (or a BLK_E_ error), else VIRTIO_BLK_S_OK. */
 int blk_batch(struct blk_queue *q, uint32_t type, uint64_t sector, uint8_t *buf, uint32_t sectors, uint32_t per);
 
+/* n random 4 KiB reads over the whole disk on q, depth in flight (depth <= BLK_SLOTS), into 4 KiB buffers at
+ * buffers + slot * 4 KiB; every status checked (blk_fail), the data not (blk_bench.c). */
+void blk_random_reads(struct blk_queue *q, uint64_t n, unsigned depth, uint64_t *rng, uint8_t *buffers);
+
 /* A small xorshift64 generator (Marsaglia, "Xorshift RNGs", 2003); the state must not be 0. */
 uint64_t xorshift64(uint64_t *state);
 
 void mode_mq(void);
+void mode_mqbench(void);
 void mode_hot(void);
 void mode_bench(void);
 void mode_faults(void);

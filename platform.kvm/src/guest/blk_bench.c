@@ -35,13 +35,13 @@ static void complete_one(struct blk_queue *q, const char *what) {
     check(what, got < 0 ? got : status);
 }
 
-static void random_reads(struct blk_queue *q, uint64_t n, unsigned depth, uint64_t *rng) {
+void blk_random_reads(struct blk_queue *q, uint64_t n, unsigned depth, uint64_t *rng, uint8_t *buffers) {
     uint64_t blocks = blk.capacity / SECTORS_PER_BLOCK, submitted = 0, completed = 0;
     while (completed < n) {
         while (submitted < n && q->in_flight < depth) {
             int slot = blk_next_slot(q); /* below depth: in_flight < depth leaves one of the first depth free */
             uint64_t sector = xorshift64(rng) % blocks * SECTORS_PER_BLOCK;
-            int r = blk_submit(q, VIRTIO_BLK_T_IN, sector, blk_dma + (uint64_t)slot * BLOCK, BLOCK);
+            int r = blk_submit(q, VIRTIO_BLK_T_IN, sector, buffers + (uint64_t)slot * BLOCK, BLOCK);
             if (r == BLK_E_BUSY && q->in_flight) {
                 break;
             }
@@ -88,7 +88,7 @@ static struct {
 
 static uint64_t random_job(uint64_t unused) {
     (void)unused;
-    random_reads(job.q, job.n, job.depth, job.rng);
+    blk_random_reads(job.q, job.n, job.depth, job.rng, blk_dma);
     return 0;
 }
 

@@ -39,6 +39,10 @@ void idt_init(void) {
             .reserved = 0,
         };
     }
+    idt_load();
+}
+
+void idt_load(void) {
     struct idt_pointer p = {.limit = sizeof idt - 1, .base = (uint64_t)(uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(p) : "memory");
 }

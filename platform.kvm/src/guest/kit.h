@@ -136,15 +136,19 @@ typedef void (*interrupt_handler)(struct interrupt_frame *frame);
 
 /* Loads a 256-entry IDT whose every vector goes through the C dispatcher (unexpected ones print and halt). */
 void idt_init(void);
+/* Loads the table idt_init built on this CPU too (an AP starts without one). */
+void idt_load(void);
 /* Installs handler for vector (NULL to remove it). */
 void idt_set_handler(uint8_t vector, interrupt_handler handler);
 
 /* ---- user.c + user.S: CPL 3 ------------------------------------------------------------------------------------ */
 
-/* Once, after idt_init: user segments, a TSS, user pages and the way back (the #UD handler, vector 6). */
+/* Once on each CPU that calls user_call, after idt_init on the BSP: user segments, user pages and the way back (the
+ * #UD handler, vector 6) the first time; this CPU's TSS, interrupt stack and user stack, the GDT and the IDT loaded
+ * here (an AP needs both). Up to 8 CPUs. */
 void user_init(void);
-/* Runs fn(arg) at CPL 3 with IOPL 3 (port IO and MMIO allowed; HLT, CR and MSR access fault) and returns its
- * result. Interrupts taken meanwhile run their handlers at CPL 0 and return to it. */
+/* Runs fn(arg) at CPL 3 on this CPU's user stack with IOPL 3 (port IO and MMIO allowed; HLT, CR and MSR access
+ * fault) and returns its result. Interrupts taken meanwhile run their handlers at CPL 0 and return to it. */
 uint64_t user_call(uint64_t (*fn)(uint64_t), uint64_t arg);
 /* What user_call returns after user_exit(USER_FAILED), by convention a failure kept for CPL 0 to report. */
 #define USER_FAILED (~0ull)
@@ -249,7 +253,8 @@ void acpi_print_tables(void);
 unsigned smp_start_aps(void);
 /* Work for the APs that smp_start_aps starts afterwards: each calls work(index), index 0, 1, ... in the order they
  * came up, once it has counted itself in, and halts when it returns. NULL (the default): they just halt. Runs on
- * the AP's 4 KiB stack with interrupts off and no IDT of its own. */
+ * the AP's 4 KiB stack with interrupts off, the kit's kernel selectors (CS 0x10, SS 0x18) and no IDT loaded:
+ * user_init loads it (or idt_load alone). */
 void smp_set_ap_work(void (*work)(unsigned index));
 
 /* ---- power.c: ACPI power control ---------------------------------------------------------------------------- */

@@ -19,9 +19,11 @@
 #define MSR_EFER 0xC0000080
 #define EFER_LME 0x100
 
+/* CODE64 and DATA are the kit's kernel selectors everywhere (start.S's boot GDT from the VMM, pvh.S, user.c), so an
+ * AP runs 64-bit C code with the same CS and SS as the BSP: the IDT's gates (selector 0x10) hold on it too. */
 #define CODE32 0x08
-#define DATA 0x10
-#define CODE64 0x18
+#define CODE64 0x10
+#define DATA 0x18
 
     .section .rodata.trampoline, "a"
     .global trampoline_start, trampoline_end
@@ -83,8 +85,8 @@ tramp_halt:
 tramp_gdt:
     .quad   0
     .quad   0x00CF9A000000FFFF      /* 0x08: 32-bit code, base 0, limit 4 GiB */
-    .quad   0x00CF92000000FFFF      /* 0x10: data, base 0, limit 4 GiB */
-    .quad   0x00AF9A000000FFFF      /* 0x18: 64-bit code (L = 1) */
+    .quad   0x00AF9A000000FFFF      /* 0x10: 64-bit code (L = 1) */
+    .quad   0x00CF92000000FFFF      /* 0x18: data, base 0, limit 4 GiB */
 tramp_gdt_pointer:
     .word   tramp_gdt_pointer - tramp_gdt - 1
     .long   ABS(tramp_gdt)
