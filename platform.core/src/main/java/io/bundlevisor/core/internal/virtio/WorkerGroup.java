@@ -15,8 +15,10 @@ import io.bundlevisor.core.virtio.VirtioDevice;
 
 /**
  * The workers of one device behind a machine's window: one, or, for a device whose queues fall in several
- * {@linkplain VirtioDevice#queueGroup groups}, one per vCPU up to the number of groups (Alioth's worker, vhost-user's
- * {@code queues_per_thread}), each a thread with its own ring serving its share of the queues. The first is the
+ * {@linkplain VirtioDevice#queueGroup groups}, one per vCPU up to the number of groups where the host has CPUs to spare
+ * beside the VM's vCPUs (Alioth's worker, vhost-user's {@code queues_per_thread}), each a thread with its own ring
+ * serving its share of the queues. On a host with no CPU to spare the extra workers only wait for a CPU behind the
+ * vCPUs: measured at 0.55x the IOPS of one worker on 2 CPUs (BENCHMARKS.md, issue 18 §2). The first is the
  * leader: it alone calls the device as a whole. Control fans out so that the device sees what one worker would show
  * it: the leader activates the device before the others start on their queues; a reset, a save or a handover waits
  * until every worker has finished its IO; the leader resets, saves or hands over the device last.
@@ -24,8 +26,9 @@ import io.bundlevisor.core.virtio.VirtioDevice;
 final class WorkerGroup {
 
     /**
-     * System property capping the workers of one device ({@value}); 0 or absent: one per vCPU up to the device's
-     * queue groups. 1 puts every device on one worker, as before devices could say their queues run apart.
+     * System property setting the workers of a device with several queue groups ({@value}; at most one per group):
+     * 1 puts every device on one worker. 0 or absent: one per vCPU up to the groups, but no more than the host's CPUs
+     * beyond the VM's vCPUs, and one where there are none to spare.
      */
     static final String WORKERS_PROPERTY = "bundlevisor.virtio.workersPerDevice";
     /**
@@ -46,9 +49,12 @@ final class WorkerGroup {
 
     /** How many workers a device of {@code groups} queue groups gets on a machine of {@code vps} VPs. */
     static int workersFor(int groups, int vps) {
-        int cap = Integer.getInteger(WORKERS_PROPERTY, 0);
-        int n = Math.max(1, Math.min(groups, vps));
-        return cap > 0 ? Math.min(n, cap) : n;
+        int asked = Integer.getInteger(WORKERS_PROPERTY, 0);
+        if (asked > 0) {
+            return Math.max(1, Math.min(groups, asked));
+        }
+        int spare = Runtime.getRuntime().availableProcessors() - vps;
+        return Math.max(1, Math.min(groups, Math.min(vps, spare)));
     }
 
     /**
