@@ -19,21 +19,32 @@ final class HandoverPolicy implements AutoCloseable {
 
     private volatile long graceMillis = DEFAULT_GRACE_MILLIS;
     /** Whose ring times the grace periods (an IORING_OP_TIMEOUT each): no timer thread of its own. */
-    private final TaskDriver timer;
-    /** The task-driver source made for a service outside OSGi, stopped with it; null in the framework. */
-    private final AutoCloseable ownSource;
+    private TaskDriver timer;
+    /** Outside OSGi: the rings for a task-driver source of its own, made at the first grace period; else null. */
+    private final RingService rings;
+    /** That source, once made; stopped by {@link #close()}. Guarded by this. */
+    private TaskDriverSourceComponent ownSource;
 
     /** Grace periods timed on {@code timer}'s ring. */
     HandoverPolicy(TaskDriver timer) {
         this.timer = timer;
-        this.ownSource = null;
+        this.rings = null;
     }
 
-    /** Outside OSGi: a task-driver source of its own (one thread and ring), stopped by {@link #close()}. */
+    /**
+     * Outside OSGi: a task-driver source of its own (one thread and ring), made when the first grace period starts
+     * (a service that never hands a device over has none) and stopped by {@link #close()}.
+     */
     HandoverPolicy(RingService rings) {
-        TaskDriverSourceComponent source = new TaskDriverSourceComponent("single", rings);
-        this.timer = source.simple();
-        this.ownSource = source::deactivate;
+        this.rings = rings;
+    }
+
+    private synchronized TaskDriver timer() {
+        if (timer == null) {
+            ownSource = new TaskDriverSourceComponent("single", rings);
+            timer = ownSource.simple();
+        }
+        return timer;
     }
 
     /** Milliseconds a device waits for a successor; 0 or less: devices are not handed over. */
@@ -55,19 +66,17 @@ final class HandoverPolicy implements AutoCloseable {
      * cancelled first (which cancels the timeout in the kernel).
      */
     Future<?> afterGrace(Runnable expiry) {
-        java.util.concurrent.CompletableFuture<Void> grace = timer.sleep(Duration.ofMillis(Math.max(0, graceMillis)));
+        java.util.concurrent.CompletableFuture<Void> grace = timer().sleep(Duration.ofMillis(Math.max(0, graceMillis)));
         grace.thenRun(expiry); // not returned: cancelling a dependent stage would not reach the timeout
         return grace;
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (ownSource != null) {
-            try {
-                ownSource.close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
+            ownSource.deactivate();
+            ownSource = null;
+            timer = null;
         }
     }
 }
