@@ -22,8 +22,8 @@ def main():
     a = p.parse_args()
     last = str(os.cpu_count() - 1)
     sides = {
-        "near": (["--vp-affinity", f"0={last}"], []),
-        "free": (["--vp-affinity", f"0={last}"], ["-Dbundlevisor.virtio.nearVp=false"]),
+        "near": (["--vp-affinity", f"0={last}"], ["-Dbundlevisor.virtio.nearVp=true"]),
+        "free": (["--vp-affinity", f"0={last}"], []),
         "none": ([], []),
     }
     # Two guests: one that polls for its completions at CPL 3 (its VP never sleeps), and one that waits for the

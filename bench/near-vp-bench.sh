@@ -3,8 +3,8 @@
 #
 # One guest (blk.elf, 4 KiB random reads at CPL 3, queue depths 1 and 32, its VP pinned to the last CPU) on our VMM
 # three ways, alternating, medians of the repeats:
-#   near  --vp-affinity 0=LAST, the device's worker pinned next to it (the default with an affinity)
-#   free  --vp-affinity 0=LAST, -Dbundlevisor.virtio.nearVp=false: the worker left to the scheduler
+#   near  --vp-affinity 0=LAST, -Dbundlevisor.virtio.nearVp=true: the device's worker pinned next to it
+#   free  --vp-affinity 0=LAST: the worker left to the scheduler (the default)
 #   none  no affinity at all (what a VM gets without --vp-affinity)
 # QD1's mean completion latency is 1/IOPS: what the guest waits for each read, host side included.
 #

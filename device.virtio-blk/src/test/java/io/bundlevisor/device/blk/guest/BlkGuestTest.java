@@ -165,8 +165,24 @@ class BlkGuestTest {
      * queue 0 is pinned to CPU 0 and that of queue 1 to CPU 1 (issue 18: runOnTarget for the device's workers).
      */
     @Test
-    void eachWorkerRunsPinnedNextToItsVp() throws Throwable {
-        withTwoWorkers(this::workersPinnedNextToTheirVps);
+    void eachWorkerRunsPinnedNextToItsVpWhenAsked() throws Throwable {
+        System.setProperty("bundlevisor.virtio.nearVp", "true");
+        try {
+            withTwoWorkers(this::workersPinnedNextToTheirVps);
+        } finally {
+            System.clearProperty("bundlevisor.virtio.nearVp");
+        }
+        // By default the workers are left to the scheduler, pinned VPs or not.
+        String all = "0-" + (Runtime.getRuntime().availableProcessors() - 1);
+        Path img = image("unpinned.img");
+        var config = GuestHarness.config("blk.mode=mq", 2, img + ",queues=2")
+                .withVpAffinity(io.bundlevisor.core.partition.VpAffinity.parse("0=0"));
+        withTwoWorkers(() -> {
+            try (GuestHarness h = GuestHarness.start(config)) {
+                assertEquals(java.util.List.of(all, all), allowedCpus("virtio blk/"), "not pinned by default");
+                h.awaitHalt();
+            }
+        });
     }
 
     private void workersPinnedNextToTheirVps() throws Exception {

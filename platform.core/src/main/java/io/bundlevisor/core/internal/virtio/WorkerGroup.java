@@ -32,9 +32,10 @@ final class WorkerGroup {
      */
     static final String WORKERS_PROPERTY = "bundlevisor.virtio.workersPerDevice";
     /**
-     * System property ({@value}, default true): worker k serves the queues of VP k's group and, when the machine pins
-     * VP k ({@code --vp-affinity}), runs pinned to the same CPUs, next to it (a task driver's runOnTarget); false
-     * leaves workers to the scheduler.
+     * System property ({@value}, default false): true pins worker k, which serves the queues of VP k's group, to the
+     * CPUs the machine pins VP k to ({@code --vp-affinity}), next to it (a task driver's runOnTarget). Off by default:
+     * measured, it cost a guest that polls for its completions a third of its QD1 IOPS (the worker must preempt the
+     * spinning VP) and bought a guest that waits in HLT nothing measurable (bench/near-vp-bench.sh, BENCHMARKS.md).
      */
     static final String NEAR_VP_PROPERTY = "bundlevisor.virtio.nearVp";
 
@@ -132,7 +133,7 @@ final class WorkerGroup {
     }
 
     private static boolean nearVp() {
-        return !"false".equalsIgnoreCase(System.getProperty(NEAR_VP_PROPERTY, "true"));
+        return Boolean.getBoolean(NEAR_VP_PROPERTY);
     }
 
     int size() {
