@@ -138,6 +138,9 @@ final class BlkDevice implements VirtioDevice {
 
     @Override
     public int handleDesc(int queue, DescChain chain, Sqe sqe) {
+        if (queue < 0 || queue >= counters.length) {
+            return needsReset(0, BlkRefusal.BAD_HEAD); // a queue this device does not have
+        }
         BlkCounters counters = this.counters[queue];
         BlkRequest request = requests[queue];
         counters.request();
@@ -209,6 +212,9 @@ final class BlkDevice implements VirtioDevice {
 
     @Override
     public int completeDesc(int queue, DescChain chain, int result) {
+        if (queue < 0 || queue >= counters.length) {
+            return needsReset(0, BlkRefusal.BAD_HEAD);
+        }
         BlkCounters counters = this.counters[queue];
         int head = chain.head();
         if (!inFlight.holds(queue, head)) {
