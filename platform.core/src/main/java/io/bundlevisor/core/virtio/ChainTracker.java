@@ -35,4 +35,22 @@ public interface ChainTracker {
 
     /** The used ring's index was published as {@code usedIdx} (a release store): every chain used before is visible. */
     void published(int usedIdx);
+
+    /**
+     * Dirty-page logging (since 1.7; vhost-user.rst, "Migration"): the device may have written
+     * {@code [hostOffset, hostOffset + length)} of {@link io.bundlevisor.core.partition.GuestRam#memory()}, one
+     * device-writable descriptor of the chain about to be {@link #used}. Every writable descriptor is reported, whatever
+     * length the device says it wrote: a page written but not counted must not be missed. Called after the bytes were
+     * written. By default nothing.
+     */
+    default void wroteBuffer(long hostOffset, int length) {
+    }
+
+    /**
+     * Dirty-page logging (since 1.7): the worker wrote bytes {@code [offset, offset + length)} of the used ring (virtio
+     * 2.7.8; offsets from its start: an element, the index, the flags or avail_event), after writing them. By default
+     * nothing.
+     */
+    default void wroteUsed(int offset, int length) {
+    }
 }

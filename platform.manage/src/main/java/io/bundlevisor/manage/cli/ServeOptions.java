@@ -38,7 +38,7 @@ public final class ServeOptions {
 
     @Option(names = "--disk", paramLabel = "PATH[,OPTIONS]", order = 2,
             description = "a virtio-blk device: [path=]PATH, ro or readonly[=on|off], serial=ID, queues=N, "
-                    + "direct=on|off")
+                    + "direct=on|off, lock=shared (for a live migration between two back-ends on one host)")
     String disk;
 
     @Option(names = "--net", paramLabel = "tap=NAME[,OPTIONS]", order = 3,

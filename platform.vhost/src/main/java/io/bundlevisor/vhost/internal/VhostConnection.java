@@ -31,7 +31,7 @@ final class VhostConnection implements BackendEvents {
     private static final Logger LOG = LoggerFactory.getLogger(VhostConnection.class);
     /** Protocol features we offer; DEVICE_STATE is added where the device can save its state. */
     static final long PROTOCOL_FEATURES = PF_MQ | PF_REPLY_ACK | PF_CONFIG | PF_RESET_DEVICE | PF_DEVICE_STATE
-            | PF_CONFIGURE_MEM_SLOTS | PF_BACKEND_REQ | PF_INFLIGHT_SHMFD;
+            | PF_CONFIGURE_MEM_SLOTS | PF_BACKEND_REQ | PF_INFLIGHT_SHMFD | PF_LOG_SHMFD;
 
     private final String name;
     private final UnixSocket socket;
@@ -39,6 +39,8 @@ final class VhostConnection implements BackendEvents {
     private final VhostMemory memory;
     private final VringState[] rings;
     private final MemoryTable memoryTable;
+    /** The dirty-page log (LOG_SHMFD, LOG_ALL), marked by every running ring's {@link LoggingTracker}. */
+    private final DirtyLog dirtyLog;
     private final VhostMessage message = new VhostMessage();
 
     private boolean owner;
@@ -69,6 +71,7 @@ final class VhostConnection implements BackendEvents {
             rings[i] = new VringState();
         }
         this.memoryTable = new MemoryTable(name, memory, backend, rings);
+        this.dirtyLog = new DirtyLog(memory);
     }
 
     /** The holder lets the backend's events reach a connection created after it. */
@@ -223,6 +226,8 @@ final class VhostConnection implements BackendEvents {
         if (inflight != null) {
             inflight.close(); // the backend and its worker are closed: no tracker uses it
         }
+        warnDirtyLog();
+        dirtyLog.close(); // likewise
         return idle;
     }
 
@@ -260,7 +265,7 @@ final class VhostConnection implements BackendEvents {
         switch (request) {
             case GET_FEATURES -> {
                 message.expectSize(0);
-                replyU64(backend.features() | F_PROTOCOL_FEATURES);
+                replyU64(backend.features() | F_PROTOCOL_FEATURES | F_LOG_ALL);
             }
             case SET_FEATURES -> setFeatures();
             case SET_OWNER -> {
@@ -286,6 +291,16 @@ final class VhostConnection implements BackendEvents {
                 InflightBuffer.get(message, rings.length, socket);
             }
             case SET_INFLIGHT_FD -> setInflightFd();
+            case SET_LOG_BASE -> setLogBase();
+            case SET_LOG_FD -> {
+                // Optional: an eventfd to tell the front-end the log changed; QEMU reads the log when it syncs, so
+                // it is taken and closed.
+                requireProtocolFeature(PF_LOG_SHMFD, "LOG_SHMFD");
+                message.expectSize(0);
+                message.expectFds(1);
+                UnixSocket.closeFd(message.takeFds()[0]);
+                ack(true);
+            }
             case GET_MAX_MEM_SLOTS -> {
                 requireProtocolFeature(PF_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
                 message.expectSize(0);
@@ -361,6 +376,40 @@ final class VhostConnection implements BackendEvents {
         ack(true);
     }
 
+    /**
+     * SET_LOG_BASE (LOG_SHMFD): maps the front-end's log ({@link DirtyLog#setBase}) and replies with a u64 0, which
+     * QEMU 7.2 waits for (vhost_user_set_log_base reads a SET_LOG_BASE reply whenever LOG_SHMFD was negotiated). A log
+     * replaced under running rings is unmapped only after the worker has moved off it.
+     */
+    private void setLogBase() throws ProtocolException {
+        requireProtocolFeature(PF_LOG_SHMFD, "LOG_SHMFD");
+        io.bundlevisor.uring.host.MappedRegion old = dirtyLog.setBase(message);
+        if (old != null) {
+            if (anyRunning()) {
+                backend.memoryChanged(); // the worker has finished its IO and left the old log when this returns
+            }
+            old.close();
+        }
+        warnDirtyLog();
+        replyU64(0);
+    }
+
+    private boolean anyRunning() {
+        for (VringState r : rings) {
+            if (r.running) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void warnDirtyLog() {
+        String w = dirtyLog.takeWarnings();
+        if (w != null) {
+            LOG.warn("{}: {}", name, w);
+        }
+    }
+
     private void setBackendReqFd() throws ProtocolException {
         requireProtocolFeature(PF_BACKEND_REQ, "BACKEND_REQ");
         message.expectSize(0);
@@ -382,10 +431,12 @@ final class VhostConnection implements BackendEvents {
     private void setFeatures() throws ProtocolException {
         message.expectSize(U64_SIZE);
         long f = message.u64(0);
-        if (featuresSet && (f & ~F_PROTOCOL_FEATURES) == backend.ackedFeatures()
+        if (featuresSet && (f & ~(F_PROTOCOL_FEATURES | F_LOG_ALL)) == backend.ackedFeatures()
                 && protocolNegotiated == ((f & F_PROTOCOL_FEATURES) != 0)) {
             // The same features again: a multi-queue net front-end (QEMU's vhost-user-net, one vhost device a queue
-            // pair on one socket) sends them once for each pair, the later ones while the first pair's rings run.
+            // pair on one socket) sends them once for each pair, the later ones while the first pair's rings run;
+            // and QEMU turns LOG_ALL on and off so under running rings when a migration starts and ends.
+            setLogging((f & F_LOG_ALL) != 0);
             ack(true);
             return;
         }
@@ -395,13 +446,26 @@ final class VhostConnection implements BackendEvents {
             }
         }
         try {
-            backend.setAckedFeatures(f & ~F_PROTOCOL_FEATURES);
+            backend.setAckedFeatures(f & ~(F_PROTOCOL_FEATURES | F_LOG_ALL));
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw new ProtocolException("SET_FEATURES 0x" + Long.toHexString(f) + ": " + e.getMessage());
         }
         protocolNegotiated = (f & F_PROTOCOL_FEATURES) != 0;
         featuresSet = true;
+        setLogging((f & F_LOG_ALL) != 0);
         ack(true);
+    }
+
+    /** LOG_ALL on or off: from now the worker marks (or stops marking) what it writes. */
+    private void setLogging(boolean on) {
+        if (on != dirtyLog.logging()) {
+            LOG.info("{}: dirty-page logging {}{}", name, on ? "on" : "off",
+                    on && !dirtyLog.hasLog() ? " (no log yet: SET_LOG_BASE)" : "");
+            if (!on) {
+                warnDirtyLog();
+            }
+        }
+        dirtyLog.logging(on);
     }
 
     private VringState ring(int index) throws ProtocolException {
@@ -436,10 +500,33 @@ final class VhostConnection implements BackendEvents {
     private void setVringAddr() throws ProtocolException {
         message.expectSize(ADDR_SIZE);
         int index = message.u32(ADDR_INDEX);
-        VringState r = stoppedRing(index);
+        VringState r = ring(index);
         int flags = message.u32(ADDR_FLAGS);
+        if ((flags & ~ADDR_F_LOG) != 0) {
+            throw new ProtocolException("SET_VRING_ADDR with flags 0x" + Integer.toHexString(flags)
+                    + " (only VHOST_VRING_F_LOG is known)");
+        }
+        long usedLog = -1;
         if ((flags & ADDR_F_LOG) != 0) {
-            throw new ProtocolException("SET_VRING_ADDR asks for used-ring logging, which was not offered");
+            usedLog = message.u64(ADDR_LOG);
+            // The used ring's last byte must have a page number; where it falls past the log it is counted, not
+            // marked ("this value might be outside the legal guest physical address range").
+            if (usedLog < 0 || usedLog + 6 + 8L * Math.max(r.size, 1) < usedLog) {
+                throw new ProtocolException(String.format("SET_VRING_ADDR: log_guest_addr 0x%x", usedLog));
+            }
+        }
+        if (r.started) {
+            // QEMU turns used-ring logging on and off under a running ring (vhost_dev_set_log), resending the same
+            // ring addresses: only the log may change then.
+            if (r.size == 0 || memory.guestAddressOf(message.u64(ADDR_DESC), 16L * r.size) != r.desc
+                    || memory.guestAddressOf(message.u64(ADDR_USED), 6 + 8L * r.size) != r.used
+                    || memory.guestAddressOf(message.u64(ADDR_AVAIL), 6 + 2L * r.size) != r.avail) {
+                throw new ProtocolException("SET_VRING_ADDR for vring " + index + " while it is started moves its "
+                        + "rings");
+            }
+            r.usedLog = usedLog;
+            ack(true);
+            return;
         }
         if (r.size == 0) {
             throw new ProtocolException("SET_VRING_ADDR for vring " + index + " before SET_VRING_NUM");
@@ -454,6 +541,7 @@ final class VhostConnection implements BackendEvents {
         r.desc = desc;
         r.used = used;
         r.avail = avail;
+        r.usedLog = usedLog;
         ack(true);
     }
 
@@ -615,7 +703,7 @@ final class VhostConnection implements BackendEvents {
         try {
             r.kickHanded = true;
             backend.startQueue(index, new VirtioBackend.QueueSetup(r.size, r.desc, r.avail, r.used, nextAvail,
-                    r.kick, tracker));
+                    r.kick, new LoggingTracker(dirtyLog, r, tracker)));
         } catch (IllegalArgumentException | IllegalStateException e) {
             r.kick = null; // closed by the backend
             r.kickHanded = false;

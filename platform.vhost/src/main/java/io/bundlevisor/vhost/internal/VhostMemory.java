@@ -64,6 +64,20 @@ final class VhostMemory implements GuestRam {
         return -1;
     }
 
+    /**
+     * The guest-physical address of host memory {@code [host, host + length)} (wholly in one region), or -1: the
+     * reverse of {@link #hostOffset}, for dirty-page logging. Allocates nothing.
+     */
+    long guestAddressOfHost(long host, long length) {
+        for (Region r : regions) {
+            long delta = host - r.hostAddress();
+            if (Long.compareUnsigned(delta, r.size) < 0 && length <= r.size - delta) {
+                return r.guestAddress + delta;
+            }
+        }
+        return -1;
+    }
+
     boolean isEmpty() {
         return regions.length == 0;
     }

@@ -73,7 +73,7 @@ final class VhostUserLayout {
     static final int ADDR_USED = 16;
     static final int ADDR_AVAIL = 24;
     static final int ADDR_LOG = 32;
-    /** vhost_vring_addr.flags bit 0 (VHOST_VRING_F_LOG): log used-ring writes; we offer no logging. */
+    /** vhost_vring_addr.flags bit 0 (VHOST_VRING_F_LOG): log used-ring writes at log_guest_addr ("Migration"). */
     static final int ADDR_F_LOG = 0x1;
 
     // "Memory regions description": u32 nregions, u32 padding, then nregions x {u64 guest address, u64 size,
@@ -152,11 +152,21 @@ final class VhostUserLayout {
         return (bytes + REGION_ALIGN - 1) & -REGION_ALIGN;
     }
 
+    /** VHOST_F_LOG_ALL (linux/vhost.h, bit 26): the front-end asks for dirty-page logging ("Migration"). */
+    static final long F_LOG_ALL = 1L << 26;
+
+    // SET_LOG_BASE with LOG_SHMFD: struct VhostUserLog {u64 mmap_size; u64 mmap_offset}.
+    static final int LOG_SIZE = 16;
+    static final int LOG_MMAP_SIZE = 0;
+    static final int LOG_MMAP_OFFSET = 8;
+
     /** VHOST_USER_F_PROTOCOL_FEATURES, a virtio feature bit of this transport ("Feature bits"). */
     static final long F_PROTOCOL_FEATURES = 1L << 30;
 
     // "Protocol features".
     static final long PF_MQ = 1L << 0;
+    /** VHOST_USER_PROTOCOL_F_LOG_SHMFD: the dirty-page log is a memfd given with SET_LOG_BASE. */
+    static final long PF_LOG_SHMFD = 1L << 1;
     static final long PF_REPLY_ACK = 1L << 3;
     /** VHOST_USER_PROTOCOL_F_BACKEND_REQ (SLAVE_REQ in QEMU 7.2): the back-end's request channel. */
     static final long PF_BACKEND_REQ = 1L << 5;

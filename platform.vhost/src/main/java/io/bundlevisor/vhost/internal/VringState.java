@@ -21,6 +21,8 @@ final class VringState {
     KickNotifier kick;
     /** Whether {@link #kick} is the backend's now (it closes it), or still ours. */
     boolean kickHanded;
+    /** log_guest_addr of SET_VRING_ADDR with VHOST_VRING_F_LOG, or -1: where the worker logs used-ring writes. */
+    volatile long usedLog = -1;
     final CallSignal call = new CallSignal();
     final CallSignal err = new CallSignal();
 
@@ -46,6 +48,7 @@ final class VringState {
         desc = -1;
         avail = -1;
         used = -1;
+        usedLog = -1;
         base = 0;
         started = false;
         enabled = false;

@@ -14,7 +14,9 @@ import io.bundlevisor.uring.host.SyscallException;
  *
  * <p><b>Locking.</b> An open file description lock over the whole file ({@link HostFile#tryLock}), exclusive for a
  * read-write disk and shared for a read-only one, as QEMU does: a second writer, in this process or another, is
- * refused, while any number of read-only users may share an image.
+ * refused, while any number of read-only users may share an image. {@code lock=shared} makes a writer take the shared
+ * lock: for the two back-ends of a live migration on one host, never both writing at once (QEMU stops the source's
+ * rings before the destination's start).
  *
  * <p><b>Two descriptors.</b> The buffered one always exists and carries the lock, flushes, discards and any request
  * O_DIRECT cannot take. The direct one exists when asked for ({@code direct=on}, the default) and the file system
@@ -90,7 +92,8 @@ final class BlkDisk implements AutoCloseable {
                 throw new DeviceException("disk " + path + " is not a regular file or a block device");
             }
             // A handed-over descriptor keeps the lock it has held all along.
-            if (!taken && !buffered.tryLock(!options.readOnly())) {
+            // lock=shared: a writer shares the lock with the other back-end of a migration (BlkOptions#sharedLock).
+            if (!taken && !buffered.tryLock(!options.readOnly() && !options.sharedLock())) {
                 throw new DeviceException("disk " + path + " is locked by another process or VM");
             }
             if (!options.direct() && direct != null) {

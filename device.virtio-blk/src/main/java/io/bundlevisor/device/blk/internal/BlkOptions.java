@@ -8,7 +8,8 @@ import io.bundlevisor.core.partition.DeviceOptions;
 
 /**
  * A disk's options, as a machine declares them, in the platform's shared syntax ({@link DeviceOptions}):
- * {@code PATH|path=PATH[,readonly|ro[=on|off]][,serial=ID][,queues=N][,direct=on|off]}. A comma inside the path is
+ * {@code PATH|path=PATH[,readonly|ro[=on|off]][,serial=ID][,queues=N][,direct=on|off][,lock=exclusive|shared]}. A
+ * comma inside the path is
  * written {@code ,,} (QEMU's escape).
  *
  * @param path     the raw image or block device
@@ -16,11 +17,21 @@ import io.bundlevisor.core.partition.DeviceOptions;
  * @param serial   GET_ID's answer: up to 20 printable ASCII characters, empty when not given
  * @param queues   request queues asked for, 1..{@value #MAX_QUEUES}; 0 for one per VP
  * @param direct   use O_DIRECT for aligned requests where the file system allows it (default on)
+ * @param sharedLock a writer takes a shared lock instead of an exclusive one ({@code lock=shared}): for a live
+ *                 migration between two vhost-user back-ends on one host, the source's and the destination's, which
+ *                 QEMU never lets write at the same time; an ordinary writer (exclusive) and they still exclude each
+ *                 other
  */
-record BlkOptions(Path path, boolean readOnly, String serial, int queues, boolean direct) {
+record BlkOptions(Path path, boolean readOnly, String serial, int queues, boolean direct, boolean sharedLock) {
 
     static final int MAX_QUEUES = 16;
-    static final String USAGE = "PATH|path=PATH[,readonly|ro][,serial=ID][,queues=N][,direct=on|off]";
+    static final String USAGE =
+            "PATH|path=PATH[,readonly|ro][,serial=ID][,queues=N][,direct=on|off][,lock=exclusive|shared]";
+
+    /** Options with the default, exclusive lock for a writer. */
+    BlkOptions(Path path, boolean readOnly, String serial, int queues, boolean direct) {
+        this(path, readOnly, serial, queues, direct, false);
+    }
     private static final Set<String> FLAGS = Set.of("readonly", "ro");
 
     /**
@@ -44,9 +55,13 @@ record BlkOptions(Path path, boolean readOnly, String serial, int queues, boolea
         String serial = o.value("serial");
         String queues = o.value("queues");
         String direct = o.value("direct");
+        String lock = o.value("lock");
         o.done();
+        if (lock != null && !lock.equals("exclusive") && !lock.equals("shared")) {
+            throw new IllegalArgumentException("virtio-blk option 'lock' must be exclusive or shared, not '" + lock + "'");
+        }
         return new BlkOptions(path, readOnly, serial == null ? "" : serial(serial),
-                queues == null ? 0 : queues(queues), direct == null || onOff("direct", direct));
+                queues == null ? 0 : queues(queues), direct == null || onOff("direct", direct), "shared".equals(lock));
     }
 
     /** The queue count for a machine of {@code vpCount} VPs: as asked, else one per VP up to the maximum. */

@@ -136,6 +136,26 @@ class BlkDeviceFactoryTest {
         }
     }
 
+    /** lock=shared: the two back-ends of a live migration write one image; any other writer is still refused. */
+    @Test
+    void sharedLockWritersShareAndExcludeOrdinaryWriters() throws Exception {
+        Path p = image("m.img", 4096);
+        VirtioDevice source = factory.create(TestContexts.device(p + ",lock=shared"));
+        VirtioDevice destination = factory.create(TestContexts.device(p + ",lock=shared"));
+        try {
+            assertTrue(refusal(p.toString()).endsWith("is locked by another process or VM"));
+        } finally {
+            source.close();
+            destination.close();
+        }
+        VirtioDevice writer = factory.create(TestContexts.device(p.toString()));
+        try {
+            assertTrue(refusal(p + ",lock=shared").endsWith("is locked by another process or VM"));
+        } finally {
+            writer.close();
+        }
+    }
+
     @Test
     void theTailPastTheLastSectorIsNotVisible() throws Exception {
         VirtioDevice d = factory.create(TestContexts.device(image("t.img", 3 * 512 + 100).toString()));

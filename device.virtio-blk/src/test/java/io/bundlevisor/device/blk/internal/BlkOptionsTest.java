@@ -32,6 +32,10 @@ class BlkOptionsTest {
         assertEquals(3, o.queuesFor(8));
         assertFalse(o.direct());
         assertTrue(BlkOptions.parse("a,direct=on").direct());
+        assertTrue(BlkOptions.parse("a,lock=shared").sharedLock());
+        assertFalse(BlkOptions.parse("a,lock=exclusive").sharedLock());
+        assertFalse(BlkOptions.parse("a").sharedLock());
+        assertEquals("virtio-blk option 'lock' must be exclusive or shared, not 'none'", refusal("a,lock=none"));
         // The shared syntax: path=, ro, readonly=on|off, and ",," for a comma in the path.
         assertEquals(new BlkOptions(Path.of("x.img"), true, "", 0, true), BlkOptions.parse("path=x.img,ro"));
         assertEquals(new BlkOptions(Path.of("x.img"), false, "", 0, true), BlkOptions.parse("x.img,readonly=off"));

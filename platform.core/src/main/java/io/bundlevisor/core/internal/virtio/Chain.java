@@ -94,6 +94,13 @@ public final class Chain implements DescChain {
         starts = Arrays.copyOf(starts, capacity);
     }
 
+    /** Tells {@code tracker} of each device-writable segment (dirty-page logging; allocates nothing). */
+    void reportWritable(io.bundlevisor.core.virtio.ChainTracker tracker) {
+        for (int i = readableCount; i < count; i++) {
+            tracker.wroteBuffer(offsets[i], lengths[i]);
+        }
+    }
+
     /** Segments in the chain (zero-length descriptors are not kept). */
     int segmentCount() {
         return count;

@@ -212,6 +212,8 @@ public final class SplitQueue {
         chain.inFlight = false;
         inFlight--;
         if (tracker != null) {
+            chain.reportWritable(tracker); // after the device's IO and the element: dirty-page logging
+            tracker.wroteUsed((int) (element - usedRing), (int) (VringLayout.usedElem(1) - VringLayout.usedElem(0)));
             tracker.used(head);
         }
     }
@@ -258,6 +260,7 @@ public final class SplitQueue {
         publishedUsed = now;
         pushedSincePublish = 0;
         if (tracker != null) {
+            tracker.wroteUsed((int) USED_IDX, 2);
             tracker.published(now);
         }
         // The driver writes used_event/flags and then reads used.idx; we write used.idx and then read them. Without
@@ -293,6 +296,9 @@ public final class SplitQueue {
         } else {
             memory.set(LE16, usedRing + USED_FLAGS, (short) 0);
         }
+        if (tracker != null) {
+            tracker.wroteUsed((int) (eventIdx ? VringLayout.availEvent(size) : USED_FLAGS), 2);
+        }
         // Our store of avail_event/flags must be visible before we read avail.idx (the mirror of the driver's
         // barrier in section 2.7.13.4), or a chain added in between would be announced to nobody.
         VarHandle.fullFence();
@@ -306,6 +312,9 @@ public final class SplitQueue {
     public void disableNotifications() {
         if (size != 0 && !eventIdx) {
             memory.set(LE16, usedRing + USED_FLAGS, (short) USED_F_NO_NOTIFY);
+            if (tracker != null) {
+                tracker.wroteUsed((int) USED_FLAGS, 2);
+            }
         }
     }
 
