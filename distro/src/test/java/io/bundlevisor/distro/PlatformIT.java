@@ -251,11 +251,11 @@ public class PlatformIT {
         try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(bigger.toFile(), "rw")) {
             f.setLength(2 << 20);
         }
-        String updated = runCommand("vhost:update " + socket + " " + bigger + ",serial=it");
+        String updated = runCommand("vhost:change " + socket + " " + bigger + ",serial=it");
         assertEquals("updated " + socket, updated.strip());
-        String refused = runCommand("vhost:update " + socket + " " + dir.resolve("none") + ",serial=it");
+        String refused = runCommand("vhost:change " + socket + " " + dir.resolve("none") + ",serial=it");
         assertTrue(refused, refused.startsWith("vhost: ") && !refused.strip().contains("\n"));
-        String nowhere = runCommand("vhost:update " + dir.resolve("x.sock") + " " + bigger);
+        String nowhere = runCommand("vhost:change " + dir.resolve("x.sock") + " " + bigger);
         assertTrue(nowhere, nowhere.startsWith("vhost: "));
         String stopped = runCommand("vhost:stop " + socket);
         assertTrue(stopped, stopped.startsWith("stopped "));

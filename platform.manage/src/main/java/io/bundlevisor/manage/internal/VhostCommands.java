@@ -15,13 +15,13 @@ import io.bundlevisor.vhost.VhostBackendInfo;
 import io.bundlevisor.vhost.VhostService;
 
 /**
- * Gogo {@code vhost:serve}, {@code vhost:update}, {@code vhost:stop} and {@code vhost:list}: vhost-user back-ends of a
- * running platform.
+ * Gogo {@code vhost:serve}, {@code vhost:change}, {@code vhost:stop} and {@code vhost:list}: vhost-user back-ends of a
+ * running platform. Not {@code vhost:update}: an unscoped {@code update} must stay Felix's bundle update.
  */
 @Component(service = VhostCommands.class, property = {
     "osgi.command.scope=vhost",
     "osgi.command.function=serve",
-    "osgi.command.function=update",
+    "osgi.command.function=change",
     "osgi.command.function=stop",
     "osgi.command.function=list"
 })
@@ -46,8 +46,8 @@ public final class VhostCommands {
     }
 
     @Descriptor("changes the device served on a socket under its front-end (a disk's new image: the front-end is told "
-            + "its config changed): vhost:update PATH OPTIONS")
-    public String update(@Descriptor("socket path") String socket,
+            + "its config changed): vhost:change PATH OPTIONS")
+    public String change(@Descriptor("socket path") String socket,
             @Descriptor("the device's options, e.g. /path/bigger.img,serial=d1") String options) {
         try {
             vhost.update(Path.of(socket), options);
