@@ -160,6 +160,18 @@ class BlkGuestTest {
         return out;
     }
 
+    /** {@link #allowedCpus} once it is {@code expected}, or as it is after 10 s. */
+    private static java.util.List<String> awaitAllowedCpus(String prefix, java.util.List<String> expected)
+            throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        java.util.List<String> now = allowedCpus(prefix);
+        while (!now.equals(expected) && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+            now = allowedCpus(prefix);
+        }
+        return now;
+    }
+
     /**
      * A worker runs next to the VP whose queue it serves: with VP 0 pinned to CPU 0 and VP 1 to CPU 1, the worker of
      * queue 0 is pinned to CPU 0 and that of queue 1 to CPU 1 (issue 18: runOnTarget for the device's workers).
@@ -191,8 +203,11 @@ class BlkGuestTest {
         var config = GuestHarness.config("blk.mode=mq", 2, img + ",queues=2")
                 .withVpAffinity(io.bundlevisor.core.partition.VpAffinity.parse("0=0,1=" + second));
         try (GuestHarness h = GuestHarness.start(config)) {
-            assertEquals(java.util.List.of("0", second), allowedCpus("virtio blk/"), "a worker on each VP's CPU");
-            assertEquals(java.util.List.of("0", second), allowedCpus("vp-"), "the VPs where they were put");
+            // Each thread pins itself as it starts: wait for them.
+            assertEquals(java.util.List.of("0", second), awaitAllowedCpus("virtio blk/", java.util.List.of("0", second)),
+                    "a worker on each VP's CPU");
+            assertEquals(java.util.List.of("0", second), awaitAllowedCpus("vp-", java.util.List.of("0", second)),
+                    "the VPs where they were put");
             assertInstanceOf(io.bundlevisor.core.partition.HaltReason.PowerOff.class, h.awaitHalt(), h.output());
             assertTrue(h.output().contains("BLK-MQ-OK"), h.output());
         }
